@@ -1,0 +1,193 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    The one entry point of HybridSeq's build: native library (CMake), .NET solution, tests, the main job, benchmarks,
+    bindings and the GPU check.
+
+.DESCRIPTION
+    Runs anywhere the .NET SDK is:  dotnet tool restore; dotnet pwsh ./build.ps1 <task> [options]
+
+    Tasks
+      native     configure + build the native library with CMake and install it to artifacts/native/lib
+      build      native, then the .NET solution
+      test       build, then native tests (ctest), the generated-bindings check and the .NET tests (NUnit);
+                 ends with the line "N passed, N failed, N skipped"
+      run        build, then `hybridseq <args>` (default: `train`, the selective-copying main job)
+      bench      build, then the CPU benchmarks (BenchmarkDotNet); results under artifacts/bench
+      bindings   regenerate src/Bindings/NativeMethods.g.cs from native/include/hybridseq.h (-Check: only compare)
+      gpu-pack   publish what a bare GPU machine needs (the .NET runtime, tests, benchmarks) into artifacts/gpu
+      gpu        on a machine with a GPU and nvcc (no .NET SDK needed): tools/gpu/device-check.sh
+      clean      remove artifacts/ and the .NET build outputs
+
+.EXAMPLE
+    dotnet pwsh ./build.ps1 run
+    dotnet pwsh ./build.ps1 test -Cuda OFF
+    dotnet pwsh ./build.ps1 run -- train --steps 200 --device cuda
+#>
+[CmdletBinding(PositionalBinding = $false)]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('native', 'build', 'test', 'run', 'bench', 'bindings', 'gpu-pack', 'gpu', 'clean')]
+    [string] $Task = 'build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # HYBRIDSEQ_CUDA for CMake: AUTO compiles the CUDA kernels when a CUDA compiler is found; ON requires one.
+    # Defaults to the environment variable HYBRIDSEQ_CUDA, else AUTO.
+    [ValidateSet('AUTO', 'ON', 'OFF')]
+    [string] $Cuda = $(if ($env:HYBRIDSEQ_CUDA) { $env:HYBRIDSEQ_CUDA.ToUpperInvariant() } else { 'AUTO' }),
+
+    # CMAKE_CUDA_ARCHITECTURES, e.g. "90" (default in CMake: "80;90").
+    [ValidatePattern('^[0-9;]+$')]
+    [string] $CudaArchitectures,
+
+    # Skip the CMake step (use the library already in artifacts/native).
+    [switch] $SkipNative,
+
+    # With `bindings`: compare only, fail on any difference.
+    [switch] $Check,
+
+    # Arguments passed on to `hybridseq` (task run) or to the benchmark runner (task bench).
+    [Parameter(ValueFromRemainingArguments = $true)]
+    [string[]] $Rest
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+$PSNativeCommandUseErrorActionPreference = $true
+
+if ($Cuda -notin 'AUTO', 'ON', 'OFF') { throw "build.ps1: -Cuda (or HYBRIDSEQ_CUDA) must be AUTO, ON or OFF, got '$Cuda'." }
+
+$Root = $PSScriptRoot
+$NativeBuildDir = Join-Path $Root "artifacts/cmake/$($Configuration.ToLowerInvariant())"
+$NativePrefix = Join-Path $Root 'artifacts/native'
+$Solution = Join-Path $Root 'HybridSeq.sln'
+$CliProject = Join-Path $Root 'src/Cli/HybridSeq.Cli.csproj'
+$TestProject = Join-Path $Root 'tests/HybridSeq.Tests/HybridSeq.Tests.csproj'
+$BenchProject = Join-Path $Root 'bench/HybridSeq.Benchmarks/HybridSeq.Benchmarks.csproj'
+$BindingsGenProject = Join-Path $Root 'tools/BindingsGen/BindingsGen.csproj'
+
+function Write-Step([string] $message) {
+    Write-Host "==> $message" -ForegroundColor Cyan
+}
+
+function Assert-Tool([string] $name, [string] $hint) {
+    if (-not (Get-Command $name -ErrorAction SilentlyContinue)) {
+        throw "build.ps1: '$name' was not found on PATH. $hint"
+    }
+}
+
+function Invoke-Native {
+    if ($SkipNative) {
+        Write-Step 'native: skipped (-SkipNative)'
+        return
+    }
+    Assert-Tool 'cmake' 'Install CMake >= 3.24 (Debian: apt-get install cmake).'
+    $configure = @('-S', $Root, '-B', $NativeBuildDir, "-DCMAKE_BUILD_TYPE=$Configuration", "-DHYBRIDSEQ_CUDA=$Cuda")
+    if ($CudaArchitectures) { $configure += "-DCMAKE_CUDA_ARCHITECTURES=$CudaArchitectures" }
+    if ((Get-Command 'ninja' -ErrorAction SilentlyContinue) -and -not (Test-Path (Join-Path $NativeBuildDir 'CMakeCache.txt'))) {
+        $configure += @('-G', 'Ninja')
+    }
+    Write-Step "native: cmake configure ($NativeBuildDir, CUDA $Cuda)"
+    & cmake @configure
+    Write-Step 'native: cmake build'
+    & cmake --build $NativeBuildDir --parallel ([Environment]::ProcessorCount)
+    & cmake --install $NativeBuildDir --prefix $NativePrefix | Out-Null
+    Write-Step "native: installed $(Join-Path $NativePrefix 'lib/libhybridseq.so')"
+}
+
+function Invoke-DotnetBuild {
+    Write-Step "dotnet build ($Configuration)"
+    & dotnet build $Solution -c $Configuration --nologo -v:minimal
+}
+
+function Get-CliDll {
+    return Join-Path $Root "src/Cli/bin/$Configuration/net10.0/hybridseq.dll"
+}
+
+# Runs ctest and returns @{ passed; failed; skipped } read from its JUnit report.
+function Invoke-NativeTests {
+    $junit = Join-Path $NativeBuildDir 'ctest-junit.xml'
+    Remove-Item $junit -ErrorAction SilentlyContinue
+    Write-Step 'test: native (ctest)'
+    & ctest --test-dir $NativeBuildDir --output-on-failure --output-junit $junit -j ([Environment]::ProcessorCount) 2>&1 |
+        Out-Host
+    $ctestExit = $LASTEXITCODE
+    if (-not (Test-Path $junit)) { throw "ctest wrote no report ($junit); exit code $ctestExit" }
+    [xml] $report = Get-Content $junit
+    $suite = $report.testsuite
+    $total = [int] $suite.tests
+    $failed = [int] $suite.failures + [int] $suite.errors
+    $skipped = [int] $suite.skipped
+    return @{ passed = $total - $failed - $skipped; failed = $failed; skipped = $skipped }
+}
+
+# Runs the .NET tests (Microsoft.Testing.Platform through `dotnet test`) and reads the summary it prints.
+function Invoke-DotnetTests {
+    Write-Step 'test: .NET (NUnit)'
+    $lines = [System.Collections.Generic.List[string]]::new()
+    & dotnet test --project $TestProject -c $Configuration --no-build 2>&1 | ForEach-Object {
+        $lines.Add("$_")
+        Write-Host $_
+    }
+    $text = $lines -join "`n"
+    $total = [regex]::Match($text, 'total:\s*(\d+)')
+    if (-not $total.Success) { throw 'dotnet test printed no summary; see its output above.' }
+    $failed = [int] [regex]::Match($text, 'failed:\s*(\d+)').Groups[1].Value
+    $passed = [int] [regex]::Match($text, 'succeeded:\s*(\d+)').Groups[1].Value
+    $skipped = [int] [regex]::Match($text, 'skipped:\s*(\d+)').Groups[1].Value
+    return @{ passed = $passed; failed = $failed; skipped = $skipped }
+}
+
+function Invoke-Bindings([bool] $checkOnly) {
+    $mode = if ($checkOnly) { '--check' } else { '--write' }
+    Write-Step "bindings: $mode"
+    & dotnet run --project $BindingsGenProject -c Release -- $mode
+}
+
+switch ($Task) {
+    'native' { Invoke-Native }
+    'build' { Invoke-Native; Invoke-DotnetBuild }
+    'test' {
+        Invoke-Native
+        Invoke-DotnetBuild
+        $counts = @{ passed = 0; failed = 0; skipped = 0 }
+        $add = { param($c) foreach ($k in 'passed', 'failed', 'skipped') { $counts[$k] += $c[$k] } }
+        $PSNativeCommandUseErrorActionPreference = $false   # failures are counted, not thrown
+        if (-not $SkipNative) { & $add (Invoke-NativeTests) }
+        & dotnet run --project $BindingsGenProject -c Release -- --check
+        if ($LASTEXITCODE -eq 0) { $counts.passed++ } else { $counts.failed++; Write-Host 'FAILED: generated bindings are out of date (dotnet pwsh ./build.ps1 bindings)' }
+        & $add (Invoke-DotnetTests)
+        Write-Host ''
+        Write-Host "$($counts.passed) passed, $($counts.failed) failed, $($counts.skipped) skipped"
+        if ($counts.failed -gt 0) { exit 1 }
+    }
+    'run' {
+        Invoke-Native
+        Write-Step "dotnet build src/Cli ($Configuration)"
+        & dotnet build $CliProject -c $Configuration --nologo -v:quiet
+        $cliArgs = if ($Rest) { $Rest } else { @('train') }
+        Write-Step "hybridseq $($cliArgs -join ' ')"
+        & dotnet (Get-CliDll) @cliArgs
+    }
+    'bench' {
+        Invoke-Native
+        $out = Join-Path $Root 'artifacts/bench'
+        Write-Step 'bench: BenchmarkDotNet (CPU)'
+        $benchArgs = if ($Rest) { $Rest } else { @('--filter', '*') }
+        & dotnet run --project $BenchProject -c Release -- --artifacts $out @benchArgs
+    }
+    'bindings' { Invoke-Bindings $Check.IsPresent }
+    'gpu-pack' {
+        & bash (Join-Path $Root 'tools/gpu/pack.sh') $Configuration
+    }
+    'gpu' {
+        & bash (Join-Path $Root 'tools/gpu/device-check.sh')
+    }
+    'clean' {
+        $path = Join-Path $Root 'artifacts'
+        if (Test-Path $path) { Remove-Item -Recurse -Force $path; Write-Step "removed $path" }
+        & dotnet clean $Solution -c $Configuration --nologo -v:quiet
+    }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The GPU check, run on a GPU machine from the repository root (no .NET SDK needed there):
+#   1. builds the native library with that machine's nvcc (sm_90 unless CUDA_ARCHS says otherwise),
+#   2. runs the native tests (ctest) and the GPU benchmark,
+#   3. runs the .NET tests (the published executable from artifacts/gpu/bundle.tar.xz, see tools/gpu/pack.sh)
+#      against the fresh library and the machine's own CUDA libtorch.
+# Everything it finds is written to $OUT (default artifacts/gpu-results). Exit code: non-zero if any step failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${OUT:-$root/artifacts/gpu-results}
+archs=${CUDA_ARCHS:-90}
+mkdir -p "$out"
+work=$(mktemp -d)
+status=0
+step() { echo "==> $*" | tee -a "$out/summary.txt"; }
+
+step "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -n 1)"
+step "nvcc: $(nvcc --version | tail -n 1)"
+
+start=$(date +%s)
+if cmake -S "$root" -B "$work/native" -DCMAKE_BUILD_TYPE=Release -DHYBRIDSEQ_CUDA=ON \
+        -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$out/cmake-configure.log" 2>&1 &&
+   cmake --build "$work/native" --parallel "$(nproc)" >"$out/cmake-build.log" 2>&1; then
+    step "native build: ok in $(( $(date +%s) - start )) s"
+else
+    step "native build: FAILED (see cmake-*.log)"; exit 1
+fi
+lib=$(find "$work/native" -name libhybridseq.so | head -n 1)
+
+ctest --test-dir "$work/native" --output-on-failure --output-junit "$out/ctest-junit.xml" >"$out/ctest.log" 2>&1 \
+    && step "ctest: ok" || { step "ctest: FAILED"; status=1; }
+step "ctest: $(grep -E 'tests passed|tests failed' "$out/ctest.log" | tail -n 1)"
+
+bench=$(find "$work/native" -type f -name 'gpu_selective_scan_bench' | head -n 1)
+if [ -n "$bench" ]; then
+    "$bench" >"$out/gpu-bench.md" 2>&1 && step "gpu bench: ok" || { step "gpu bench: FAILED"; status=1; }
+fi
+
+if [ -f "$root/artifacts/gpu/bundle.tar.xz" ]; then
+    mkdir -p "$work/bundle" && tar xJf "$root/artifacts/gpu/bundle.tar.xz" -C "$work/bundle"
+    export DOTNET_ROOT=$work/bundle/dotnet
+    torch_lib=$(python3 -c "import torch,os;print(os.path.dirname(torch.__file__)+'/lib')" 2>/dev/null || true)
+    cp "$lib" "$work/bundle/HybridSeq.Tests/runtimes/linux-x64/native/libhybridseq.so"
+    export HYBRIDSEQ_NATIVE_PATH=$lib
+    (cd "$work/bundle/HybridSeq.Tests" &&
+        LD_LIBRARY_PATH="$torch_lib:$PWD/runtimes/linux-x64/native" "$DOTNET_ROOT/dotnet" HybridSeq.Tests.dll \
+        >"$out/dotnet-tests.log" 2>&1) && step ".NET tests: ok" || { step ".NET tests: FAILED"; status=1; }
+    step ".NET tests: $(grep -E 'total:|failed:|succeeded:|skipped:' "$out/dotnet-tests.log" | tr '\n' ' ')"
+else
+    step ".NET tests: skipped (no artifacts/gpu/bundle.tar.xz; run tools/gpu/pack.sh first)"
+fi
+rm -rf "$work"
+exit $status
