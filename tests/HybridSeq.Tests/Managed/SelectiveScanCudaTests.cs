@@ -1,0 +1,86 @@
+using HybridSeq.Tests.TestSupport;
+using NUnit.Framework;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HybridSeq.Tests.Managed;
+
+/// <summary>The CUDA kernels against the CPU twin (float32) through the managed op, end to end with TorchSharp CUDA
+/// tensors. Ignored (skipped) wherever HybridSeq or TorchSharp has no CUDA device.</summary>
+[TestFixture]
+[Category("Cuda")]
+public sealed class SelectiveScanCudaTests
+{
+    [SetUp]
+    public void RequireCuda() => CudaRequirement.EnsureAvailable();
+
+    public static IEnumerable<ScanCase> Cases()
+    {
+        yield return new ScanCase(2, 4, 16, 300, Groups: 2, BVarying: true, CVarying: true, HasD: true, HasZ: true,
+            HasDeltaBias: true, Softplus: true, HasH0: true, HasLengths: true);
+        yield return new ScanCase(3, 5, 5, 7, HasD: true);
+        yield return new ScanCase(1, 3, 1, 1, CVarying: true, HasH0: true);
+        yield return new ScanCase(2, 64, 16, 1029, BVarying: true, CVarying: true, HasD: true, HasZ: true,
+            Softplus: true, HasLengths: true);
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void ForwardAndBackwardMatchTheCpu(ScanCase scanCase)
+    {
+        foreach (bool deterministic in new[] { false, true })
+        {
+            using var scope = torch.NewDisposeScope();
+            ScanInputs cpu = scanCase.MakeInputs(ScalarType.Float32, seed: 61).RequiringGrad();
+            ScanInputs gpu = scanCase.MakeInputs(ScalarType.Float32, seed: 61, torch.CUDA).RequiringGrad();
+            (Tensor outputWeights, Tensor stateWeights) =
+                SelectiveScanTests.LossWeights(scanCase, seed: 62, ScalarType.Float32);
+
+            var cpuResult = cpu.RunManaged();
+            var gpuResult = gpu.RunManaged(deterministic);
+            double scale = 1 + scanCase.Length / 30.0;
+            TensorAssert.Close(gpuResult.Output, cpuResult.Output, "output", scale);
+            TensorAssert.Close(gpuResult.LastState, cpuResult.LastState, "last state", scale);
+
+            ScanInputs.Loss(cpuResult, outputWeights, stateWeights).backward();
+            ScanInputs.Loss(gpuResult, outputWeights.cuda(), stateWeights.cuda()).backward();
+            HybridSeq.Managed.Native.Synchronize(0);
+            foreach (((string name, Tensor g), (_, Tensor c)) in gpu.FloatInputs().Zip(cpu.FloatInputs()))
+                TensorAssert.Close(g.grad!, c.grad!, $"d{name} (deterministic={deterministic})", 10 * scale);
+        }
+    }
+
+    [Test]
+    public void DeterministicBackwardIsBitwiseRepeatableOnCuda()
+    {
+        using var scope = torch.NewDisposeScope();
+        ScanCase scanCase = new(4, 64, 16, 513, BVarying: true, CVarying: true, HasD: true, HasDeltaBias: true);
+        ScanInputs x = scanCase.MakeInputs(ScalarType.Float32, seed: 71, torch.CUDA);
+        (Tensor outputWeights, Tensor stateWeights) =
+            SelectiveScanTests.LossWeights(scanCase, seed: 72, ScalarType.Float32, torch.CUDA);
+        List<Tensor> Gradients()
+        {
+            ScanInputs leaves = x.RequiringGrad();
+            ScanInputs.Loss(leaves.RunManaged(deterministic: true), outputWeights, stateWeights).backward();
+            return leaves.FloatInputs().Select(p => p.Tensor.grad!).ToList();
+        }
+        List<Tensor> first = Gradients(), second = Gradients();
+        for (int i = 0; i < first.Count; i++)
+            TensorAssert.Identical(second[i], first[i], $"gradient {i} of the second run");
+    }
+
+    [Test]
+    public void StepOnCudaMatchesForward()
+    {
+        using var scope = torch.NewDisposeScope();
+        ScanCase scanCase = new(2, 8, 16, 5, Groups: 2, BVarying: true, HasD: true, HasZ: true, HasH0: true);
+        ScanInputs x = scanCase.MakeInputs(ScalarType.Float32, seed: 81, torch.CUDA);
+        (Tensor expected, Tensor expectedState) = x.RunManaged();
+        Tensor state = x.H0!.clone();
+        var outputs = new List<Tensor>();
+        for (int t = 0; t < scanCase.Length; t++)
+            outputs.Add(HybridSeq.Managed.SelectiveScan.Step(state, x.U[.., .., t], x.Delta[.., .., t], x.A,
+                x.B[.., .., .., t], x.C, x.D, x.Z![.., .., t]));
+        TensorAssert.Close(torch.stack(outputs, dim: 2), expected, "step outputs");
+        TensorAssert.Close(state, expectedState, "state");
+    }
+}
