@@ -1,0 +1,43 @@
+// Argument checks shared by the validating shims of native/src/api. Each check throws hs::Error
+// (HS_ERR_INVALID_ARGUMENT unless said otherwise) with a message that names the argument, says what was expected
+// and what came; run_entry_point prefixes the entry point's name.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hybridseq.h"
+
+namespace hs {
+
+// "(2, 8, 129)" for sizes {2, 8, 129}.
+std::string shape_string(const std::vector<int64_t>& sizes);
+std::string shape_string(const hs_tensor& tensor);
+// "float32", "int64", or "unknown dtype 7".
+std::string dtype_name(int32_t dtype);
+// "cpu" or "cuda:1".
+std::string device_string(int32_t device_type, int32_t device_index);
+
+// Elements the view covers (product of its sizes; 1 for rank 0).
+int64_t element_count(const hs_tensor& tensor);
+
+// The view itself is well formed: rank in [0, HS_MAX_RANK], known dtype and device type, device_index 0 on CPU and
+// >= 0 on CUDA, no negative size, data non-NULL unless the view is empty.
+void check_tensor_header(const char* name, const hs_tensor& tensor);
+
+// sizes equal `expected`; `meaning` follows the expected shape in the message ("like 'u'", "= (Bt, Dm, N)").
+void check_shape(const char* name, const hs_tensor& tensor, const std::vector<int64_t>& expected,
+                 const std::string& meaning);
+
+// Strides are the row-major strides of the sizes; a dimension of size 1 may have any stride, and an empty view
+// is contiguous whatever its strides.
+void check_contiguous(const char* name, const hs_tensor& tensor);
+
+void check_dtype(const char* name, const hs_tensor& tensor, int32_t expected_dtype, const std::string& meaning);
+
+// Same device type and index as `reference` (the argument called `reference_name`).
+void check_same_device(const char* name, const hs_tensor& tensor, const hs_tensor& reference,
+                       const char* reference_name);
+
+}  // namespace hs
