@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/cuda_device_guard.h"
 #include "common/entry_point.h"
 #include "common/error.h"
 #include "hybridseq.h"
@@ -23,28 +24,8 @@ namespace {
 #endif
 constexpr const char* kVersionString = HYBRIDSEQ_VERSION " (cuda " HYBRIDSEQ_CUDA_VERSION ")";
 
-[[noreturn]] void throw_cuda(const char* what, cudaError_t error) {
-    throw hs::Error(HS_ERR_CUDA, std::string(what) + " failed: " + cudaGetErrorName(error) + " (" +
-                                     cudaGetErrorString(error) + ")");
-}
-
-// Makes `device` current for the lifetime of the guard and restores the caller's device afterwards, so that a
-// query never changes which device the caller's later CUDA work goes to.
-class CurrentDeviceGuard {
-public:
-    explicit CurrentDeviceGuard(int device) {
-        cudaError_t error = cudaGetDevice(&previous_);
-        if (error != cudaSuccess) throw_cuda("cudaGetDevice", error);
-        error = cudaSetDevice(device);
-        if (error != cudaSuccess) throw_cuda("cudaSetDevice", error);
-    }
-    ~CurrentDeviceGuard() { cudaSetDevice(previous_); }
-    CurrentDeviceGuard(const CurrentDeviceGuard&) = delete;
-    CurrentDeviceGuard& operator=(const CurrentDeviceGuard&) = delete;
-
-private:
-    int previous_ = 0;
-};
+using hs::CurrentDeviceGuard;
+using hs::throw_cuda;
 #else
 constexpr const char* kVersionString = HYBRIDSEQ_VERSION " (cpu)";
 #endif

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "api/tensor_checks.h"
+#include "common/cuda_device_guard.h"
 #include "common/entry_point.h"
 #include "common/error.h"
 #include "hybridseq.h"
@@ -231,6 +232,7 @@ void run_forward(const SelectiveScanParams<T>& p, const ScanLayout& layout, hs_s
     if (layout.on_cuda()) {
 #if defined(HYBRIDSEQ_WITH_CUDA)
         if constexpr (std::is_same_v<T, float>) {
+            CurrentDeviceGuard device(layout.u->device_index);
             selective_scan_forward_cuda(p, stream);
             return;
         }
@@ -389,6 +391,7 @@ void backward(const hs_selective_scan_inputs* inputs, const hs_tensor* checkpoin
         p.workspace_elements = ws.sizes[0];
     }
 #if defined(HYBRIDSEQ_WITH_CUDA)
+    CurrentDeviceGuard device(layout.u->device_index);
     selective_scan_backward_cuda(p, stream);
 #endif
 }
