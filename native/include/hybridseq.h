@@ -207,6 +207,85 @@ HS_API hs_status hs_selective_scan_backward(const hs_selective_scan_inputs* inpu
 HS_API hs_status hs_selective_scan_step(const hs_selective_scan_inputs* inputs, const hs_tensor* state,
                                         const hs_tensor* out, hs_stream stream);
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * Fused recurrence (FlashRNN-style): LSTM, GRU and xLSTM's sLSTM with head-wise (block-diagonal) recurrent weights.
+ *
+ * The input projection Wx (for all steps at once, input bias included) is computed outside (one big GEMM); the kernel
+ * runs the recurrence   g_t = Wx_t + R h_{t-1} + b   and the cell's pointwise update, all math in the tensor dtype.
+ * Hidden size H = NH heads x DH; gate vectors are gate-major: element (gate q, head k, unit j) is at q*H + k*DH + j.
+ * Cells, their gates G and states S (the order of the states in every state tensor):
+ *   HS_RNN_CELL_LSTM   G = 4 (i, f, g, o; PyTorch's order)      S = 2 (h, c)
+ *   HS_RNN_CELL_GRU    G = 3 (r, z, n; PyTorch's order)         S = 1 (h)
+ *                      n = tanh(Wx_n + r * (R_n h + b_n)): b is PyTorch's bias_hh, bias_ih belongs in Wx.
+ *   HS_RNN_CELL_SLSTM  G = 4 (i, f, z, o)                       S = 4 (h, c, n, m)
+ *                      exponential input gate, log-sigmoid forget gate, normaliser n and stabiliser m (xLSTM):
+ *                      m_t = max(logsig(f~) + m_{t-1}, i~); i = exp(i~ - m_t); f = exp(logsig(f~) + m_{t-1} - m_t);
+ *                      c_t = f c_{t-1} + i tanh(z~); n_t = f n_{t-1} + i; h_t = sigmoid(o~) * c_t / n_t.
+ * Shapes (T = steps, Bt = batch):
+ *   wx       (T, Bt, G*H)      time-major
+ *   R        (NH, G*DH, DH)    R[k][q*DH + j][l] maps unit l of head k's h_{t-1} to gate q, unit j of head k.
+ *                              NH = 1 is the dense case and equals PyTorch's weight_hh (G*H, H).
+ *   b        (G*H)             recurrent bias
+ *   s0       (S, Bt, H)        optional initial states (zeros when NULL; for sLSTM n0 = 0 and m0 = 0 then)
+ *   lengths  (Bt) int64        optional, 0 <= lengths[b] <= T: steps t >= lengths[b] are padding (y = 0 there, the
+ *                              states stop at the length, padding gets zero gradient)
+ *   reverse  0 or 1            1 runs each sequence from step lengths[b]-1 down to 0 (outputs stay at their steps)
+ * dtypes: float32 or float64 on CPU, float32 on CUDA. allow_tf32 = 1 lets CUDA use TF32 tensor cores for R h
+ * (faster, about 1e-3 relative error); 0 (the default) keeps full fp32. CPU ignores it.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+typedef enum hs_rnn_cell {
+    HS_RNN_CELL_LSTM = 0,
+    HS_RNN_CELL_GRU = 1,
+    HS_RNN_CELL_SLSTM = 2
+} hs_rnn_cell;
+
+typedef struct hs_rnn_inputs {
+    int32_t cell;                  /* hs_rnn_cell */
+    int32_t reverse;               /* 0 or 1 */
+    const hs_tensor* wx;
+    const hs_tensor* R;
+    const hs_tensor* b;
+    const hs_tensor* s0;           /* optional; must be NULL for hs_rnn_step */
+    const hs_tensor* lengths;      /* optional; must be NULL for hs_rnn_step */
+    int32_t allow_tf32;            /* 0 or 1 */
+    int32_t reserved;
+} hs_rnn_inputs;
+
+/* Gates G, states S and saved cache gates C (see hs_rnn_forward) of a cell. */
+HS_API hs_status hs_rnn_cell_info(int32_t cell, int32_t* gates, int32_t* states, int32_t* cache_gates);
+
+/* Full sequence forward.
+ *   y        (T, Bt, H)            required: h_t of every step
+ *   s_last   (S, Bt, H)            optional: the states after each sequence's last step
+ *   states   (T+1, S, Bt, H)       optional (needed for backward): states[0] = s0 (zeros when NULL), states[t+1] =
+ *                                  right after the step at position t, in both directions; at padding positions
+ *                                  t >= lengths[b] it holds s_last (forward) or s0 (reverse)
+ *   cache    (T, Bt, C*H)          optional (needed for backward): per-step gate values the backward consumes,
+ *                                  C = cache_gates of hs_rnn_cell_info; content per cell documented in native/src/ops/rnn.h */
+HS_API hs_status hs_rnn_forward(const hs_rnn_inputs* inputs, const hs_tensor* y, const hs_tensor* s_last,
+                                const hs_tensor* states, const hs_tensor* cache, hs_stream stream);
+
+/* Elements of scratch (in the tensor dtype, on the device) that hs_rnn_backward needs. */
+HS_API hs_status hs_rnn_workspace_elements(int32_t device_type, int32_t cell, int64_t steps, int64_t batch,
+                                           int64_t hidden, int64_t num_heads, int64_t* elements);
+
+/* Backward through time from what the forward saved.
+ *   dy (T, Bt, H) required; ds_last (S, Bt, H) optional (zeros when NULL)
+ *   dwx (T, Bt, G*H), dR (NH, G*DH, DH), db (G*H) required, overwritten; ds0 (S, Bt, H) optional
+ *   workspace: 1-D, the dtype of the inputs, >= hs_rnn_workspace_elements(...) elements (NULL when 0).
+ * dR and db are computed after the time loop as one matrix product over all steps (deterministic). */
+HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* states, const hs_tensor* cache,
+                                 const hs_tensor* dy, const hs_tensor* ds_last, const hs_tensor* dwx,
+                                 const hs_tensor* dR, const hs_tensor* db, const hs_tensor* ds0,
+                                 const hs_tensor* workspace, hs_stream stream);
+
+/* One step for decoding, equal to one step of hs_rnn_forward:
+ *   inputs->wx (Bt, G*H); s0 and lengths NULL; reverse ignored
+ *   state (S, Bt, H) read as s_{t-1} and overwritten with s_t (in place); y (Bt, H) */
+HS_API hs_status hs_rnn_step(const hs_rnn_inputs* inputs, const hs_tensor* state, const hs_tensor* y,
+                             hs_stream stream);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -92,6 +92,7 @@ constexpr AbiType kAbiTypes[] = {
     {"hs_device_info", sizeof(hs_device_info)},
     {"hs_selective_scan_inputs", sizeof(hs_selective_scan_inputs)},
     {"hs_selective_scan_grads", sizeof(hs_selective_scan_grads)},
+    {"hs_rnn_inputs", sizeof(hs_rnn_inputs)},
 };
 
 constexpr AbiField kAbiFields[] = {
@@ -130,6 +131,15 @@ constexpr AbiField kAbiFields[] = {
     HS_ABI_FIELD(hs_selective_scan_grads, dz),
     HS_ABI_FIELD(hs_selective_scan_grads, ddelta_bias),
     HS_ABI_FIELD(hs_selective_scan_grads, dh0),
+    HS_ABI_FIELD(hs_rnn_inputs, cell),
+    HS_ABI_FIELD(hs_rnn_inputs, reverse),
+    HS_ABI_FIELD(hs_rnn_inputs, wx),
+    HS_ABI_FIELD(hs_rnn_inputs, R),
+    HS_ABI_FIELD(hs_rnn_inputs, b),
+    HS_ABI_FIELD(hs_rnn_inputs, s0),
+    HS_ABI_FIELD(hs_rnn_inputs, lengths),
+    HS_ABI_FIELD(hs_rnn_inputs, allow_tf32),
+    HS_ABI_FIELD(hs_rnn_inputs, reserved),
 };
 
 const AbiType* find_abi_type(const char* type_name) {

@@ -1,0 +1,132 @@
+// Times the CPU fused recurrence through the C API (float32): the inference forward (y and s_last only), the training
+// forward (also states and cache) and the backward. Not a test; prints median milliseconds.
+//   hybridseq_cpu_rnn_bench [cell batch steps hidden heads [repeats]]   (default lstm 16 1024 256 1 5)
+//   cell: lstm | gru | slstm
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "hybridseq.h"
+
+namespace {
+
+hs_tensor view(float* data, std::vector<int64_t> shape) {
+    hs_tensor t{};
+    t.data = data;
+    t.dtype = HS_DTYPE_FLOAT32;
+    t.device_type = HS_DEVICE_CPU;
+    t.rank = static_cast<int32_t>(shape.size());
+    int64_t stride = 1;
+    for (int i = t.rank - 1; i >= 0; --i) {
+        t.sizes[i] = shape[static_cast<size_t>(i)];
+        t.strides[i] = stride;
+        stride *= shape[static_cast<size_t>(i)];
+    }
+    return t;
+}
+
+std::vector<float> random_values(int64_t count, float low, float high, unsigned seed) {
+    std::mt19937 generator(seed);
+    std::uniform_real_distribution<float> distribution(low, high);
+    std::vector<float> values(static_cast<size_t>(count));
+    for (float& v : values) v = distribution(generator);
+    return values;
+}
+
+template <typename F>
+double median_ms(int repeats, F&& run) {
+    run();  // warm-up: page faults, thread pool start
+    std::vector<double> times;
+    for (int i = 0; i < repeats; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        run();
+        times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
+void check(hs_status status) {
+    if (status != HS_OK) {
+        std::fprintf(stderr, "%s: %s\n", hs_status_name(status), hs_last_error());
+        std::exit(1);
+    }
+}
+
+int32_t parse_cell(const char* name) {
+    if (std::strcmp(name, "lstm") == 0) return HS_RNN_CELL_LSTM;
+    if (std::strcmp(name, "gru") == 0) return HS_RNN_CELL_GRU;
+    if (std::strcmp(name, "slstm") == 0) return HS_RNN_CELL_SLSTM;
+    std::fprintf(stderr, "unknown cell '%s' (lstm, gru or slstm)\n", name);
+    std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const char* cell_name = argc > 1 ? argv[1] : "lstm";
+    const int32_t cell = parse_cell(cell_name);
+    const int64_t batch = argc > 2 ? std::atoll(argv[2]) : 16;
+    const int64_t steps = argc > 3 ? std::atoll(argv[3]) : 1024;
+    const int64_t hidden = argc > 4 ? std::atoll(argv[4]) : 256;
+    const int64_t heads = argc > 5 ? std::atoll(argv[5]) : 1;
+    const int repeats = argc > 6 ? std::atoi(argv[6]) : 5;
+    int32_t gates = 0, state_count = 0, cache_gates = 0;
+    check(hs_rnn_cell_info(cell, &gates, &state_count, &cache_gates));
+    const int64_t head_dim = hidden / heads, G = gates, S = state_count, C = cache_gates;
+
+    std::vector<float> wx = random_values(steps * batch * G * hidden, -1.0f, 1.0f, 1);
+    std::vector<float> R = random_values(heads * G * head_dim * head_dim, -0.1f, 0.1f, 2);
+    std::vector<float> b = random_values(G * hidden, -0.1f, 0.1f, 3);
+    std::vector<float> y(static_cast<size_t>(steps * batch * hidden)), s_last(static_cast<size_t>(S * batch * hidden));
+    std::vector<float> states(static_cast<size_t>((steps + 1) * S * batch * hidden));
+    std::vector<float> cache(static_cast<size_t>(steps * batch * C * hidden));
+    std::vector<float> dy = random_values(steps * batch * hidden, -1.0f, 1.0f, 4);
+    std::vector<float> dwx(wx.size()), dR(R.size()), db(b.size()), ds0(s_last.size());
+    int64_t workspace_elements = 0;
+    check(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, batch, hidden, heads, &workspace_elements));
+    std::vector<float> workspace(static_cast<size_t>(std::max<int64_t>(workspace_elements, 1)));
+
+    const hs_tensor wx_v = view(wx.data(), {steps, batch, G * hidden});
+    const hs_tensor R_v = view(R.data(), {heads, G * head_dim, head_dim});
+    const hs_tensor b_v = view(b.data(), {G * hidden});
+    const hs_tensor y_v = view(y.data(), {steps, batch, hidden});
+    const hs_tensor s_last_v = view(s_last.data(), {S, batch, hidden});
+    const hs_tensor states_v = view(states.data(), {steps + 1, S, batch, hidden});
+    const hs_tensor cache_v = view(cache.data(), {steps, batch, C * hidden});
+    const hs_tensor dy_v = view(dy.data(), {steps, batch, hidden});
+    const hs_tensor dwx_v = view(dwx.data(), {steps, batch, G * hidden});
+    const hs_tensor dR_v = view(dR.data(), {heads, G * head_dim, head_dim});
+    const hs_tensor db_v = view(db.data(), {G * hidden});
+    const hs_tensor ds0_v = view(ds0.data(), {S, batch, hidden});
+    const hs_tensor workspace_v = view(workspace.data(), {static_cast<int64_t>(workspace.size())});
+    hs_rnn_inputs inputs{};
+    inputs.cell = cell;
+    inputs.wx = &wx_v;
+    inputs.R = &R_v;
+    inputs.b = &b_v;
+
+    const double inference = median_ms(repeats, [&] {
+        check(hs_rnn_forward(&inputs, &y_v, &s_last_v, nullptr, nullptr, nullptr));
+    });
+    const double training = median_ms(repeats, [&] {
+        check(hs_rnn_forward(&inputs, &y_v, &s_last_v, &states_v, &cache_v, nullptr));
+    });
+    const double backward = median_ms(repeats, [&] {
+        check(hs_rnn_backward(&inputs, &states_v, &cache_v, &dy_v, nullptr, &dwx_v, &dR_v, &db_v, &ds0_v,
+                              &workspace_v, nullptr));
+    });
+    const double flops = 2.0 * static_cast<double>(steps * batch * G * head_dim * head_dim * heads);
+    std::printf("cpu rnn float32 %s Bt=%lld T=%lld H=%lld NH=%lld (median of %d)\n", cell_name,
+                static_cast<long long>(batch), static_cast<long long>(steps), static_cast<long long>(hidden),
+                static_cast<long long>(heads), repeats);
+    std::printf("  forward (inference)        %9.2f ms  (%.1f GFLOP/s in R h)\n", inference, flops / inference * 1e-6);
+    std::printf("  forward (states + cache)   %9.2f ms\n", training);
+    std::printf("  backward                   %9.2f ms\n", backward);
+    std::printf("  forward + backward         %9.2f ms\n", training + backward);
+    return 0;
+}

@@ -1,0 +1,146 @@
+// The CPU twin of the fused recurrence (ops/rnn.h): the reference the CUDA kernels are tested against, and the
+// CPU backend of hs_rnn_*. The kernels live in rnn_cpu_kernels.h; this file compiles them twice on x86-64 with GCC
+// (AVX2 + FMA, and the portable x86-64-v2 baseline of the build) and picks one per call from what the CPU supports,
+// so the library still loads and runs on any x86-64-v2 machine.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "common/error.h"
+#include "ops/rnn.h"
+
+// The 32-byte vector helpers are always_inline, so no vector ever crosses a call in the portable build; GCC still
+// warns that such a call would use a different ABI without AVX.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace hs {
+namespace {
+
+#define HS_RNN_INLINE inline __attribute__((always_inline))
+
+// 32-byte vectors of each element type (8 floats / 4 doubles) and the same-sized integer vectors that comparisons
+// return.
+template <typename T>
+struct Simd;
+template <>
+struct Simd<float> {
+    typedef float Vector __attribute__((vector_size(32)));
+    typedef int32_t Mask __attribute__((vector_size(32)));
+};
+template <>
+struct Simd<double> {
+    typedef double Vector __attribute__((vector_size(32)));
+    typedef int64_t Mask __attribute__((vector_size(32)));
+};
+template <typename T>
+using Vec = typename Simd<T>::Vector;
+template <typename T>
+using IVec = typename Simd<T>::Mask;
+template <typename T>
+constexpr int kLanes = static_cast<int>(32 / sizeof(T));
+
+// The GEMM micro-kernel's tile: kTileRows rows x kPanel columns (two vectors), 12 accumulators in registers.
+constexpr int kTileRows = 6;
+template <typename T>
+constexpr int64_t kPanel = 2 * kLanes<T>;
+// Rows of pre-activations and of dg_rec keep each head kGateRowAlign-aligned (a multiple of every kPanel), so that
+// panel loads never leave a head's row. Part of the workspace size, so independent of the ISA picked at run time.
+constexpr int64_t kGateRowAlign = 16;
+
+constexpr int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// Constants of exp_reduce: clamp range (2^n stays normal), 1.5 * 2^mantissa_bits (rounds to integers when added),
+// ln2 split in a high part with trailing zero bits and the rest, Taylor coefficients of expm1(r) / r from the
+// highest degree down, and the terms of the atanh series in log1p.
+template <typename T>
+struct ExpLimits;
+template <>
+struct ExpLimits<float> {
+    static constexpr float low = -87.0f, high = 88.0f;
+    static constexpr float round_shifter = 12582912.0f;
+    static constexpr float ln2_high = 0.693359375f, ln2_low = -2.12194440e-4f;
+    static constexpr int32_t exponent_bias = 127, mantissa_bits = 23;
+    static constexpr int taylor_terms = 7;
+    static constexpr float taylor[taylor_terms] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24,
+                                                   1.0f / 6,    1.0f / 2,   1.0f};
+    static constexpr int atanh_terms = 8;
+};
+template <>
+struct ExpLimits<double> {
+    static constexpr double low = -708.0, high = 709.0;
+    static constexpr double round_shifter = 6755399441055744.0;
+    static constexpr double ln2_high = 6.93147180369123816490e-01, ln2_low = 1.90821492927058770002e-10;
+    static constexpr int64_t exponent_bias = 1023, mantissa_bits = 52;
+    static constexpr int taylor_terms = 13;
+    static constexpr double taylor[taylor_terms] = {
+        1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+        1.0 / 40320.0,      1.0 / 5040.0,      1.0 / 720.0,      1.0 / 120.0,     1.0 / 24.0,
+        1.0 / 6.0,          1.0 / 2.0,         1.0};
+    static constexpr int atanh_terms = 18;
+};
+
+}  // namespace
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define HS_RNN_HAVE_AVX2_BUILD 1
+namespace rnn_avx2 {
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#include "cpu/rnn_cpu_kernels.h"
+#pragma GCC pop_options
+}  // namespace rnn_avx2
+#endif
+
+namespace rnn_portable {
+#include "cpu/rnn_cpu_kernels.h"
+}  // namespace rnn_portable
+
+namespace {
+
+bool cpu_has_avx2_fma() {
+#if defined(HS_RNN_HAVE_AVX2_BUILD)
+    static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return supported;
+#else
+    return false;
+#endif
+}
+
+}  // namespace
+
+template <typename T>
+void rnn_forward_cpu(const RnnParams<T>& p) {
+#if defined(HS_RNN_HAVE_AVX2_BUILD)
+    if (cpu_has_avx2_fma()) {
+        rnn_avx2::forward(p);
+        return;
+    }
+#endif
+    rnn_portable::forward(p);
+}
+
+template <typename T>
+void rnn_backward_cpu(const RnnBackwardParams<T>& p) {
+#if defined(HS_RNN_HAVE_AVX2_BUILD)
+    if (cpu_has_avx2_fma()) {
+        rnn_avx2::backward(p);
+        return;
+    }
+#endif
+    rnn_portable::backward(p);
+}
+
+int64_t rnn_workspace_elements_cpu(RnnCell cell, int64_t steps, int64_t batch, int64_t hidden, int64_t heads) {
+    const RnnCellShape shape = rnn_cell_shape(cell);
+    const int64_t head_dim = hidden / heads;
+    return steps * batch * heads * round_up(shape.gates * head_dim, kGateRowAlign);
+}
+
+template void rnn_forward_cpu<float>(const RnnParams<float>&);
+template void rnn_forward_cpu<double>(const RnnParams<double>&);
+template void rnn_backward_cpu<float>(const RnnBackwardParams<float>&);
+template void rnn_backward_cpu<double>(const RnnBackwardParams<double>&);
+
+}  // namespace hs

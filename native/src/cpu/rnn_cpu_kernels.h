@@ -1,0 +1,828 @@
+// The CPU twin of the fused recurrence (ops/rnn.h), as templates over the element type. rnn_cpu.cpp includes this
+// file twice: once inside namespace hs::rnn_avx2 under `#pragma GCC target("avx2,fma")` and once inside
+// hs::rnn_portable, then picks one at run time. That is why it has no include guard and no #include of its own
+// (rnn_cpu.cpp includes everything first) and why every helper is always_inline: the helpers must be compiled for
+// the ISA of the function that uses them.
+//
+// Structure of one call:
+//   forward   per processing step s: [GEMM] pre = h_{s-1} R^T per head (all batch rows), barrier,
+//             [pointwise] gates = pre + wx + b and the cell update per (batch row, head, chunk of units), barrier.
+//   backward  per step s from T-1 down: [pointwise] the cell's backward -> dwx and dg_rec (workspace), barrier,
+//             [GEMM] dh_{s-1} = dg_rec R per head, barrier; after the loop dR and db as one reduction over all rows.
+// Work items (GEMM tiles, pointwise chunks) are split between threads by fixed index ranges and every output element is
+// computed by the same code whatever the thread count, so results are bitwise independent of the thread count.
+
+// ---------------------------------------------------------------------------------------------------------------
+// Vector helpers (GCC vector extensions, 32 bytes: AVX2 registers here, pairs of SSE registers in the portable build)
+// ---------------------------------------------------------------------------------------------------------------
+
+// Every lane = value (also for -0.0, which `Vec{} + value` would turn into +0.0).
+template <typename T>
+HS_RNN_INLINE Vec<T> splat(T value) {
+    Vec<T> v;
+    for (int lane = 0; lane < kLanes<T>; ++lane) v[lane] = value;
+    return v;
+}
+
+template <typename T>
+HS_RNN_INLINE Vec<T> load(const T* source, int count) {
+    Vec<T> v{};
+    if (count == kLanes<T>) {
+        __builtin_memcpy(&v, source, sizeof(v));
+    } else {
+        for (int lane = 0; lane < count; ++lane) v[lane] = source[lane];
+    }
+    return v;
+}
+
+template <typename T>
+HS_RNN_INLINE void store(T* target, Vec<T> v, int count) {
+    if (count == kLanes<T>) {
+        __builtin_memcpy(target, &v, sizeof(v));
+    } else {
+        for (int lane = 0; lane < count; ++lane) target[lane] = v[lane];
+    }
+}
+
+// mask ? a : b, lane-wise, for a mask from a vector comparison (all ones / all zeros per lane).
+template <typename T>
+HS_RNN_INLINE Vec<T> select(IVec<T> mask, Vec<T> a, Vec<T> b) {
+    return reinterpret_cast<Vec<T>>((reinterpret_cast<IVec<T>>(a) & mask) | (reinterpret_cast<IVec<T>>(b) & ~mask));
+}
+
+template <typename T>
+HS_RNN_INLINE Vec<T> abs_value(Vec<T> x) {
+    return reinterpret_cast<Vec<T>>(reinterpret_cast<IVec<T>>(x) & ~reinterpret_cast<IVec<T>>(splat<T>(T(-0.0))));
+}
+
+template <typename T>
+HS_RNN_INLINE Vec<T> copy_sign(Vec<T> magnitude, Vec<T> sign_source) {
+    const IVec<T> sign_bit = reinterpret_cast<IVec<T>>(splat<T>(T(-0.0)));
+    return reinterpret_cast<Vec<T>>((reinterpret_cast<IVec<T>>(magnitude) & ~sign_bit) |
+                                    (reinterpret_cast<IVec<T>>(sign_source) & sign_bit));
+}
+
+// x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite, two-part ln2); returns expm1(r) by its Taylor series (degree 7 for
+// float, 13 for double: truncation below half an ulp for |r| <= 0.35) and 2^n. x is clamped so that 2^n stays a
+// normal number; a NaN fails both clamp comparisons and flows through into the result.
+template <typename T>
+HS_RNN_INLINE void exp_reduce(Vec<T> x, Vec<T>& expm1_r, Vec<T>& two_n) {
+    using Limits = ExpLimits<T>;
+    x = select<T>(x > splat<T>(Limits::high), splat<T>(Limits::high), x);
+    x = select<T>(x < splat<T>(Limits::low), splat<T>(Limits::low), x);
+    // Adding 1.5 * 2^mantissa_bits rounds x / ln2 to an integer that then sits in the low bits of the sum.
+    const Vec<T> shifter = splat<T>(Limits::round_shifter);
+    const Vec<T> shifted = x * splat<T>(T(1.4426950408889634074)) + shifter;
+    const Vec<T> n = shifted - shifter;
+    const Vec<T> r = (x - n * splat<T>(Limits::ln2_high)) - n * splat<T>(Limits::ln2_low);
+    Vec<T> poly = splat<T>(Limits::taylor[0]);
+    for (int i = 1; i < Limits::taylor_terms; ++i) poly = poly * r + splat<T>(Limits::taylor[i]);
+    expm1_r = poly * r;
+    const IVec<T> n_int = reinterpret_cast<IVec<T>>(shifted) - reinterpret_cast<IVec<T>>(shifter);
+    two_n = reinterpret_cast<Vec<T>>((n_int + Limits::exponent_bias) << Limits::mantissa_bits);
+}
+
+template <typename T>
+HS_RNN_INLINE Vec<T> vexp(Vec<T> x) {
+    Vec<T> p, scale;
+    exp_reduce<T>(x, p, scale);
+    return scale + scale * p;
+}
+
+// expm1 keeps full relative precision near 0 (tanh of small arguments needs it).
+template <typename T>
+HS_RNN_INLINE Vec<T> vexpm1(Vec<T> x) {
+    Vec<T> p, scale;
+    exp_reduce<T>(x, p, scale);
+    return scale * p + (scale - splat<T>(T(1)));
+}
+
+template <typename T>
+HS_RNN_INLINE Vec<T> vsigmoid(Vec<T> x) {
+    return splat<T>(T(1)) / (splat<T>(T(1)) + vexp<T>(-x));
+}
+
+// tanh(x) = sign(x) * -expm1(-2|x|) / (2 + expm1(-2|x|)): no cancellation for small |x|, saturates to +-1.
+template <typename T>
+HS_RNN_INLINE Vec<T> vtanh(Vec<T> x) {
+    const Vec<T> e = vexpm1<T>(splat<T>(T(-2)) * abs_value<T>(x));
+    return copy_sign<T>(-e / (splat<T>(T(2)) + e), x);
+}
+
+// log1p(u) for u in [0, 1]: 2 atanh(s) with s = u / (2 + u) <= 1/3, by its odd series.
+template <typename T>
+HS_RNN_INLINE Vec<T> vlog1p_unit(Vec<T> u) {
+    const Vec<T> s = u / (splat<T>(T(2)) + u);
+    const Vec<T> s2 = s * s;
+    constexpr int terms = ExpLimits<T>::atanh_terms;
+    Vec<T> poly = splat<T>(T(1) / T(2 * terms - 1));
+    for (int k = terms - 2; k >= 0; --k) poly = poly * s2 + splat<T>(T(1) / T(2 * k + 1));
+    return splat<T>(T(2)) * s * poly;
+}
+
+// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)).
+template <typename T>
+HS_RNN_INLINE Vec<T> vlogsigmoid(Vec<T> x) {
+    const Vec<T> zero{};
+    return select<T>(x < zero, x, zero) - vlog1p_unit<T>(vexp<T>(-abs_value<T>(x)));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// GEMM micro-kernel: C[m][n] (=|+=) sum_k A(m, k) * B(k, n) for a tile of MR rows and kPanel<T> = 2 vectors of
+// columns, k innermost with MR x 2 vector accumulators in registers.
+// ---------------------------------------------------------------------------------------------------------------
+
+// A(m, k) = base[k * k_stride + m * m_stride].
+template <typename T>
+struct StridedA {
+    const T* base;
+    int64_t k_stride;
+    int64_t m_stride;
+    HS_RNN_INLINE const T* column(int64_t k) const { return base + k * k_stride; }
+};
+
+// A(m, k) = rows[k][offset + m]: the k-th operand row comes from a pointer list (gathered state rows).
+template <typename T>
+struct GatheredA {
+    const T* const* rows;
+    int64_t offset;
+    static constexpr int64_t m_stride = 1;
+    HS_RNN_INLINE const T* column(int64_t k) const { return rows[k] + offset; }
+};
+
+// B(k, n) = base[k * row_stride + n].
+template <typename T>
+struct StridedB {
+    const T* base;
+    int64_t row_stride;
+    HS_RNN_INLINE const T* row(int64_t k) const { return base + k * row_stride; }
+};
+
+// B(k, n) = rows[k][offset + n].
+template <typename T>
+struct GatheredB {
+    const T* const* rows;
+    int64_t offset;
+    HS_RNN_INLINE const T* row(int64_t k) const { return rows[k] + offset; }
+};
+
+// One tile: rows m0 .. m0+MR-1 of A, columns n0 .. n0+kPanel-1 of B (B rows must be readable that far), written to
+// c[m * ldc + n] for n < columns.
+template <typename T, int MR, typename AOperand, typename BOperand>
+HS_RNN_INLINE void gemm_tile(int64_t depth, const AOperand& a, int64_t m0, const BOperand& b, int64_t n0, T* c,
+                             int64_t ldc, int64_t columns, bool accumulate) {
+    constexpr int W = kLanes<T>;
+    Vec<T> acc0[MR], acc1[MR];
+    for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = Vec<T>{};
+    const int64_t m_stride = a.m_stride;
+    for (int64_t k = 0; k < depth; ++k) {
+        const T* b_row = b.row(k) + n0;
+        const Vec<T> b0 = load<T>(b_row, W);
+        const Vec<T> b1 = load<T>(b_row + W, W);
+        const T* a_column = a.column(k) + m0 * m_stride;
+        for (int m = 0; m < MR; ++m) {
+            const Vec<T> a_value = splat<T>(a_column[m * m_stride]);
+            acc0[m] += a_value * b0;
+            acc1[m] += a_value * b1;
+        }
+    }
+    for (int m = 0; m < MR; ++m) {
+        T* c_row = c + m * ldc;
+        if (columns == 2 * W) {
+            if (accumulate) {
+                acc0[m] += load<T>(c_row, W);
+                acc1[m] += load<T>(c_row + W, W);
+            }
+            store<T>(c_row, acc0[m], W);
+            store<T>(c_row + W, acc1[m], W);
+        } else {
+            T values[2 * W];
+            store<T>(values, acc0[m], W);
+            store<T>(values + W, acc1[m], W);
+            for (int64_t n = 0; n < columns; ++n) c_row[n] = accumulate ? c_row[n] + values[n] : values[n];
+        }
+    }
+}
+
+// Rows m0 .. m0+rows-1 (rows <= kTileRows) of one column panel.
+template <typename T, typename AOperand, typename BOperand>
+HS_RNN_INLINE void gemm_rows(int64_t rows, int64_t depth, const AOperand& a, int64_t m0, const BOperand& b,
+                             int64_t n0, T* c, int64_t ldc, int64_t columns, bool accumulate) {
+    static_assert(kTileRows == 6, "the switch below covers 1..6 rows");
+    switch (rows) {
+        case 6: gemm_tile<T, 6>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
+        case 5: gemm_tile<T, 5>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
+        case 4: gemm_tile<T, 4>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
+        case 3: gemm_tile<T, 3>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
+        case 2: gemm_tile<T, 2>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
+        case 1: gemm_tile<T, 1>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
+        default: break;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sizes and packed weights
+// ---------------------------------------------------------------------------------------------------------------
+
+struct RnnDims {
+    int64_t steps, batch, heads, head_dim, hidden;
+    int64_t gates, states, cache_gates;
+    int64_t head_gates;         // G * DH: gate rows of one head
+    int64_t head_gates_padded;  // rounded up to kGateRowAlign: the stride of a head in pre / dg_rec rows
+    int64_t unit_chunks;        // ceil(DH / lanes): pointwise items per (batch row, head)
+
+    template <typename T>
+    static RnnDims of(const RnnParams<T>& p) {
+        const RnnCellShape shape = rnn_cell_shape(p.cell);
+        RnnDims d{};
+        d.steps = p.steps;
+        d.batch = p.batch;
+        d.heads = p.heads;
+        d.head_dim = p.head_dim;
+        d.hidden = p.hidden;
+        d.gates = shape.gates;
+        d.states = shape.states;
+        d.cache_gates = shape.cache_gates;
+        d.head_gates = d.gates * d.head_dim;
+        d.head_gates_padded = round_up(d.head_gates, kGateRowAlign);
+        d.unit_chunks = (d.head_dim + kLanes<T> - 1) / kLanes<T>;
+        return d;
+    }
+    int64_t row_width() const { return heads * head_gates_padded; }  // one (step, batch) row of pre / dg_rec
+};
+
+// Forward B operand: per head, R^T (DH x G*DH) cut into column panels of kPanel<T>, each stored k-major
+// ((DH, kPanel), zero past G*DH) so the micro-kernel streams it contiguously.
+template <typename T>
+std::vector<T> pack_forward_weights(const T* R, const RnnDims& d, int64_t& panels) {
+    constexpr int64_t P = kPanel<T>;
+    panels = (d.head_gates + P - 1) / P;
+    std::vector<T> packed(static_cast<size_t>(d.heads * panels * d.head_dim * P), T(0));
+    for (int64_t head = 0; head < d.heads; ++head) {
+        const T* R_head = R + head * d.head_gates * d.head_dim;
+        for (int64_t panel = 0; panel < panels; ++panel) {
+            T* out = packed.data() + (head * panels + panel) * d.head_dim * P;
+            for (int64_t k = 0; k < d.head_dim; ++k) {
+                for (int64_t c = 0; c < P && panel * P + c < d.head_gates; ++c) {
+                    out[k * P + c] = R_head[(panel * P + c) * d.head_dim + k];
+                }
+            }
+        }
+    }
+    return packed;
+}
+
+// Backward B operand: per head, R itself (G*DH x DH) cut into column panels over the DH columns, (G*DH, kPanel) each.
+template <typename T>
+std::vector<T> pack_backward_weights(const T* R, const RnnDims& d, int64_t& panels) {
+    constexpr int64_t P = kPanel<T>;
+    panels = (d.head_dim + P - 1) / P;
+    std::vector<T> packed(static_cast<size_t>(d.heads * panels * d.head_gates * P), T(0));
+    for (int64_t head = 0; head < d.heads; ++head) {
+        const T* R_head = R + head * d.head_gates * d.head_dim;
+        for (int64_t panel = 0; panel < panels; ++panel) {
+            T* out = packed.data() + (head * panels + panel) * d.head_gates * P;
+            for (int64_t n = 0; n < d.head_gates; ++n) {
+                for (int64_t c = 0; c < P && panel * P + c < d.head_dim; ++c) {
+                    out[n * P + c] = R_head[n * d.head_dim + panel * P + c];
+                }
+            }
+        }
+    }
+    return packed;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pointwise items: one chunk of up to `lanes` units of one head of one batch row.
+// ---------------------------------------------------------------------------------------------------------------
+
+struct UnitChunk {
+    int64_t b;      // batch row
+    int64_t head;
+    int64_t j0;     // first unit within the head
+    int count;      // units in this chunk (<= lanes)
+    int64_t unit;   // head * DH + j0: the offset inside an H-wide vector
+};
+
+template <typename T>
+HS_RNN_INLINE UnitChunk unit_chunk(const RnnDims& d, int64_t item) {
+    UnitChunk u;
+    const int64_t chunk = item % d.unit_chunks;
+    const int64_t bh = item / d.unit_chunks;
+    u.b = bh / d.heads;
+    u.head = bh % d.heads;
+    u.j0 = chunk * kLanes<T>;
+    u.count = static_cast<int>(std::min<int64_t>(kLanes<T>, d.head_dim - u.j0));
+    u.unit = u.head * d.head_dim + u.j0;
+    return u;
+}
+
+// [begin, end) of `count` items for thread `thread` of `threads`: fixed contiguous ranges.
+struct ItemRange {
+    int64_t begin, end;
+};
+inline ItemRange thread_range(int64_t count, int thread, int threads) {
+    return {count * thread / threads, count * (thread + 1) / threads};
+}
+
+inline int64_t sequence_length(const int64_t* lengths, int64_t b, int64_t steps) {
+    return lengths == nullptr ? steps : lengths[b];
+}
+
+// Position processed by batch row b at processing step s (s < its length).
+inline int64_t position_of(bool reverse, int64_t length, int64_t s) { return reverse ? length - 1 - s : s; }
+
+// The saved states a step at `position` started from (ops/rnn.h): states[t] forward, states[t+2] in reverse (states[0]
+// for the first processed position). Returns the (S, Bt, H) block; index it with (slot * Bt + b) * H.
+template <typename T>
+HS_RNN_INLINE const T* states_before(const T* states, const RnnDims& d, bool reverse, int64_t length,
+                                     int64_t position) {
+    const int64_t block = d.states * d.batch * d.hidden;
+    if (!reverse) return states + position * block;
+    return states + (position == length - 1 ? 0 : position + 2) * block;
+}
+
+// Gate pre-activations of one chunk: pre (the R h part) + wx + b, for gate q.
+template <typename T>
+struct ForwardChunk {
+    const T* pre;   // pre row of (b, head): gate q unit j at q * DH + j
+    const T* wx;    // wx row of (position, b): gate q unit u at q * H + u
+    const T* bias;  // b: gate q unit u at q * H + u
+    int64_t head_dim, hidden, unit;
+    int count;
+
+    HS_RNN_INLINE Vec<T> recurrent(int q, int64_t j0) const { return load<T>(pre + q * head_dim + j0, count); }
+    HS_RNN_INLINE Vec<T> input(int q) const { return load<T>(wx + q * hidden + unit, count); }
+    HS_RNN_INLINE Vec<T> bias_of(int q) const { return load<T>(bias + q * hidden + unit, count); }
+};
+
+// The cell updates. `state[slot]` points at the chunk in each state slot (read s_{t-1}, written s_t); `cache` at the
+// chunk of slot 0 of the cache row (slots H apart) or null.
+template <typename T>
+HS_RNN_INLINE void lstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
+    const int n = g.count;
+    const Vec<T> i = vsigmoid<T>(g.recurrent(0, j0) + g.input(0) + g.bias_of(0));
+    const Vec<T> f = vsigmoid<T>(g.recurrent(1, j0) + g.input(1) + g.bias_of(1));
+    const Vec<T> z = vtanh<T>(g.recurrent(2, j0) + g.input(2) + g.bias_of(2));
+    const Vec<T> o = vsigmoid<T>(g.recurrent(3, j0) + g.input(3) + g.bias_of(3));
+    const Vec<T> c = f * load<T>(state[1], n) + i * z;
+    const Vec<T> h = o * vtanh<T>(c);
+    store<T>(state[0], h, n);
+    store<T>(state[1], c, n);
+    if (cache != nullptr) {
+        store<T>(cache, i, n);
+        store<T>(cache + g.hidden, f, n);
+        store<T>(cache + 2 * g.hidden, z, n);
+        store<T>(cache + 3 * g.hidden, o, n);
+    }
+}
+
+template <typename T>
+HS_RNN_INLINE void gru_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
+    const int n = g.count;
+    const Vec<T> r = vsigmoid<T>(g.recurrent(0, j0) + g.input(0) + g.bias_of(0));
+    const Vec<T> z = vsigmoid<T>(g.recurrent(1, j0) + g.input(1) + g.bias_of(1));
+    const Vec<T> recurrent_n = g.recurrent(2, j0) + g.bias_of(2);
+    const Vec<T> candidate = vtanh<T>(g.input(2) + r * recurrent_n);
+    const Vec<T> h = (splat<T>(T(1)) - z) * candidate + z * load<T>(state[0], n);
+    store<T>(state[0], h, n);
+    if (cache != nullptr) {
+        store<T>(cache, r, n);
+        store<T>(cache + g.hidden, z, n);
+        store<T>(cache + 2 * g.hidden, candidate, n);
+        store<T>(cache + 3 * g.hidden, recurrent_n, n);
+    }
+}
+
+template <typename T>
+HS_RNN_INLINE void slstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
+    const int n = g.count;
+    const Vec<T> i_pre = g.recurrent(0, j0) + g.input(0) + g.bias_of(0);
+    const Vec<T> f_pre = g.recurrent(1, j0) + g.input(1) + g.bias_of(1);
+    const Vec<T> z = vtanh<T>(g.recurrent(2, j0) + g.input(2) + g.bias_of(2));
+    const Vec<T> o = vsigmoid<T>(g.recurrent(3, j0) + g.input(3) + g.bias_of(3));
+    const Vec<T> decayed = vlogsigmoid<T>(f_pre) + load<T>(state[3], n);  // logsig(f~) + m_{t-1}
+    const Vec<T> m = select<T>(decayed >= i_pre, decayed, i_pre);
+    const Vec<T> i_gate = vexp<T>(i_pre - m);
+    const Vec<T> f_gate = vexp<T>(decayed - m);
+    const Vec<T> c = f_gate * load<T>(state[1], n) + i_gate * z;
+    const Vec<T> normaliser = f_gate * load<T>(state[2], n) + i_gate;
+    const Vec<T> h = o * c / normaliser;
+    store<T>(state[0], h, n);
+    store<T>(state[1], c, n);
+    store<T>(state[2], normaliser, n);
+    store<T>(state[3], m, n);
+    if (cache != nullptr) {
+        store<T>(cache, i_pre, n);
+        store<T>(cache + g.hidden, f_pre, n);
+        store<T>(cache + 2 * g.hidden, z, n);
+        store<T>(cache + 3 * g.hidden, o, n);
+    }
+}
+
+template <typename T>
+HS_RNN_INLINE void copy_chunk(T* target, const T* source, int count) {
+    for (int lane = 0; lane < count; ++lane) target[lane] = source[lane];
+}
+
+template <typename T>
+HS_RNN_INLINE void zero_chunk(T* target, int count) {
+    for (int lane = 0; lane < count; ++lane) target[lane] = T(0);
+}
+
+template <typename T, RnnCell Cell>
+void forward_pointwise(const RnnParams<T>& p, const RnnDims& d, int64_t s, const T* pre, T* current,
+                       ItemRange items) {
+    const int64_t H = d.hidden, Bt = d.batch, S = d.states;
+    const int64_t state_block = S * Bt * H;
+    for (int64_t item = items.begin; item < items.end; ++item) {
+        const UnitChunk u = unit_chunk<T>(d, item);
+        const int64_t length = sequence_length(p.lengths, u.b, d.steps);
+        if (s >= length) {
+            // Position s of this row is padding: y = 0; the saved states hold s_last (forward) or s0 (reverse).
+            zero_chunk(p.y + (s * Bt + u.b) * H + u.unit, u.count);
+            if (p.states != nullptr) {
+                for (int64_t slot = 0; slot < S; ++slot) {
+                    const int64_t offset = (slot * Bt + u.b) * H + u.unit;
+                    const T* source = p.reverse ? p.states + offset : current + offset;
+                    copy_chunk(p.states + (s + 1) * state_block + offset, source, u.count);
+                }
+            }
+            continue;
+        }
+        const int64_t t = position_of(p.reverse, length, s);
+        ForwardChunk<T> g;
+        g.pre = pre + u.b * d.row_width() + u.head * d.head_gates_padded;
+        g.wx = p.wx + (t * Bt + u.b) * d.gates * H;
+        g.bias = p.b;
+        g.head_dim = d.head_dim;
+        g.hidden = H;
+        g.unit = u.unit;
+        g.count = u.count;
+        T* state[4];
+        for (int64_t slot = 0; slot < S; ++slot) state[slot] = current + (slot * Bt + u.b) * H + u.unit;
+        T* cache = p.cache == nullptr ? nullptr : p.cache + (t * Bt + u.b) * d.cache_gates * H + u.unit;
+        if constexpr (Cell == RnnCell::Lstm) {
+            lstm_forward_chunk<T>(g, u.j0, state, cache);
+        } else if constexpr (Cell == RnnCell::Gru) {
+            gru_forward_chunk<T>(g, u.j0, state, cache);
+        } else {
+            slstm_forward_chunk<T>(g, u.j0, state, cache);
+        }
+        copy_chunk(p.y + (t * Bt + u.b) * H + u.unit, state[0], u.count);
+        if (p.states != nullptr) {
+            for (int64_t slot = 0; slot < S; ++slot) {
+                const int64_t offset = (slot * Bt + u.b) * H + u.unit;
+                copy_chunk(p.states + (t + 1) * state_block + offset, state[slot], u.count);
+            }
+        }
+    }
+}
+
+// Below this many multiply-adds per step the recurrence runs on the calling thread: two barriers per step would cost
+// more than the second thread saves.
+constexpr int64_t kMinParallelStepWork = int64_t(1) << 14;
+
+inline int rnn_thread_count(const RnnDims& d) {
+    const int64_t work = d.batch * d.heads * d.head_gates * d.head_dim;
+    return work < kMinParallelStepWork ? 1 : std::max(1, omp_get_max_threads());
+}
+
+template <typename T>
+void forward(const RnnParams<T>& p) {
+    const RnnDims d = RnnDims::of(p);
+    const int64_t H = d.hidden, Bt = d.batch, state_elements = d.states * Bt * H;
+    constexpr int64_t P = kPanel<T>;
+
+    // The running states (S, Bt, H): a private copy, so that s0 and s_last may alias (hs_rnn_step).
+    std::vector<T> current(static_cast<size_t>(state_elements), T(0));
+    if (p.s0 != nullptr) std::copy(p.s0, p.s0 + state_elements, current.begin());
+    if (p.states != nullptr) std::copy(current.begin(), current.end(), p.states);
+
+    int64_t panels = 0;
+    const std::vector<T> packed = pack_forward_weights(p.R, d, panels);
+    std::vector<T> pre(static_cast<size_t>(Bt * d.row_width()));
+    const int64_t row_blocks = (Bt + kTileRows - 1) / kTileRows;
+    const int64_t tiles = d.heads * panels * row_blocks;
+    const int64_t chunks = Bt * d.heads * d.unit_chunks;
+
+#pragma omp parallel num_threads(rnn_thread_count(d))
+    {
+        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        const ItemRange my_tiles = thread_range(tiles, thread, threads);
+        const ItemRange my_chunks = thread_range(chunks, thread, threads);
+        for (int64_t s = 0; s < d.steps; ++s) {
+            // pre[b][head][n] = sum_k h[b][head * DH + k] * R[head][n][k]; consecutive tiles share a weight panel.
+            for (int64_t tile = my_tiles.begin; tile < my_tiles.end; ++tile) {
+                const int64_t row_block = tile % row_blocks;
+                const int64_t head_panel = tile / row_blocks;
+                const int64_t head = head_panel / panels, panel = head_panel % panels;
+                const int64_t m0 = row_block * kTileRows;
+                const StridedA<T> a{current.data() + head * d.head_dim, 1, H};
+                const StridedB<T> b{packed.data() + head_panel * d.head_dim * P, P};
+                T* c = pre.data() + m0 * d.row_width() + head * d.head_gates_padded + panel * P;
+                gemm_rows<T>(std::min<int64_t>(kTileRows, Bt - m0), d.head_dim, a, m0, b, 0, c, d.row_width(), P,
+                             false);
+            }
+#pragma omp barrier
+            switch (p.cell) {
+                case RnnCell::Lstm:
+                    forward_pointwise<T, RnnCell::Lstm>(p, d, s, pre.data(), current.data(), my_chunks);
+                    break;
+                case RnnCell::Gru:
+                    forward_pointwise<T, RnnCell::Gru>(p, d, s, pre.data(), current.data(), my_chunks);
+                    break;
+                case RnnCell::Slstm:
+                    forward_pointwise<T, RnnCell::Slstm>(p, d, s, pre.data(), current.data(), my_chunks);
+                    break;
+            }
+#pragma omp barrier
+        }
+    }
+    if (p.s_last != nullptr) std::copy(current.begin(), current.end(), p.s_last);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backward
+// ---------------------------------------------------------------------------------------------------------------
+
+// What the cell backward of one chunk reads and writes.
+template <typename T>
+struct BackwardChunk {
+    int64_t hidden;
+    int count;
+    const T* cache;      // cache row of (position, b) at the chunk, slots H apart
+    const T* before;     // the states the step started from: slot k at before + k * Bt * H
+    const T* after;      // the states it produced (states[t+1])
+    int64_t slot_stride; // Bt * H
+    T* carried;          // dS (S, Bt, H) at the chunk: in dS_t (with dy added to h), out dS_{t-1} (h excepted)
+    T* direct;           // GRU: dh_{t-1} apart from R^T dg_rec
+    T* dwx;              // dwx row of (position, b) at the chunk, gates H apart
+    T* dg_rec;           // dg_rec row of (step, b) at (head, j0), gates DH apart
+    int64_t head_dim;
+
+    HS_RNN_INLINE Vec<T> cached(int slot) const { return load<T>(cache + slot * hidden, count); }
+    HS_RNN_INLINE Vec<T> state_before(int slot) const { return load<T>(before + slot * slot_stride, count); }
+    HS_RNN_INLINE Vec<T> state_after(int slot) const { return load<T>(after + slot * slot_stride, count); }
+    HS_RNN_INLINE Vec<T> carried_of(int slot) const { return load<T>(carried + slot * slot_stride, count); }
+    HS_RNN_INLINE void set_carried(int slot, Vec<T> v) const { store<T>(carried + slot * slot_stride, v, count); }
+    HS_RNN_INLINE void gate(int q, Vec<T> input_grad, Vec<T> recurrent_grad) const {
+        store<T>(dwx + q * hidden, input_grad, count);
+        store<T>(dg_rec + q * head_dim, recurrent_grad, count);
+    }
+};
+
+template <typename T>
+HS_RNN_INLINE void lstm_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
+    const Vec<T> one = splat<T>(T(1));
+    const Vec<T> i = k.cached(0), f = k.cached(1), z = k.cached(2), o = k.cached(3);
+    const Vec<T> tanh_c = vtanh<T>(k.state_after(1));
+    const Vec<T> dc = k.carried_of(1) + dh * o * (one - tanh_c * tanh_c);
+    const Vec<T> di = dc * z * i * (one - i);
+    const Vec<T> df = dc * k.state_before(1) * f * (one - f);
+    const Vec<T> dz = dc * i * (one - z * z);
+    const Vec<T> d_o = dh * tanh_c * o * (one - o);
+    k.gate(0, di, di);
+    k.gate(1, df, df);
+    k.gate(2, dz, dz);
+    k.gate(3, d_o, d_o);
+    k.set_carried(1, dc * f);
+}
+
+template <typename T>
+HS_RNN_INLINE void gru_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
+    const Vec<T> one = splat<T>(T(1));
+    const Vec<T> r = k.cached(0), z = k.cached(1), candidate = k.cached(2), recurrent_n = k.cached(3);
+    const Vec<T> d_candidate = dh * (one - z) * (one - candidate * candidate);
+    const Vec<T> dz = dh * (k.state_before(0) - candidate) * z * (one - z);
+    const Vec<T> dr = d_candidate * recurrent_n * r * (one - r);
+    k.gate(0, dr, dr);
+    k.gate(1, dz, dz);
+    k.gate(2, d_candidate, d_candidate * r);
+    store<T>(k.direct, dh * z, k.count);
+}
+
+template <typename T>
+HS_RNN_INLINE void slstm_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
+    const Vec<T> one = splat<T>(T(1));
+    const Vec<T> i_pre = k.cached(0), f_pre = k.cached(1), z = k.cached(2), o = k.cached(3);
+    // Recompute the stabiliser exactly as the forward did (same operations, same order).
+    const Vec<T> decayed = vlogsigmoid<T>(f_pre) + k.state_before(3);
+    const IVec<T> decay_wins = decayed >= i_pre;
+    const Vec<T> m = select<T>(decay_wins, decayed, i_pre);
+    const Vec<T> i_gate = vexp<T>(i_pre - m);
+    const Vec<T> f_gate = vexp<T>(decayed - m);
+    const Vec<T> c = k.state_after(1);
+    const Vec<T> inv_n = one / k.state_after(2);
+    const Vec<T> dc = k.carried_of(1) + dh * o * inv_n;
+    const Vec<T> dn = k.carried_of(2) - dh * o * c * inv_n * inv_n;
+    const Vec<T> d_o = dh * c * inv_n * o * (one - o);
+    const Vec<T> dz = dc * i_gate * (one - z * z);
+    const Vec<T> d_i_gate = (dc * z + dn) * i_gate;                                        // d/d(i~ - m)
+    const Vec<T> d_f_gate = (dc * k.state_before(1) + dn * k.state_before(2)) * f_gate;  // d/d(decayed - m)
+    const Vec<T> dm = k.carried_of(3) - d_i_gate - d_f_gate;
+    const Vec<T> zero{};
+    const Vec<T> di = d_i_gate + select<T>(decay_wins, zero, dm);
+    const Vec<T> d_decayed = d_f_gate + select<T>(decay_wins, dm, zero);
+    const Vec<T> df = d_decayed * vsigmoid<T>(-f_pre);
+    k.gate(0, di, di);
+    k.gate(1, df, df);
+    k.gate(2, dz, dz);
+    k.gate(3, d_o, d_o);
+    k.set_carried(1, dc * f_gate);
+    k.set_carried(2, dn * f_gate);
+    k.set_carried(3, d_decayed);
+}
+
+// Scratch of one backward call.
+template <typename T>
+struct BackwardScratch {
+    std::vector<T> carried;      // dS (S, Bt, H)
+    std::vector<T> recurrent_dh; // R^T dg_rec of the last step (Bt, H)
+    std::vector<T> direct;       // GRU's z * dh (Bt, H)
+};
+
+// dS_h of row b after its step s+1 (which it processed): R^T dg_rec (+ GRU's direct part).
+template <typename T>
+HS_RNN_INLINE void finish_carried_h(const RnnDims& d, RnnCell cell, BackwardScratch<T>& scratch, const UnitChunk& u) {
+    const int64_t offset = u.b * d.hidden + u.unit;
+    T* target = scratch.carried.data() + offset;  // slot 0 (h)
+    const T* recurrent = scratch.recurrent_dh.data() + offset;
+    if (cell == RnnCell::Gru) {
+        const T* direct = scratch.direct.data() + offset;
+        for (int lane = 0; lane < u.count; ++lane) target[lane] = recurrent[lane] + direct[lane];
+    } else {
+        copy_chunk(target, recurrent, u.count);
+    }
+}
+
+template <typename T, RnnCell Cell>
+void backward_pointwise(const RnnBackwardParams<T>& p, const RnnDims& d, int64_t s, BackwardScratch<T>& scratch,
+                        ItemRange items) {
+    const RnnParams<T>& f = p.fwd;
+    const int64_t H = d.hidden, Bt = d.batch;
+    for (int64_t item = items.begin; item < items.end; ++item) {
+        const UnitChunk u = unit_chunk<T>(d, item);
+        const int64_t length = sequence_length(f.lengths, u.b, d.steps);
+        if (s + 1 < length) finish_carried_h(d, Cell, scratch, u);
+        T* dg_row = p.workspace + (s * Bt + u.b) * d.row_width() + u.head * d.head_gates_padded;
+        if (u.j0 + u.count == d.head_dim) {
+            // The alignment padding of the head's dg_rec row is read (and discarded) by the dR kernel: keep it finite.
+            zero_chunk(dg_row + d.head_gates, static_cast<int>(d.head_gates_padded - d.head_gates));
+        }
+        if (s >= length) {
+            // Padding: zero input gradient; dg_rec zero too, so that the step's R^T dg_rec reads defined values.
+            for (int64_t q = 0; q < d.gates; ++q) {
+                zero_chunk(p.dwx + (s * Bt + u.b) * d.gates * H + q * H + u.unit, u.count);
+                zero_chunk(dg_row + q * d.head_dim + u.j0, u.count);
+            }
+            continue;
+        }
+        const int64_t t = position_of(f.reverse, length, s);
+        BackwardChunk<T> k;
+        k.hidden = H;
+        k.count = u.count;
+        k.cache = p.cache + (t * Bt + u.b) * d.cache_gates * H + u.unit;
+        k.slot_stride = Bt * H;
+        k.before = states_before(p.states, d, f.reverse, length, t) + u.b * H + u.unit;
+        k.after = p.states + (t + 1) * d.states * Bt * H + u.b * H + u.unit;
+        k.carried = scratch.carried.data() + u.b * H + u.unit;
+        k.direct = Cell == RnnCell::Gru ? scratch.direct.data() + u.b * H + u.unit : nullptr;
+        k.dwx = p.dwx + (t * Bt + u.b) * d.gates * H + u.unit;
+        k.dg_rec = dg_row + u.j0;
+        k.head_dim = d.head_dim;
+        const Vec<T> dh = k.carried_of(0) + load<T>(p.dy + (t * Bt + u.b) * H + u.unit, u.count);
+        if constexpr (Cell == RnnCell::Lstm) {
+            lstm_backward_chunk<T>(k, dh);
+        } else if constexpr (Cell == RnnCell::Gru) {
+            gru_backward_chunk<T>(k, dh);
+        } else {
+            slstm_backward_chunk<T>(k, dh);
+        }
+    }
+}
+
+// Rows of the dR / db reduction per cache block: their h rows (KC x DH) stay in L2 while every column panel of
+// dg_rec passes over them.
+constexpr int64_t kReductionBlock = 256;
+
+// dR[head][n][l] = sum over processed (s, b) of dg_rec[s][b][head][n] * h_before[s][b][head * DH + l];
+// db[q * H + head * DH + j] = sum of dg_rec[s][b][head][q * DH + j]. Rows are summed in (s, b) order for every element.
+template <typename T>
+void reduce_weight_gradients(const RnnBackwardParams<T>& p, const RnnDims& d) {
+    const RnnParams<T>& f = p.fwd;
+    const int64_t H = d.hidden, Bt = d.batch, width = d.row_width(), GDHp = d.head_gates_padded;
+    constexpr int64_t P = kPanel<T>;
+    std::vector<const T*> h_rows, g_rows;
+    h_rows.reserve(static_cast<size_t>(d.steps * Bt));
+    g_rows.reserve(static_cast<size_t>(d.steps * Bt));
+    for (int64_t s = 0; s < d.steps; ++s) {
+        for (int64_t b = 0; b < Bt; ++b) {
+            const int64_t length = sequence_length(f.lengths, b, d.steps);
+            if (s >= length) continue;
+            const int64_t t = position_of(f.reverse, length, s);
+            h_rows.push_back(states_before(p.states, d, f.reverse, length, t) + b * H);  // slot 0 = h
+            g_rows.push_back(p.workspace + (s * Bt + b) * width);
+        }
+    }
+    const int64_t rows = static_cast<int64_t>(h_rows.size());
+    const int64_t panels = GDHp / P;
+    // dR^T per head (DH, GDHp): rows = units l of h, columns = gate rows n, so the micro-kernel's vector loads run
+    // along contiguous dg_rec rows.
+    std::vector<T> dR_transposed(static_cast<size_t>(d.heads * d.head_dim * GDHp), T(0));
+    std::vector<T> db_heads(static_cast<size_t>(width), T(0));
+    const int64_t row_blocks = (d.head_dim + kTileRows - 1) / kTileRows;
+    const int64_t work = rows * d.heads * d.head_gates * d.head_dim;
+    const int threads = work < kMinParallelStepWork ? 1 : std::max(1, omp_get_max_threads());
+
+#pragma omp parallel num_threads(threads)
+    {
+        const int thread = omp_get_thread_num(), thread_count = omp_get_num_threads();
+        const ItemRange my_panels = thread_range(d.heads * panels, thread, thread_count);
+        for (int64_t head_panel = my_panels.begin; head_panel < my_panels.end; ++head_panel) {
+            const int64_t head = head_panel / panels, panel = head_panel % panels;
+            T* c_panel = dR_transposed.data() + head * d.head_dim * GDHp + panel * P;
+            for (int64_t k0 = 0; k0 < rows; k0 += kReductionBlock) {
+                const int64_t depth = std::min(kReductionBlock, rows - k0);
+                const GatheredA<T> a{h_rows.data() + k0, head * d.head_dim};
+                const GatheredB<T> b{g_rows.data() + k0, head * GDHp + panel * P};
+                for (int64_t row_block = 0; row_block < row_blocks; ++row_block) {
+                    const int64_t m0 = row_block * kTileRows;
+                    gemm_rows<T>(std::min<int64_t>(kTileRows, d.head_dim - m0), depth, a, m0, b, 0,
+                                 c_panel + m0 * GDHp, GDHp, P, true);
+                }
+            }
+        }
+        const ItemRange my_columns = thread_range(width, thread, thread_count);
+        for (int64_t k = 0; k < rows; ++k) {
+            const T* g = g_rows[static_cast<size_t>(k)];
+            for (int64_t n = my_columns.begin; n < my_columns.end; ++n) db_heads[static_cast<size_t>(n)] += g[n];
+        }
+    }
+    for (int64_t head = 0; head < d.heads; ++head) {
+        for (int64_t n = 0; n < d.head_gates; ++n) {
+            const int64_t q = n / d.head_dim, j = n % d.head_dim;
+            p.db[q * H + head * d.head_dim + j] = db_heads[static_cast<size_t>(head * GDHp + n)];
+            T* dR_row = p.dR + (head * d.head_gates + n) * d.head_dim;
+            for (int64_t l = 0; l < d.head_dim; ++l) {
+                dR_row[l] = dR_transposed[static_cast<size_t>((head * d.head_dim + l) * GDHp + n)];
+            }
+        }
+    }
+}
+
+template <typename T>
+void backward(const RnnBackwardParams<T>& p) {
+    const RnnParams<T>& f = p.fwd;
+    const RnnDims d = RnnDims::of(f);
+    const int64_t H = d.hidden, Bt = d.batch, state_elements = d.states * Bt * H;
+    constexpr int64_t P = kPanel<T>;
+
+    BackwardScratch<T> scratch;
+    scratch.carried.assign(static_cast<size_t>(state_elements), T(0));
+    if (p.ds_last != nullptr) std::copy(p.ds_last, p.ds_last + state_elements, scratch.carried.begin());
+    scratch.recurrent_dh.assign(static_cast<size_t>(Bt * H), T(0));
+    if (f.cell == RnnCell::Gru) scratch.direct.assign(static_cast<size_t>(Bt * H), T(0));
+
+    int64_t panels = 0;
+    const std::vector<T> packed = pack_backward_weights(f.R, d, panels);
+    const int64_t row_blocks = (Bt + kTileRows - 1) / kTileRows;
+    const int64_t tiles = d.heads * panels * row_blocks;
+    const int64_t chunks = Bt * d.heads * d.unit_chunks;
+
+#pragma omp parallel num_threads(rnn_thread_count(d))
+    {
+        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        const ItemRange my_tiles = thread_range(tiles, thread, threads);
+        const ItemRange my_chunks = thread_range(chunks, thread, threads);
+        for (int64_t s = d.steps - 1; s >= 0; --s) {
+            switch (f.cell) {
+                case RnnCell::Lstm: backward_pointwise<T, RnnCell::Lstm>(p, d, s, scratch, my_chunks); break;
+                case RnnCell::Gru: backward_pointwise<T, RnnCell::Gru>(p, d, s, scratch, my_chunks); break;
+                case RnnCell::Slstm: backward_pointwise<T, RnnCell::Slstm>(p, d, s, scratch, my_chunks); break;
+            }
+#pragma omp barrier
+            // recurrent_dh[b][head * DH + l] = sum_n dg_rec[s][b][head][n] * R[head][n][l]
+            const T* dg_step = p.workspace + s * Bt * d.row_width();
+            for (int64_t tile = my_tiles.begin; tile < my_tiles.end; ++tile) {
+                const int64_t row_block = tile % row_blocks;
+                const int64_t head_panel = tile / row_blocks;
+                const int64_t head = head_panel / panels, panel = head_panel % panels;
+                const int64_t m0 = row_block * kTileRows;
+                const StridedA<T> a{dg_step + head * d.head_gates_padded, 1, d.row_width()};
+                const StridedB<T> b{packed.data() + head_panel * d.head_gates * P, P};
+                T* c = scratch.recurrent_dh.data() + m0 * H + head * d.head_dim + panel * P;
+                gemm_rows<T>(std::min<int64_t>(kTileRows, Bt - m0), d.head_gates, a, m0, b, 0, c, H,
+                             std::min<int64_t>(P, d.head_dim - panel * P), false);
+            }
+#pragma omp barrier
+        }
+        // The gradient of the states each sequence started from.
+        for (int64_t item = my_chunks.begin; item < my_chunks.end; ++item) {
+            const UnitChunk u = unit_chunk<T>(d, item);
+            if (sequence_length(f.lengths, u.b, d.steps) > 0) finish_carried_h(d, f.cell, scratch, u);
+        }
+    }
+    if (p.ds0 != nullptr) std::copy(scratch.carried.begin(), scratch.carried.end(), p.ds0);
+    reduce_weight_gradients(p, d);
+}

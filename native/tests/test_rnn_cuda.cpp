@@ -1,0 +1,631 @@
+// CUDA fused recurrence (hs_rnn_*) against the CPU twin, both through the public C API with hs_tensor views.
+// Without a CUDA device every test reports skipped (GTEST_SKIP), never passed.
+//
+// Reference: the CPU backend run in float64 on the same inputs rounded to float32, so the reference carries no
+// float32 rounding of its own. Tolerances are keyed to the CUDA dtype (float32) and the kind of quantity: an element
+// passes when |cuda - ref| <= tol * max(1, max|ref|) + tol * |ref|. Forward values pass through T steps of
+// float32 recurrences (tol 2e-4); gradients also sum over T * Bt rows (dR, db) and reverse the recurrence (tol 2e-3).
+// Matrix: every cell, (NH, DH) in {(1, 5), (4, 5), (1, 64), (4, 64), (1, 256)} (5: odd, tails of every tile; 64:
+// the persistent path at its limit; 256: the dense per-step path), T in {1, 7, 129}, Bt in {1, 3, 16}, and the
+// option set (s0, lengths, reverse) cycling through five variants.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hybridseq.h"
+
+namespace {
+
+constexpr double kForwardTolerance = 2e-4;
+constexpr double kBackwardTolerance = 2e-3;
+
+#define SKIP_WITHOUT_CUDA_DEVICE()                                                     \
+    do {                                                                               \
+        int32_t device_count = 0;                                                      \
+        ASSERT_EQ(hs_cuda_device_count(&device_count), HS_OK) << hs_last_error();      \
+        if (device_count == 0) {                                                       \
+            GTEST_SKIP() << "no usable CUDA device: " << hs_cuda_unavailable_reason(); \
+        }                                                                              \
+    } while (0)
+
+void check_cuda(cudaError_t code, const char* what) {
+    if (code != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(code));
+}
+
+int64_t element_count(const std::vector<int64_t>& shape) {
+    int64_t count = 1;
+    for (int64_t s : shape) count *= s;
+    return count;
+}
+
+size_t dtype_size(int32_t dtype) { return dtype == HS_DTYPE_FLOAT32 || dtype == HS_DTYPE_INT32 ? 4 : 8; }
+
+hs_tensor make_view(void* data, int32_t dtype, int32_t device_type, const std::vector<int64_t>& shape) {
+    hs_tensor view{};
+    view.data = data;
+    view.dtype = dtype;
+    view.device_type = device_type;
+    view.device_index = 0;
+    view.rank = static_cast<int32_t>(shape.size());
+    int64_t stride = 1;
+    for (int i = view.rank - 1; i >= 0; --i) {
+        view.sizes[i] = shape[static_cast<size_t>(i)];
+        view.strides[i] = stride;
+        stride *= shape[static_cast<size_t>(i)];
+    }
+    return view;
+}
+
+// A contiguous float64 CPU tensor (owned) and its view. Outputs start as NaN so an unwritten element fails.
+class HostTensor {
+public:
+    explicit HostTensor(const std::vector<int64_t>& shape, std::vector<double> values = {})
+        : values_(values.empty() ? std::vector<double>(static_cast<size_t>(element_count(shape)),
+                                                       std::numeric_limits<double>::quiet_NaN())
+                                 : std::move(values)),
+          view_(make_view(values_.data(), HS_DTYPE_FLOAT64, HS_DEVICE_CPU, shape)) {}
+    HostTensor(const HostTensor&) = delete;
+    HostTensor& operator=(const HostTensor&) = delete;
+    const hs_tensor* view() const { return &view_; }
+    const std::vector<double>& values() const { return values_; }
+
+private:
+    std::vector<double> values_;
+    hs_tensor view_;
+};
+
+struct CudaFree {
+    void operator()(void* data) const { cudaFree(data); }
+};
+
+// A contiguous tensor in device memory (owned) and its view. Outputs start as all-ones bytes (NaN for float32).
+class DeviceTensor {
+public:
+    DeviceTensor(const std::vector<int64_t>& shape, int32_t dtype) {
+        const size_t bytes = std::max<size_t>(static_cast<size_t>(element_count(shape)) * dtype_size(dtype), 1);
+        void* data = nullptr;
+        check_cuda(cudaMalloc(&data, bytes), "cudaMalloc");
+        memory_.reset(data);
+        check_cuda(cudaMemset(data, 0xFF, bytes), "cudaMemset");
+        view_ = make_view(data, dtype, HS_DEVICE_CUDA, shape);
+    }
+    static std::unique_ptr<DeviceTensor> upload(const std::vector<double>& values, const std::vector<int64_t>& shape) {
+        auto tensor = std::make_unique<DeviceTensor>(shape, HS_DTYPE_FLOAT32);
+        const std::vector<float> host(values.begin(), values.end());
+        check_cuda(cudaMemcpy(tensor->view_.data, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice),
+                   "cudaMemcpy to device");
+        return tensor;
+    }
+    static std::unique_ptr<DeviceTensor> upload_int64(const std::vector<int64_t>& values) {
+        auto tensor = std::make_unique<DeviceTensor>(std::vector<int64_t>{static_cast<int64_t>(values.size())},
+                                                     HS_DTYPE_INT64);
+        check_cuda(cudaMemcpy(tensor->view_.data, values.data(), values.size() * sizeof(int64_t),
+                              cudaMemcpyHostToDevice),
+                   "cudaMemcpy to device");
+        return tensor;
+    }
+    std::vector<double> download() const {
+        std::vector<float> host(static_cast<size_t>(element_count(shape())));
+        check_cuda(cudaMemcpy(host.data(), view_.data, host.size() * sizeof(float), cudaMemcpyDeviceToHost),
+                   "cudaMemcpy to host");
+        return std::vector<double>(host.begin(), host.end());
+    }
+    std::vector<int64_t> shape() const { return std::vector<int64_t>(view_.sizes, view_.sizes + view_.rank); }
+    const hs_tensor* view() const { return &view_; }
+
+private:
+    std::unique_ptr<void, CudaFree> memory_;
+    hs_tensor view_{};
+};
+
+struct CellCounts {
+    int64_t gates = 0, states = 0, cache_gates = 0;
+};
+
+CellCounts cell_counts(int32_t cell) {
+    int32_t gates = 0, states = 0, cache = 0;
+    EXPECT_EQ(hs_rnn_cell_info(cell, &gates, &states, &cache), HS_OK) << hs_last_error();
+    return {gates, states, cache};
+}
+
+const char* cell_name(int32_t cell) {
+    return cell == HS_RNN_CELL_LSTM ? "lstm" : (cell == HS_RNN_CELL_GRU ? "gru" : "slstm");
+}
+
+struct RnnCase {
+    int32_t cell = HS_RNN_CELL_LSTM;
+    int64_t heads = 1;
+    int64_t head_dim = 5;
+    int64_t steps = 7;
+    int64_t batch = 3;
+    bool has_s0 = false;
+    bool has_lengths = false;
+    bool reverse = false;
+
+    int64_t hidden() const { return heads * head_dim; }
+    std::string name() const {
+        return std::string(cell_name(cell)) + "_NH" + std::to_string(heads) + "_DH" + std::to_string(head_dim) +
+               "_T" + std::to_string(steps) + "_B" + std::to_string(batch) + (has_s0 ? "_s0" : "") +
+               (has_lengths ? "_lengths" : "") + (reverse ? "_reverse" : "");
+    }
+};
+
+std::vector<double> random_values(size_t count, double low, double high, std::mt19937& rng) {
+    std::uniform_real_distribution<double> dist(low, high);
+    std::vector<double> values(count);
+    // Rounded through float, so the float32 CUDA run and the float64 reference see the same numbers.
+    for (double& v : values) v = static_cast<double>(static_cast<float>(dist(rng)));
+    return values;
+}
+
+// Random inputs of a case, plus upstream gradients for the backward.
+struct RnnProblem {
+    RnnCase config;
+    CellCounts counts;
+    std::vector<double> wx, R, b, s0, dy, ds_last;
+    std::vector<int64_t> lengths;
+
+    explicit RnnProblem(const RnnCase& c, uint32_t seed) : config(c), counts(cell_counts(c.cell)) {
+        std::mt19937 rng(seed);
+        const int64_t H = c.hidden();
+        const size_t state_elements = static_cast<size_t>(counts.states * c.batch * H);
+        wx = random_values(static_cast<size_t>(c.steps * c.batch * counts.gates * H), -1.0, 1.0, rng);
+        const double r_scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+        R = random_values(static_cast<size_t>(c.heads * counts.gates * c.head_dim * c.head_dim), -r_scale, r_scale,
+                          rng);
+        b = random_values(static_cast<size_t>(counts.gates * H), -0.5, 0.5, rng);
+        s0 = random_values(state_elements, -1.0, 1.0, rng);
+        if (c.cell == HS_RNN_CELL_SLSTM) {
+            // The normaliser n stays positive (it is a sum of positive terms); the stabiliser m is any real.
+            const std::vector<double> n0 = random_values(static_cast<size_t>(c.batch * H), 0.5, 1.5, rng);
+            std::copy(n0.begin(), n0.end(), s0.begin() + 2 * c.batch * H);
+        }
+        dy = random_values(static_cast<size_t>(c.steps * c.batch * H), -1.0, 1.0, rng);
+        ds_last = random_values(state_elements, -1.0, 1.0, rng);
+        if (c.cell == HS_RNN_CELL_SLSTM && c.steps > 7) {
+            // The sLSTM gradient is discontinuous where m = max(logsig(f~) + m_{t-1}, i~) ties: float32 and float64
+            // may pick different sides there, and the gradient then differs by dL/dm. A loss through h alone has
+            // dL/dm = 0 exactly (h does not depend on the stabiliser), so the long runs, where a near-tie somewhere
+            // is likely, keep ds_last of c, n and m at zero; the short runs (T <= 7) test them.
+            std::fill(ds_last.begin() + c.batch * H, ds_last.end(), 0.0);
+        }
+        const int64_t pattern[4] = {c.steps, c.steps / 2, 0, std::max<int64_t>(c.steps - 1, 1)};
+        for (int64_t i = 0; i < c.batch; ++i) lengths.push_back(c.has_lengths ? pattern[i % 4] : c.steps);
+    }
+    std::vector<int64_t> state_shape() const { return {counts.states, config.batch, config.hidden()}; }
+    std::vector<int64_t> wx_shape() const { return {config.steps, config.batch, counts.gates * config.hidden()}; }
+    std::vector<int64_t> R_shape() const {
+        return {config.heads, counts.gates * config.head_dim, config.head_dim};
+    }
+    std::vector<int64_t> b_shape() const { return {counts.gates * config.hidden()}; }
+    std::vector<int64_t> y_shape() const { return {config.steps, config.batch, config.hidden()}; }
+    std::vector<int64_t> states_shape() const {
+        return {config.steps + 1, counts.states, config.batch, config.hidden()};
+    }
+    std::vector<int64_t> cache_shape() const {
+        return {config.steps, config.batch, counts.cache_gates * config.hidden()};
+    }
+};
+
+struct ForwardResult {
+    std::vector<double> y, s_last, states, cache;
+};
+
+struct BackwardResult {
+    std::vector<double> dwx, dR, db, ds0;
+};
+
+// ---- the float64 CPU reference -----------------------------------------------------------------------------------
+
+struct CpuRun {
+    ForwardResult forward;
+    BackwardResult backward;
+};
+
+CpuRun cpu_reference(const RnnProblem& p) {
+    const RnnCase& c = p.config;
+    HostTensor wx(p.wx_shape(), p.wx), R(p.R_shape(), p.R), b(p.b_shape(), p.b), s0(p.state_shape(), p.s0);
+    std::vector<int64_t> lengths = p.lengths;
+    const hs_tensor lengths_view = make_view(lengths.data(), HS_DTYPE_INT64, HS_DEVICE_CPU, {c.batch});
+    hs_rnn_inputs inputs{};
+    inputs.cell = c.cell;
+    inputs.reverse = c.reverse ? 1 : 0;
+    inputs.wx = wx.view();
+    inputs.R = R.view();
+    inputs.b = b.view();
+    inputs.s0 = c.has_s0 ? s0.view() : nullptr;
+    inputs.lengths = c.has_lengths ? &lengths_view : nullptr;
+
+    HostTensor y(p.y_shape()), s_last(p.state_shape()), states(p.states_shape()), cache(p.cache_shape());
+    CpuRun run;
+    EXPECT_EQ(hs_rnn_forward(&inputs, y.view(), s_last.view(), states.view(), cache.view(), nullptr), HS_OK)
+        << "CPU reference forward: " << hs_last_error();
+    run.forward = {y.values(), s_last.values(), states.values(), cache.values()};
+
+    HostTensor dy(p.y_shape(), p.dy), ds_last(p.state_shape(), p.ds_last);
+    HostTensor dwx(p.wx_shape()), dR(p.R_shape()), db(p.b_shape()), ds0(p.state_shape());
+    int64_t workspace_elements = -1;
+    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, c.cell, c.steps, c.batch, c.hidden(), c.heads,
+                                        &workspace_elements),
+              HS_OK)
+        << hs_last_error();
+    std::unique_ptr<HostTensor> workspace;
+    if (workspace_elements > 0) {
+        workspace = std::make_unique<HostTensor>(std::vector<int64_t>{workspace_elements});
+    }
+    EXPECT_EQ(hs_rnn_backward(&inputs, states.view(), cache.view(), dy.view(), c.has_s0 ? ds_last.view() : nullptr,
+                              dwx.view(), dR.view(), db.view(), ds0.view(), workspace ? workspace->view() : nullptr,
+                              nullptr),
+              HS_OK)
+        << "CPU reference backward: " << hs_last_error();
+    run.backward = {dwx.values(), dR.values(), db.values(), ds0.values()};
+    return run;
+}
+
+// ---- the CUDA run ------------------------------------------------------------------------------------------------
+
+struct DeviceInputs {
+    std::unique_ptr<DeviceTensor> wx, R, b, s0, lengths;
+    hs_rnn_inputs inputs{};
+
+    DeviceInputs(const RnnProblem& p, int32_t allow_tf32)
+        : wx(DeviceTensor::upload(p.wx, p.wx_shape())),
+          R(DeviceTensor::upload(p.R, p.R_shape())),
+          b(DeviceTensor::upload(p.b, p.b_shape())),
+          s0(DeviceTensor::upload(p.s0, p.state_shape())),
+          lengths(DeviceTensor::upload_int64(p.lengths)) {
+        inputs.cell = p.config.cell;
+        inputs.reverse = p.config.reverse ? 1 : 0;
+        inputs.wx = wx->view();
+        inputs.R = R->view();
+        inputs.b = b->view();
+        inputs.s0 = p.config.has_s0 ? s0->view() : nullptr;
+        inputs.lengths = p.config.has_lengths ? lengths->view() : nullptr;
+        inputs.allow_tf32 = allow_tf32;
+    }
+};
+
+void synchronize() { ASSERT_EQ(hs_cuda_synchronize(0), HS_OK) << hs_last_error(); }
+
+int64_t cuda_workspace_elements(const RnnCase& c) {
+    int64_t elements = -1;
+    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, c.steps, c.batch, c.hidden(), c.heads, &elements),
+              HS_OK)
+        << hs_last_error();
+    return elements;
+}
+
+struct CudaRun {
+    ForwardResult forward;
+    BackwardResult backward;
+};
+
+CudaRun cuda_run(const RnnProblem& p, int32_t allow_tf32 = 0) {
+    const RnnCase& c = p.config;
+    DeviceInputs in(p, allow_tf32);
+    DeviceTensor y(p.y_shape(), HS_DTYPE_FLOAT32), s_last(p.state_shape(), HS_DTYPE_FLOAT32),
+        states(p.states_shape(), HS_DTYPE_FLOAT32), cache(p.cache_shape(), HS_DTYPE_FLOAT32);
+    EXPECT_EQ(hs_rnn_forward(&in.inputs, y.view(), s_last.view(), states.view(), cache.view(), nullptr), HS_OK)
+        << "CUDA forward: " << hs_last_error();
+    synchronize();
+    CudaRun run;
+    run.forward = {y.download(), s_last.download(), states.download(), cache.download()};
+
+    const auto dy = DeviceTensor::upload(p.dy, p.y_shape());
+    const auto ds_last = DeviceTensor::upload(p.ds_last, p.state_shape());
+    DeviceTensor dwx(p.wx_shape(), HS_DTYPE_FLOAT32), dR(p.R_shape(), HS_DTYPE_FLOAT32),
+        db(p.b_shape(), HS_DTYPE_FLOAT32), ds0(p.state_shape(), HS_DTYPE_FLOAT32);
+    const int64_t workspace_elements = cuda_workspace_elements(c);
+    std::unique_ptr<DeviceTensor> workspace;
+    if (workspace_elements > 0) {
+        workspace = std::make_unique<DeviceTensor>(std::vector<int64_t>{workspace_elements}, HS_DTYPE_FLOAT32);
+    }
+    EXPECT_EQ(hs_rnn_backward(&in.inputs, states.view(), cache.view(), dy->view(),
+                              c.has_s0 ? ds_last->view() : nullptr, dwx.view(), dR.view(), db.view(), ds0.view(),
+                              workspace ? workspace->view() : nullptr, nullptr),
+              HS_OK)
+        << "CUDA backward: " << hs_last_error();
+    synchronize();
+    run.backward = {dwx.download(), dR.download(), db.download(), ds0.download()};
+    return run;
+}
+
+// ---- comparison --------------------------------------------------------------------------------------------------
+
+struct ErrorSummary {
+    double worst_ratio = 0.0;
+    double worst_abs_diff = 0.0;
+    std::string where;
+
+    void print(const std::string& test) const {
+        std::cout << "[ cuda-vs-cpu ] " << test << ": max |diff| = " << worst_abs_diff
+                  << ", worst diff / tolerance = " << worst_ratio << " (" << where << ")\n";
+    }
+};
+
+void expect_close(const std::string& name, const std::vector<double>& actual, const std::vector<double>& expected,
+                  double tolerance, ErrorSummary& summary) {
+    ASSERT_EQ(actual.size(), expected.size()) << name;
+    double scale = 1.0;
+    for (double v : expected) scale = std::max(scale, std::abs(v));
+    double worst_ratio = 0.0;
+    double worst_diff = 0.0;
+    size_t worst_index = 0;
+    for (size_t i = 0; i < actual.size(); ++i) {
+        const double diff = std::abs(actual[i] - expected[i]);
+        // NaN in either (an unwritten output, a NaN reference) fails: the ratio becomes infinite.
+        const double ratio = std::isnan(diff) ? std::numeric_limits<double>::infinity()
+                                              : diff / (tolerance * scale + tolerance * std::abs(expected[i]));
+        if (ratio > worst_ratio) {
+            worst_ratio = ratio;
+            worst_index = i;
+        }
+        if (!std::isnan(diff)) worst_diff = std::max(worst_diff, diff);
+    }
+    EXPECT_LE(worst_ratio, 1.0) << name << ": element " << worst_index << " cuda "
+                                << (actual.empty() ? 0.0 : actual[worst_index]) << " cpu "
+                                << (expected.empty() ? 0.0 : expected[worst_index]) << " (tolerance " << tolerance
+                                << ", scale " << scale << ")";
+    if (worst_ratio > summary.worst_ratio) {
+        summary.worst_ratio = worst_ratio;
+        summary.where = name;
+    }
+    summary.worst_abs_diff = std::max(summary.worst_abs_diff, worst_diff);
+}
+
+// The cache at padding positions (t >= lengths[b]) is unspecified (ops/rnn.h): zero it in a copy before comparing.
+std::vector<double> cache_without_padding(const RnnProblem& p, std::vector<double> cache) {
+    const int64_t row = p.counts.cache_gates * p.config.hidden();
+    for (int64_t t = 0; t < p.config.steps; ++t) {
+        for (int64_t b = 0; b < p.config.batch; ++b) {
+            if (t < p.lengths[static_cast<size_t>(b)]) continue;
+            const auto first = cache.begin() + (t * p.config.batch + b) * row;
+            std::fill(first, first + row, 0.0);
+        }
+    }
+    return cache;
+}
+
+std::vector<RnnCase> case_matrix() {
+    const int32_t cells[] = {HS_RNN_CELL_LSTM, HS_RNN_CELL_GRU, HS_RNN_CELL_SLSTM};
+    const int64_t head_shapes[][2] = {{1, 5}, {4, 5}, {1, 64}, {4, 64}, {1, 256}};
+    const int64_t step_counts[] = {1, 7, 129};
+    const int64_t batches[] = {1, 3, 16};
+    // (s0, lengths, reverse): every combination that matters appears for every cell and head shape over the T x Bt
+    // grid (9 cases per shape cycle through the 5 variants).
+    const bool variants[][3] = {
+        {false, false, false}, {true, false, false}, {false, true, false}, {false, true, true}, {true, true, true}};
+    std::vector<RnnCase> cases;
+    int index = 0;
+    for (int32_t cell : cells) {
+        for (const auto& shape : head_shapes) {
+            for (int64_t steps : step_counts) {
+                for (int64_t batch : batches) {
+                    const bool* v = variants[index++ % 5];
+                    RnnCase c;
+                    c.cell = cell;
+                    c.heads = shape[0];
+                    c.head_dim = shape[1];
+                    c.steps = steps;
+                    c.batch = batch;
+                    c.has_s0 = v[0];
+                    c.has_lengths = v[1];
+                    c.reverse = v[2];
+                    cases.push_back(c);
+                }
+            }
+        }
+    }
+    return cases;
+}
+
+class RnnCudaMatchesCpu : public ::testing::TestWithParam<RnnCase> {};
+
+TEST_P(RnnCudaMatchesCpu, ForwardAndBackward) {
+    SKIP_WITHOUT_CUDA_DEVICE();
+    const RnnCase c = GetParam();
+    const RnnProblem problem(c, 1234u + static_cast<uint32_t>(c.steps * 31 + c.batch * 7 + c.head_dim));
+    const CpuRun cpu = cpu_reference(problem);
+    const CudaRun gpu = cuda_run(problem);
+    ErrorSummary summary;
+    expect_close("y", gpu.forward.y, cpu.forward.y, kForwardTolerance, summary);
+    expect_close("s_last", gpu.forward.s_last, cpu.forward.s_last, kForwardTolerance, summary);
+    expect_close("states", gpu.forward.states, cpu.forward.states, kForwardTolerance, summary);
+    expect_close("cache", cache_without_padding(problem, gpu.forward.cache),
+                 cache_without_padding(problem, cpu.forward.cache), kForwardTolerance, summary);
+    expect_close("dwx", gpu.backward.dwx, cpu.backward.dwx, kBackwardTolerance, summary);
+    expect_close("dR", gpu.backward.dR, cpu.backward.dR, kBackwardTolerance, summary);
+    expect_close("db", gpu.backward.db, cpu.backward.db, kBackwardTolerance, summary);
+    expect_close("ds0", gpu.backward.ds0, cpu.backward.ds0, kBackwardTolerance, summary);
+    summary.print(c.name());
+}
+
+INSTANTIATE_TEST_SUITE_P(Matrix, RnnCudaMatchesCpu, ::testing::ValuesIn(case_matrix()),
+                         [](const ::testing::TestParamInfo<RnnCase>& info) { return info.param.name(); });
+
+// hs_rnn_step T times equals the full forward (no lengths, forward order), on both CUDA paths.
+class RnnCudaStep : public ::testing::TestWithParam<RnnCase> {};
+
+TEST_P(RnnCudaStep, StepsEqualFullForward) {
+    SKIP_WITHOUT_CUDA_DEVICE();
+    const RnnCase c = GetParam();
+    const RnnProblem problem(c, 99u + static_cast<uint32_t>(c.head_dim));
+    const CudaRun full = cuda_run(problem);
+    const int64_t H = c.hidden();
+    const int64_t step_wx = c.batch * problem.counts.gates * H;
+    auto state = DeviceTensor::upload(problem.s0, problem.state_shape());
+    DeviceTensor y({c.batch, H}, HS_DTYPE_FLOAT32);
+    const auto R = DeviceTensor::upload(problem.R, problem.R_shape());
+    const auto b = DeviceTensor::upload(problem.b, problem.b_shape());
+    ErrorSummary summary;
+    for (int64_t t = 0; t < c.steps; ++t) {
+        const std::vector<double> wx_t(problem.wx.begin() + t * step_wx, problem.wx.begin() + (t + 1) * step_wx);
+        const auto wx = DeviceTensor::upload(wx_t, {c.batch, problem.counts.gates * H});
+        hs_rnn_inputs inputs{};
+        inputs.cell = c.cell;
+        inputs.wx = wx->view();
+        inputs.R = R->view();
+        inputs.b = b->view();
+        ASSERT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), nullptr), HS_OK) << hs_last_error();
+        synchronize();
+        const std::vector<double> expected(full.forward.y.begin() + t * c.batch * H,
+                                           full.forward.y.begin() + (t + 1) * c.batch * H);
+        expect_close("y step " + std::to_string(t), y.download(), expected, 1e-5, summary);
+    }
+    expect_close("state", state->download(), full.forward.s_last, 1e-5, summary);
+    summary.print(c.name());
+}
+
+std::vector<RnnCase> step_cases() {
+    std::vector<RnnCase> cases;
+    for (int32_t cell : {HS_RNN_CELL_LSTM, HS_RNN_CELL_GRU, HS_RNN_CELL_SLSTM}) {
+        for (int64_t head_dim : {5, 64, 256}) {
+            RnnCase c;
+            c.cell = cell;
+            c.heads = head_dim == 256 ? 1 : 4;
+            c.head_dim = head_dim;
+            c.steps = 7;
+            c.batch = 3;
+            c.has_s0 = true;
+            cases.push_back(c);
+        }
+    }
+    return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cells, RnnCudaStep, ::testing::ValuesIn(step_cases()),
+                         [](const ::testing::TestParamInfo<RnnCase>& info) { return info.param.name(); });
+
+// dR and db are reduced in a fixed order: two backward runs give identical bits.
+TEST(RnnCuda, BackwardIsDeterministic) {
+    SKIP_WITHOUT_CUDA_DEVICE();
+    for (int64_t head_dim : {64, 256}) {
+        RnnCase c;
+        c.cell = HS_RNN_CELL_LSTM;
+        c.head_dim = head_dim;
+        c.steps = 33;
+        c.batch = 16;
+        c.has_s0 = true;
+        const RnnProblem problem(c, 7u);
+        const CudaRun first = cuda_run(problem);
+        const CudaRun second = cuda_run(problem);
+        EXPECT_EQ(first.backward.dR, second.backward.dR) << "DH " << head_dim;
+        EXPECT_EQ(first.backward.db, second.backward.db) << "DH " << head_dim;
+        EXPECT_EQ(first.backward.dwx, second.backward.dwx) << "DH " << head_dim;
+    }
+}
+
+// allow_tf32 = 1 may use tensor cores: it must stay within TF32's ~1e-3 relative error of the reference.
+TEST(RnnCuda, AllowTf32StaysCloseToReference) {
+    SKIP_WITHOUT_CUDA_DEVICE();
+    RnnCase c;
+    c.cell = HS_RNN_CELL_LSTM;
+    c.heads = 4;
+    c.head_dim = 64;
+    c.steps = 17;
+    c.batch = 16;
+    const RnnProblem problem(c, 11u);
+    const CpuRun cpu = cpu_reference(problem);
+    const CudaRun gpu = cuda_run(problem, 1);
+    ErrorSummary summary;
+    expect_close("y", gpu.forward.y, cpu.forward.y, 1e-2, summary);
+    expect_close("dR", gpu.backward.dR, cpu.backward.dR, 2e-2, summary);
+    summary.print("allow_tf32");
+}
+
+// ---- bad input on CUDA -------------------------------------------------------------------------------------------
+
+class RnnCudaBadInput : public ::testing::Test {
+protected:
+    void SetUp() override {
+        int32_t device_count = 0;
+        ASSERT_EQ(hs_cuda_device_count(&device_count), HS_OK) << hs_last_error();
+        if (device_count == 0) GTEST_SKIP() << "no usable CUDA device: " << hs_cuda_unavailable_reason();
+        config_.cell = HS_RNN_CELL_LSTM;
+        config_.heads = 2;
+        config_.head_dim = 8;
+        config_.steps = 5;
+        config_.batch = 3;
+        problem_ = std::make_unique<RnnProblem>(config_, 5u);
+        inputs_ = std::make_unique<DeviceInputs>(*problem_, 0);
+        y_ = std::make_unique<DeviceTensor>(problem_->y_shape(), HS_DTYPE_FLOAT32);
+    }
+
+    // The call fails with `status` and a message that names `argument` (the shims quote names: "argument 'R'").
+    void expect_forward_error(const hs_rnn_inputs& inputs, hs_status status, const std::string& argument) {
+        EXPECT_EQ(hs_rnn_forward(&inputs, y_->view(), nullptr, nullptr, nullptr, nullptr), status);
+        EXPECT_NE(std::string(hs_last_error()).find(argument), std::string::npos)
+            << "message does not name '" << argument << "': " << hs_last_error();
+    }
+
+    RnnCase config_;
+    std::unique_ptr<RnnProblem> problem_;
+    std::unique_ptr<DeviceInputs> inputs_;
+    std::unique_ptr<DeviceTensor> y_;
+};
+
+TEST_F(RnnCudaBadInput, WrongRShapeNamesR) {
+    DeviceTensor R({config_.heads, problem_->counts.gates * config_.head_dim, config_.head_dim + 1},
+                   HS_DTYPE_FLOAT32);
+    hs_rnn_inputs inputs = inputs_->inputs;
+    inputs.R = R.view();
+    expect_forward_error(inputs, HS_ERR_INVALID_ARGUMENT, "R'");
+}
+
+TEST_F(RnnCudaBadInput, Float64OnCudaIsUnsupported) {
+    DeviceTensor wx(problem_->wx_shape(), HS_DTYPE_FLOAT64);
+    DeviceTensor R(problem_->R_shape(), HS_DTYPE_FLOAT64);
+    DeviceTensor b(problem_->b_shape(), HS_DTYPE_FLOAT64);
+    DeviceTensor y(problem_->y_shape(), HS_DTYPE_FLOAT64);
+    hs_rnn_inputs inputs = inputs_->inputs;
+    inputs.wx = wx.view();
+    inputs.R = R.view();
+    inputs.b = b.view();
+    EXPECT_EQ(hs_rnn_forward(&inputs, y.view(), nullptr, nullptr, nullptr, nullptr), HS_ERR_UNSUPPORTED)
+        << hs_last_error();
+    // Names the offending dtype or the one CUDA supports.
+    EXPECT_NE(std::string(hs_last_error()).find("float"), std::string::npos) << hs_last_error();
+}
+
+TEST_F(RnnCudaBadInput, MixedDevicesNameTheCpuTensor) {
+    HostTensor b_cpu(problem_->b_shape(), problem_->b);
+    hs_rnn_inputs inputs = inputs_->inputs;
+    inputs.b = b_cpu.view();
+    expect_forward_error(inputs, HS_ERR_INVALID_ARGUMENT, "b'");
+}
+
+TEST_F(RnnCudaBadInput, UnknownCellIsRejected) {
+    hs_rnn_inputs inputs = inputs_->inputs;
+    inputs.cell = 7;
+    expect_forward_error(inputs, HS_ERR_INVALID_ARGUMENT, "cell");
+}
+
+TEST_F(RnnCudaBadInput, TooSmallWorkspaceNamesWorkspace) {
+    const RnnProblem& p = *problem_;
+    DeviceTensor states(p.states_shape(), HS_DTYPE_FLOAT32), cache(p.cache_shape(), HS_DTYPE_FLOAT32);
+    ASSERT_EQ(hs_rnn_forward(&inputs_->inputs, y_->view(), nullptr, states.view(), cache.view(), nullptr), HS_OK)
+        << hs_last_error();
+    const auto dy = DeviceTensor::upload(p.dy, p.y_shape());
+    DeviceTensor dwx(p.wx_shape(), HS_DTYPE_FLOAT32), dR(p.R_shape(), HS_DTYPE_FLOAT32),
+        db(p.b_shape(), HS_DTYPE_FLOAT32);
+    const int64_t needed = cuda_workspace_elements(config_);
+    ASSERT_GT(needed, 1);
+    DeviceTensor workspace({needed - 1}, HS_DTYPE_FLOAT32);
+    EXPECT_EQ(hs_rnn_backward(&inputs_->inputs, states.view(), cache.view(), dy->view(), nullptr, dwx.view(),
+                              dR.view(), db.view(), nullptr, workspace.view(), nullptr),
+              HS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(hs_last_error()).find("workspace"), std::string::npos) << hs_last_error();
+    synchronize();
+}
+
+}  // namespace

@@ -1,0 +1,331 @@
+// The validating shim of hs_rnn_*: every malformed argument gives the right status and a message that names the entry
+// point and the argument, says what was expected and what came; a later successful call clears hs_last_error.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "rnn_test_support.h"
+#include "scan_test_support.h"
+
+namespace hs_test {
+namespace {
+
+// A valid float32 CPU LSTM call (NH = 2, DH = 3, T = 4, Bt = 2) with every optional input, output and gradient, as
+// views that a test can break one at a time.
+struct ValidRnnCall {
+    static constexpr int64_t T = 4, Bt = 2, NH = 2, DH = 3, H = NH * DH, G = 4, S = 2, C = 4;
+    std::vector<float> wx, R, b, s0, y, s_last, states, cache, dy, ds_last, dwx, dR, db, ds0, workspace;
+    std::vector<int64_t> lengths{4, 1};
+    hs_tensor wx_v, R_v, b_v, s0_v, lengths_v, y_v, s_last_v, states_v, cache_v, dy_v, ds_last_v, dwx_v, dR_v, db_v,
+        ds0_v, workspace_v;
+    hs_rnn_inputs inputs{};
+
+    ValidRnnCall() {
+        auto alloc = [](std::vector<float>& v, const std::vector<int64_t>& shape, float value) {
+            v.assign(element_product(shape), value);
+            return cpu_view(v.data(), HS_DTYPE_FLOAT32, shape);
+        };
+        wx_v = alloc(wx, {T, Bt, G * H}, 0.1f);
+        R_v = alloc(R, {NH, G * DH, DH}, 0.2f);
+        b_v = alloc(b, {G * H}, 0.0f);
+        s0_v = alloc(s0, {S, Bt, H}, 0.0f);
+        lengths_v = cpu_view(lengths.data(), HS_DTYPE_INT64, {Bt});
+        y_v = alloc(y, {T, Bt, H}, 0.0f);
+        s_last_v = alloc(s_last, {S, Bt, H}, 0.0f);
+        states_v = alloc(states, {T + 1, S, Bt, H}, 0.0f);
+        cache_v = alloc(cache, {T, Bt, C * H}, 0.0f);
+        dy_v = alloc(dy, {T, Bt, H}, 1.0f);
+        ds_last_v = alloc(ds_last, {S, Bt, H}, 1.0f);
+        dwx_v = alloc(dwx, {T, Bt, G * H}, 0.0f);
+        dR_v = alloc(dR, {NH, G * DH, DH}, 0.0f);
+        db_v = alloc(db, {G * H}, 0.0f);
+        ds0_v = alloc(ds0, {S, Bt, H}, 0.0f);
+        int64_t elements = 0;
+        EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_LSTM, T, Bt, H, NH, &elements), HS_OK);
+        workspace_v = alloc(workspace, {elements}, 0.0f);
+        inputs.cell = HS_RNN_CELL_LSTM;
+        inputs.wx = &wx_v;
+        inputs.R = &R_v;
+        inputs.b = &b_v;
+        inputs.s0 = &s0_v;
+        inputs.lengths = &lengths_v;
+    }
+
+    hs_status forward() { return hs_rnn_forward(&inputs, &y_v, &s_last_v, &states_v, &cache_v, nullptr); }
+    hs_status backward() {
+        return hs_rnn_backward(&inputs, &states_v, &cache_v, &dy_v, &ds_last_v, &dwx_v, &dR_v, &db_v, &ds0_v,
+                               &workspace_v, nullptr);
+    }
+};
+
+// Runs `call`, expects `status` and a message containing every fragment.
+void expect_error(const std::function<hs_status()>& call, hs_status status, const std::vector<std::string>& fragments) {
+    const hs_status got = call();
+    EXPECT_EQ(got, status) << hs_status_name(got) << ": " << hs_last_error();
+    const std::string message = hs_last_error();
+    for (const std::string& fragment : fragments) {
+        EXPECT_NE(message.find(fragment), std::string::npos) << "message: " << message << "\nmissing: " << fragment;
+    }
+}
+
+TEST(RnnValidation, ValidCallsSucceedAndClearTheLastError) {
+    ValidRnnCall call;
+    int32_t gates = 0;
+    // Leave an error behind, then a valid call must clear it.
+    EXPECT_EQ(hs_rnn_cell_info(9, &gates, &gates, &gates), HS_ERR_INVALID_ARGUMENT);
+    ASSERT_EQ(call.forward(), HS_OK) << hs_last_error();
+    EXPECT_STREQ(hs_last_error(), "");
+    ASSERT_EQ(call.backward(), HS_OK) << hs_last_error();
+    // lengths[1] = 1: y is zero from step 1 on for that row.
+    EXPECT_NE(call.y[(0 * ValidRnnCall::Bt + 1) * ValidRnnCall::H], 0.0f);
+    EXPECT_EQ(call.y[(1 * ValidRnnCall::Bt + 1) * ValidRnnCall::H], 0.0f);
+}
+
+TEST(RnnValidation, CellInfoReportsEachCellAndRejectsUnknownOnes) {
+    const int32_t expected[3][3] = {{4, 2, 4}, {3, 1, 4}, {4, 4, 4}};
+    for (int32_t cell = 0; cell < 3; ++cell) {
+        int32_t gates = -1, states = -1, cache = -1;
+        ASSERT_EQ(hs_rnn_cell_info(cell, &gates, &states, &cache), HS_OK) << hs_last_error();
+        EXPECT_EQ(gates, expected[cell][0]);
+        EXPECT_EQ(states, expected[cell][1]);
+        EXPECT_EQ(cache, expected[cell][2]);
+    }
+    int32_t value = 0;
+    expect_error([&] { return hs_rnn_cell_info(3, &value, &value, &value); }, HS_ERR_INVALID_ARGUMENT,
+                 {"hs_rnn_cell_info", "argument 'cell'", "HS_RNN_CELL_SLSTM (2)", "got 3"});
+    expect_error([&] { return hs_rnn_cell_info(0, nullptr, &value, &value); }, HS_ERR_INVALID_ARGUMENT,
+                 {"argument 'gates'", "NULL"});
+}
+
+TEST(RnnValidation, WorkspaceElementsChecksItsArguments) {
+    int64_t elements = -1;
+    ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_GRU, 5, 3, 15, 3, &elements), HS_OK);
+    // (T, Bt, NH, round_up(G*DH, 16)) = 5 * 3 * 3 * 16.
+    EXPECT_EQ(elements, 5 * 3 * 3 * 16);
+    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 5, 3, 16, 3, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"hs_rnn_workspace_elements", "argument 'num_heads'", "divide hidden = 16"});
+    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, -1, 3, 16, 2, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'steps'", ">= 0", "got -1"});
+    expect_error([&] { return hs_rnn_workspace_elements(7, 0, 1, 3, 16, 2, &elements); }, HS_ERR_INVALID_ARGUMENT,
+                 {"argument 'device_type'", "got 7"});
+    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 5, 1, 3, 16, 2, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'cell'", "got 5"});
+    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 1, 3, 16, 2, nullptr); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'elements'", "NULL"});
+}
+
+TEST(RnnValidation, InputsAreChecked) {
+    {
+        ValidRnnCall call;
+        call.inputs.cell = 7;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"hs_rnn_forward", "field 'cell' of argument 'inputs'", "got 7"});
+    }
+    {
+        ValidRnnCall call;
+        call.inputs.reverse = 2;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"field 'reverse'", "0 or 1", "got 2"});
+    }
+    {
+        ValidRnnCall call;
+        call.inputs.allow_tf32 = -1;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"field 'allow_tf32'", "got -1"});
+    }
+    expect_error([] { return hs_rnn_forward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'inputs'", "NULL"});
+    {
+        ValidRnnCall call;
+        call.inputs.wx = nullptr;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 'wx'", "required", "NULL"});
+    }
+    {
+        ValidRnnCall call;
+        call.inputs.R = nullptr;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 'R'", "required", "NULL"});
+    }
+    {
+        ValidRnnCall call;
+        call.inputs.b = nullptr;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 'b'", "required", "NULL"});
+    }
+    {
+        // wx's last dimension must be G*H: 25 is not a multiple of LSTM's 4 gates.
+        ValidRnnCall call;
+        call.wx_v.sizes[2] = 25;
+        call.wx_v.strides[1] = 25;
+        call.wx_v.strides[0] = 50;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'wx'", "G = 4", "got 25", "not a multiple of 4"});
+    }
+    {
+        // Heads that do not split H: R says 4 heads of 3 (H = 12), wx says H = 6.
+        ValidRnnCall call;
+        call.R.resize(4 * 12 * 3);
+        call.R_v = cpu_view(call.R.data(), HS_DTYPE_FLOAT32, {4, 12, 3});
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'R'", "NH = 4", "DH = 3", "H = 6"});
+    }
+    {
+        // Right NH * DH but the middle dimension is not G*DH.
+        ValidRnnCall call;
+        call.R_v = cpu_view(call.R.data(), HS_DTYPE_FLOAT32, {2, 9, 3});
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'R'", "shape (2, 12, 3)", "got (2, 9, 3)"});
+    }
+    {
+        ValidRnnCall call;
+        call.R_v = cpu_view(call.R.data(), HS_DTYPE_FLOAT32, {24, 3});
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'R'", "rank 3 (NH, G*DH, DH)", "got rank 2"});
+    }
+    {
+        ValidRnnCall call;
+        call.R_v.dtype = HS_DTYPE_FLOAT64;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'R'", "dtype float32", "like 'wx'", "got float64"});
+    }
+    {
+        ValidRnnCall call;
+        call.wx_v.dtype = HS_DTYPE_INT32;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'wx'", "float32 or float64", "got int32"});
+    }
+    {
+        ValidRnnCall call;
+        call.b_v.sizes[0] = 23;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 'b'", "(24,)", "got (23,)"});
+    }
+    {
+        ValidRnnCall call;
+        call.s0_v = cpu_view(call.s0.data(), HS_DTYPE_FLOAT32, {1, 2, 6});
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 's0'", "(2, 2, 6)", "(S, Bt, H)", "got (1, 2, 6)"});
+    }
+    {
+        ValidRnnCall call;
+        call.wx_v.strides[2] = 2;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'wx'", "row-major contiguous"});
+    }
+}
+
+TEST(RnnValidation, LengthsAreChecked) {
+    {
+        ValidRnnCall call;
+        call.lengths[1] = 5;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'lengths'", "[0, 4]", "lengths[1] = 5"});
+    }
+    {
+        ValidRnnCall call;
+        call.lengths[0] = -1;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 'lengths'", "lengths[0] = -1"});
+    }
+    {
+        ValidRnnCall call;
+        call.lengths_v.dtype = HS_DTYPE_INT32;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'lengths'", "dtype int64", "got int32"});
+    }
+    {
+        ValidRnnCall call;
+        call.lengths_v.sizes[0] = 3;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 'lengths'", "(2,)", "got (3,)"});
+    }
+}
+
+TEST(RnnValidation, DeviceAndOutputsAreChecked) {
+    {
+        ValidRnnCall call;
+        call.wx_v.device_type = HS_DEVICE_CUDA;
+        call.wx_v.dtype = HS_DTYPE_FLOAT64;
+        // Without CUDA in the build: unsupported device; with it: float64 on CUDA is unsupported.
+        expect_error([&] { return call.forward(); }, HS_ERR_UNSUPPORTED, {"argument 'wx'", "cuda:0"});
+    }
+    {
+        ValidRnnCall call;
+        call.b_v.device_type = HS_DEVICE_CUDA;
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'b'", "must be on cpu like 'wx'", "got cuda:0"});
+    }
+    {
+        ValidRnnCall call;
+        expect_error([&] { return hs_rnn_forward(&call.inputs, nullptr, nullptr, nullptr, nullptr, nullptr); },
+                     HS_ERR_INVALID_ARGUMENT, {"argument 'y'", "required"});
+    }
+    {
+        ValidRnnCall call;
+        call.states_v = cpu_view(call.states.data(), HS_DTYPE_FLOAT32, {4, 2, 2, 6});
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'states'", "(5, 2, 2, 6)", "(T+1, S, Bt, H)", "got (4, 2, 2, 6)"});
+    }
+    {
+        ValidRnnCall call;
+        call.cache_v = cpu_view(call.cache.data(), HS_DTYPE_FLOAT32, {4, 2, 12});
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'cache'", "(4, 2, 24)", "C = 4", "got (4, 2, 12)"});
+    }
+}
+
+TEST(RnnValidation, BackwardArgumentsAreChecked) {
+    {
+        ValidRnnCall call;
+        expect_error([&] {
+            return hs_rnn_backward(&call.inputs, nullptr, &call.cache_v, &call.dy_v, nullptr, &call.dwx_v, &call.dR_v,
+                                   &call.db_v, nullptr, &call.workspace_v, nullptr);
+        }, HS_ERR_INVALID_ARGUMENT, {"hs_rnn_backward", "argument 'states'", "required"});
+    }
+    {
+        ValidRnnCall call;
+        call.dR_v = cpu_view(call.dR.data(), HS_DTYPE_FLOAT32, {2, 12, 2});
+        expect_error([&] { return call.backward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'dR'", "(2, 12, 3)", "like 'R'", "got (2, 12, 2)"});
+    }
+    {
+        ValidRnnCall call;
+        call.dwx_v.dtype = HS_DTYPE_FLOAT64;
+        expect_error([&] { return call.backward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 'dwx'", "got float64"});
+    }
+    {
+        ValidRnnCall call;
+        call.workspace_v.sizes[0] -= 1;
+        expect_error([&] { return call.backward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'workspace'", "at least", "hs_rnn_workspace_elements"});
+    }
+    {
+        ValidRnnCall call;
+        expect_error([&] {
+            return hs_rnn_backward(&call.inputs, &call.states_v, &call.cache_v, &call.dy_v, nullptr, &call.dwx_v,
+                                   &call.dR_v, &call.db_v, nullptr, nullptr, nullptr);
+        }, HS_ERR_INVALID_ARGUMENT, {"argument 'workspace'", "required"});
+    }
+}
+
+TEST(RnnValidation, StepArgumentsAreChecked) {
+    ValidRnnCall call;
+    std::vector<float> wx(ValidRnnCall::Bt * ValidRnnCall::G * ValidRnnCall::H, 0.1f), state(2 * 2 * 6, 0.0f),
+        y(2 * 6, 0.0f);
+    hs_tensor wx_v = cpu_view(wx.data(), HS_DTYPE_FLOAT32, {2, 24});
+    hs_tensor state_v = cpu_view(state.data(), HS_DTYPE_FLOAT32, {2, 2, 6});
+    hs_tensor y_v = cpu_view(y.data(), HS_DTYPE_FLOAT32, {2, 6});
+    call.inputs.wx = &wx_v;
+    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr); }, HS_ERR_INVALID_ARGUMENT,
+                 {"hs_rnn_step", "argument 's0'", "must be NULL"});
+    call.inputs.s0 = nullptr;
+    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr); }, HS_ERR_INVALID_ARGUMENT,
+                 {"argument 'lengths'", "must be NULL"});
+    call.inputs.lengths = nullptr;
+    expect_error([&] { return hs_rnn_step(&call.inputs, nullptr, &y_v, nullptr); }, HS_ERR_INVALID_ARGUMENT,
+                 {"argument 'state'", "required"});
+    hs_tensor wrong_y = cpu_view(y.data(), HS_DTYPE_FLOAT32, {1, 6});
+    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &wrong_y, nullptr); }, HS_ERR_INVALID_ARGUMENT,
+                 {"argument 'y'", "(2, 6)", "got (1, 6)"});
+    EXPECT_EQ(hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr), HS_OK) << hs_last_error();
+    EXPECT_NE(y[0], 0.0f);
+}
+
+}  // namespace
+}  // namespace hs_test

@@ -1,0 +1,3 @@
+using HybridSeq.Cli;
+
+return HybridSeqApp.Create().Run(args);

@@ -1,0 +1,106 @@
+using HybridSeq.Bindings;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HybridSeq.Managed;
+
+/// <summary>Gradients of one fused recurrence: DWx (T, Bt, G*H), DR (NH, G*DH, DH), DB (G*H), DS0 (S, Bt, H) or
+/// null when no initial state was given.</summary>
+internal sealed record RnnGradients(Tensor DWx, Tensor DR, Tensor DB, Tensor? DS0);
+
+/// <summary>The raw calls into hs_rnn_*: builds the hs_tensor views, calls, maps the status and keeps every tensor
+/// alive until the call returned. Inputs must already be checked and contiguous (<see cref="RnnTensors.Contiguous"/>).
+/// CUDA work goes to the legacy default stream (TorchSharp has no stream API), which orders it with libtorch's own
+/// work, so no synchronisation is needed here.</summary>
+internal static unsafe class FusedRnnNative
+{
+    // Slots of the stack array of views: the five inputs first, then the call's own tensors.
+    private const int InputSlots = 5;
+    private const int TotalSlots = InputSlots + 10;
+
+    /// <summary>C: the gate slots per step of the saved cache (T, Bt, C*H), from hs_rnn_cell_info.</summary>
+    public static int CacheGates(RnnCell cell)
+    {
+        int gates, states, cacheGates;
+        Native.Check(NativeMethods.hs_rnn_cell_info((int)cell, &gates, &states, &cacheGates));
+        return cacheGates;
+    }
+
+    /// <summary>y (T, Bt, H); sLast (S, Bt, H); states (T+1, S, Bt, H) and cache (T, Bt, C*H) optional (needed by
+    /// <see cref="Backward"/>).</summary>
+    public static void Forward(RnnTensors x, Tensor y, Tensor sLast, Tensor? states, Tensor? cache)
+    {
+        hs_tensor* views = stackalloc hs_tensor[TotalSlots];
+        hs_rnn_inputs inputs = BindInputs(views, x);
+        Native.Check(NativeMethods.hs_rnn_forward(&inputs, Bind(views + 5, y, "y"), Bind(views + 6, sLast, "s_last"),
+            Bind(views + 7, states, "states"), Bind(views + 8, cache, "cache"), null));
+        GC.KeepAlive(x);
+        GC.KeepAlive(y);
+        GC.KeepAlive(sLast);
+        GC.KeepAlive(states);
+        GC.KeepAlive(cache);
+    }
+
+    /// <summary>Overwrites every gradient in <paramref name="grads"/> from what <see cref="Forward"/> saved;
+    /// dy (T, Bt, H), dsLast (S, Bt, H). Allocates the workspace the library asks for.</summary>
+    public static void Backward(RnnTensors x, Tensor states, Tensor cache, Tensor dy, Tensor dsLast,
+        RnnGradients grads)
+    {
+        int deviceType = x.Wx.device_type == DeviceType.CUDA
+            ? (int)hs_device_type.HS_DEVICE_CUDA
+            : (int)hs_device_type.HS_DEVICE_CPU;
+        long workspaceElements;
+        Native.Check(NativeMethods.hs_rnn_workspace_elements(deviceType, (int)x.Cell, x.Steps, x.Batch, x.Hidden,
+            x.Heads, &workspaceElements));
+        Tensor? workspace = workspaceElements > 0
+            ? torch.empty([workspaceElements], dtype: x.Wx.dtype, device: x.Wx.device)
+            : null;
+
+        hs_tensor* views = stackalloc hs_tensor[TotalSlots];
+        hs_rnn_inputs inputs = BindInputs(views, x);
+        Native.Check(NativeMethods.hs_rnn_backward(&inputs, Bind(views + 5, states, "states"),
+            Bind(views + 6, cache, "cache"), Bind(views + 7, dy, "dy"), Bind(views + 8, dsLast, "ds_last"),
+            Bind(views + 9, grads.DWx, "dwx"), Bind(views + 10, grads.DR, "dR"), Bind(views + 11, grads.DB, "db"),
+            Bind(views + 12, grads.DS0, "ds0"), Bind(views + 13, workspace, "workspace"), null));
+        GC.KeepAlive(x);
+        GC.KeepAlive(states);
+        GC.KeepAlive(cache);
+        GC.KeepAlive(dy);
+        GC.KeepAlive(dsLast);
+        GC.KeepAlive(grads);
+        GC.KeepAlive(workspace);
+    }
+
+    /// <summary>x.Wx (Bt, G*H); state (S, Bt, H) contiguous, updated in place; y (Bt, H).</summary>
+    public static void Step(RnnTensors x, Tensor state, Tensor y)
+    {
+        hs_tensor* views = stackalloc hs_tensor[TotalSlots];
+        hs_rnn_inputs inputs = BindInputs(views, x);
+        Native.Check(NativeMethods.hs_rnn_step(&inputs, Bind(views + 5, state, "state"), Bind(views + 6, y, "y"),
+            null));
+        GC.KeepAlive(x);
+        GC.KeepAlive(state);
+        GC.KeepAlive(y);
+    }
+
+    private static hs_rnn_inputs BindInputs(hs_tensor* views, RnnTensors x) => new()
+    {
+        cell = (int)x.Cell,
+        reverse = x.Reverse ? 1 : 0,
+        wx = Bind(views + 0, x.Wx, "wx"),
+        R = Bind(views + 1, x.R, "R"),
+        b = Bind(views + 2, x.B, "b"),
+        s0 = Bind(views + 3, x.S0, "s0"),
+        lengths = Bind(views + 4, x.Lengths, "lengths"),
+        allow_tf32 = x.AllowTf32 ? 1 : 0,
+    };
+
+    // Writes the view of an optional tensor into its slot; null (the C API's "absent") when there is no tensor.
+    private static hs_tensor* Bind(hs_tensor* slot, Tensor? tensor, string argumentName)
+    {
+        if (tensor is null)
+            return null;
+        *slot = TensorView.Of(tensor, argumentName);
+        return slot;
+    }
+}

@@ -1,0 +1,149 @@
+using HybridSeq.Managed;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace HybridSeq.Models;
+
+/// <summary>
+/// Per-layer recurrent state for step-by-step generation with <see cref="MambaBlock.Step"/>. Owns its two tensors.
+/// </summary>
+public sealed class MambaLayerCache : IDisposable
+{
+    /// <summary>The last d_conv inputs of the causal convolution, oldest first: (Bt, d_inner, d_conv).</summary>
+    public Tensor ConvolutionWindow { get; }
+
+    /// <summary>The selective-scan state h[t-1]: (Bt, d_inner, N).</summary>
+    public Tensor ScanState { get; }
+
+    /// <summary>Zero state (the state before the first token), matching the zero padding of the full forward.</summary>
+    public MambaLayerCache(long batch, MambaConfig config, Device device, ScalarType dtype)
+    {
+        ConvolutionWindow = zeros([batch, config.InnerDimension, config.ConvolutionWidth], dtype, device);
+        ScanState = zeros([batch, config.InnerDimension, config.StateDimension], dtype, device);
+    }
+
+    public void Dispose()
+    {
+        ConvolutionWindow.Dispose();
+        ScanState.Dispose();
+    }
+}
+
+/// <summary>
+/// The Mamba-1 mixer (selective SSM block): in_proj -> depthwise causal conv1d -> SiLU -> x_proj (delta, B, C)
+/// -> dt_proj -> selective scan (time-varying B and C, one group, softplus(delta + dt bias), skip D, gate SiLU(z))
+/// -> out_proj. Input and output (Bt, L, d_model) for the full sequence, (Bt, d_model) for one step.
+/// </summary>
+public sealed class MambaBlock : nn.Module<Tensor, Tensor>
+{
+    // Field names are the parameter names in checkpoints; they follow mamba_simple.py.
+    private readonly Linear in_proj;
+    private readonly Conv1d conv1d;
+    private readonly Linear x_proj;
+    private readonly Linear dt_proj;
+    private readonly Parameter A_log;
+    private readonly Parameter D;
+    private readonly Linear out_proj;
+
+    private readonly MambaConfig config;
+
+    /// <summary>Builds the block with Mamba's initialisation, drawing from torch's global generator.</summary>
+    /// <param name="name">Module name (the prefix of its parameter names).</param>
+    /// <param name="config">Sizes; d_inner, N, dt_rank and d_conv come from here.</param>
+    /// <param name="dtMin">Smallest initial step size delta (after softplus).</param>
+    /// <param name="dtMax">Largest initial step size delta; initial deltas are log-uniform in [dtMin, dtMax].</param>
+    public MambaBlock(string name, MambaConfig config, double dtMin = 0.001, double dtMax = 0.1) : base(name)
+    {
+        config.Validate();
+        this.config = config;
+        long dInner = config.InnerDimension, dState = config.StateDimension, dtRank = config.ResolvedDtRank;
+
+        in_proj = nn.Linear(config.ModelDimension, 2 * dInner, hasBias: false);
+        // Padding d_conv-1 on both sides; forward keeps the first L outputs, so output t sees inputs t-d_conv+1..t.
+        conv1d = nn.Conv1d(dInner, dInner, config.ConvolutionWidth, padding: config.ConvolutionWidth - 1,
+            groups: dInner, bias: true);
+        x_proj = nn.Linear(dInner, dtRank + 2 * dState, hasBias: false);
+        dt_proj = nn.Linear(dtRank, dInner, hasBias: true);
+        out_proj = nn.Linear(dInner, config.ModelDimension, hasBias: false);
+
+        using (no_grad())
+        {
+            // Keeps delta = dt_proj(x) near the bias at the start, so the initial step sizes come from the bias.
+            double dtInitStd = Math.Pow(dtRank, -0.5);
+            nn.init.uniform_(dt_proj.weight, -dtInitStd, dtInitStd);
+
+            // Initial step sizes log-uniform in [dtMin, dtMax]; the bias is their inverse softplus so that
+            // softplus(bias) == dt. Clamped so the inverse stays finite.
+            var dt = exp(rand(dInner) * (Math.Log(dtMax) - Math.Log(dtMin)) + Math.Log(dtMin)).clamp_min(1e-4);
+            var inverseSoftplus = dt + log(-expm1(-dt));
+            dt_proj.bias!.copy_(inverseSoftplus);
+        }
+
+        // S4D-real: A[d, n] = -(n + 1) for every channel; stored as log(-A) so that A stays negative in training.
+        var aReal = arange(1, dState + 1, dtype: ScalarType.Float32).repeat(dInner, 1);
+        A_log = nn.Parameter(aReal.log());
+        D = nn.Parameter(ones(dInner));
+        RegisterComponents();
+    }
+
+    /// <summary>out_proj, exposed so the language model can rescale it for its depth (prenorm residual init).</summary>
+    internal Linear OutputProjection => out_proj;
+
+    /// <summary>Full-sequence forward. hidden (Bt, L, d_model) -> (Bt, L, d_model).</summary>
+    public override Tensor forward(Tensor hidden)
+    {
+        long length = hidden.shape[1];
+        long dState = config.StateDimension, dtRank = config.ResolvedDtRank;
+
+        var xz = in_proj.forward(hidden).transpose(1, 2);              // (Bt, 2*d_inner, L)
+        var halves = xz.chunk(2, dim: 1);
+        var x = halves[0];                                               // (Bt, d_inner, L)
+        var z = halves[1].contiguous();                                  // (Bt, d_inner, L)
+
+        x = nn.functional.silu(conv1d.forward(x).narrow(2, 0, length)); // causal: drop the right padding
+
+        var xDbl = x_proj.forward(x.transpose(1, 2));                   // (Bt, L, dt_rank + 2N)
+        var parts = xDbl.split([dtRank, dState, dState], dim: -1);
+        // dt_proj without its bias: the scan adds the bias itself (delta_bias) before the softplus.
+        var delta = nn.functional.linear(parts[0], dt_proj.weight).transpose(1, 2).contiguous(); // (Bt, d_inner, L)
+        var b = parts[1].transpose(1, 2).unsqueeze(1).contiguous();      // (Bt, 1, N, L)
+        var c = parts[2].transpose(1, 2).unsqueeze(1).contiguous();      // (Bt, 1, N, L)
+
+        var (y, _) = SelectiveScan.Forward(x.contiguous(), delta, StateMatrix(), b, c, D, z, dt_proj.bias,
+            deltaSoftplus: true);                                        // (Bt, d_inner, L)
+        return out_proj.forward(y.transpose(1, 2));
+    }
+
+    /// <summary>
+    /// One recurrent step, equal to one time step of <see cref="forward"/>. hidden (Bt, d_model) -> (Bt, d_model).
+    /// Advances <paramref name="cache"/> in place. Not differentiable (call under no_grad).
+    /// </summary>
+    public Tensor Step(Tensor hidden, MambaLayerCache cache)
+    {
+        long dState = config.StateDimension, dtRank = config.ResolvedDtRank;
+
+        var halves = in_proj.forward(hidden).chunk(2, dim: -1);
+        var x = halves[0];                                               // (Bt, d_inner)
+        var z = halves[1].contiguous();                                  // (Bt, d_inner)
+
+        // Slide the convolution window one step (in place, so the cache keeps owning the same tensor).
+        var window = cache.ConvolutionWindow;
+        window.copy_(cat([window.narrow(2, 1, config.ConvolutionWidth - 1), x.unsqueeze(-1)], 2));
+        // conv1d.weight is (d_inner, 1, d_conv): the same correlation as the full forward at its last position.
+        x = (window * conv1d.weight.squeeze(1)).sum(-1) + conv1d.bias!;
+        x = nn.functional.silu(x);
+
+        var parts = x_proj.forward(x).split([dtRank, dState, dState], dim: -1);
+        var delta = nn.functional.linear(parts[0], dt_proj.weight).contiguous(); // (Bt, d_inner)
+        var b = parts[1].unsqueeze(1).contiguous();                      // (Bt, 1, N)
+        var c = parts[2].unsqueeze(1).contiguous();                      // (Bt, 1, N)
+
+        var y = SelectiveScan.Step(cache.ScanState, x.contiguous(), delta, StateMatrix(), b, c, D, z, dt_proj.bias,
+            deltaSoftplus: true);                                        // (Bt, d_inner)
+        return out_proj.forward(y);
+    }
+
+    /// <summary>A = -exp(A_log): (d_inner, N), strictly negative so the recurrence decays.</summary>
+    private Tensor StateMatrix() => -A_log.exp();
+}

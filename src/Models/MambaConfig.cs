@@ -1,0 +1,46 @@
+namespace HybridSeq.Models;
+
+/// <summary>
+/// Hyper-parameters of a <see cref="MambaLanguageModel"/>. Serialised into checkpoints, so a checkpoint rebuilds
+/// exactly the model that wrote it.
+/// </summary>
+/// <param name="VocabularySize">Number of token ids; tokens are in [0, VocabularySize).</param>
+/// <param name="ModelDimension">d_model: width of the residual stream and of the embedding.</param>
+/// <param name="Layers">Number of pre-norm residual Mamba blocks.</param>
+/// <param name="StateDimension">N (d_state): size of each channel's SSM state.</param>
+/// <param name="ConvolutionWidth">d_conv: kernel width of the depthwise causal convolution.</param>
+/// <param name="Expand">d_inner = Expand * d_model.</param>
+/// <param name="DtRank">Rank of the delta projection; null means "auto" = ceil(d_model / 16), as in Mamba.</param>
+public sealed record MambaConfig(
+    int VocabularySize,
+    int ModelDimension = 64,
+    int Layers = 2,
+    int StateDimension = 16,
+    int ConvolutionWidth = 4,
+    int Expand = 2,
+    int? DtRank = null)
+{
+    /// <summary>d_inner: channels of the selective scan.</summary>
+    public int InnerDimension => Expand * ModelDimension;
+
+    /// <summary>The delta projection rank after resolving "auto".</summary>
+    public int ResolvedDtRank => DtRank ?? (ModelDimension + 15) / 16;
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first field that is out of range.</summary>
+    public void Validate()
+    {
+        RequirePositive(VocabularySize, nameof(VocabularySize));
+        RequirePositive(ModelDimension, nameof(ModelDimension));
+        RequirePositive(Layers, nameof(Layers));
+        RequirePositive(StateDimension, nameof(StateDimension));
+        RequirePositive(ConvolutionWidth, nameof(ConvolutionWidth));
+        RequirePositive(Expand, nameof(Expand));
+        if (DtRank is int rank) RequirePositive(rank, nameof(DtRank));
+    }
+
+    private static void RequirePositive(int value, string name)
+    {
+        if (value <= 0)
+            throw new ArgumentOutOfRangeException(name, value, $"MambaConfig.{name} must be a positive integer, got {value}.");
+    }
+}

@@ -1,0 +1,63 @@
+namespace HybridSeq.Models;
+
+/// <summary>Optimisation settings of a <see cref="Trainer"/>; stored in checkpoints.</summary>
+/// <param name="Steps">Optimizer steps to run (the cosine schedule ends here).</param>
+/// <param name="BatchSize">Examples per step.</param>
+/// <param name="LearningRate">Peak AdamW learning rate, reached at the end of the warm-up.</param>
+/// <param name="MinimumLearningRate">Learning rate at the end of the cosine decay.</param>
+/// <param name="WarmupSteps">Steps of linear warm-up from LearningRate / WarmupSteps to LearningRate.</param>
+/// <param name="WeightDecay">AdamW decoupled weight decay of the weight matrices (see MambaLanguageModel.DecayedParameters).</param>
+/// <param name="GradientClipNorm">Global L2 norm the gradients are clipped to.</param>
+/// <param name="EvalEvery">Evaluate the held-out set (and checkpoint) every this many steps.</param>
+/// <param name="EvalExamples">Size of the held-out set.</param>
+/// <param name="Seed">Seeds the initial weights, the training batches and (through a different stream) the held-out set.</param>
+/// <param name="EarlyStopAccuracy">Stop once held-out token accuracy reaches this fraction (1.0 or more: never).</param>
+public sealed record TrainingOptions(
+    int Steps = 2000,
+    int BatchSize = 32,
+    double LearningRate = 5e-3,
+    double MinimumLearningRate = 1e-4,
+    int WarmupSteps = 100,
+    double WeightDecay = 0.1,
+    double GradientClipNorm = 1.0,
+    int EvalEvery = 100,
+    int EvalExamples = 512,
+    int Seed = 1,
+    double EarlyStopAccuracy = 0.99)
+{
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first field that is out of range.</summary>
+    public void Validate()
+    {
+        Require(Steps > 0, Steps, nameof(Steps), "a positive number of steps");
+        Require(BatchSize > 0, BatchSize, nameof(BatchSize), "a positive batch size");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), LearningRate, nameof(LearningRate), "a positive finite rate");
+        Require(MinimumLearningRate >= 0 && MinimumLearningRate <= LearningRate, MinimumLearningRate,
+            nameof(MinimumLearningRate), $"a rate in [0, LearningRate = {LearningRate}]");
+        Require(WarmupSteps >= 0, WarmupSteps, nameof(WarmupSteps), "zero or more steps");
+        Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), WeightDecay, nameof(WeightDecay), "zero or more");
+        Require(GradientClipNorm > 0 && double.IsFinite(GradientClipNorm), GradientClipNorm, nameof(GradientClipNorm),
+            "a positive finite norm");
+        Require(EvalEvery > 0, EvalEvery, nameof(EvalEvery), "a positive number of steps");
+        Require(EvalExamples > 0, EvalExamples, nameof(EvalExamples), "a positive number of examples");
+        Require(EarlyStopAccuracy > 0, EarlyStopAccuracy, nameof(EarlyStopAccuracy), "a positive fraction");
+    }
+
+    private static void Require(bool ok, object value, string name, string expected)
+    {
+        if (!ok) throw new ArgumentOutOfRangeException(name, value, $"TrainingOptions.{name} must be {expected}, got {value}.");
+    }
+}
+
+/// <summary>What the trainer reports after every step. EvalAccuracy is set on the steps that evaluated.</summary>
+public readonly record struct TrainingProgress(
+    int Step, int TotalSteps, double Loss, double LearningRate, double TokensPerSecond, double? EvalAccuracy);
+
+/// <summary>The outcome of <see cref="Trainer.Run"/>.</summary>
+/// <param name="Steps">Optimizer steps completed in total (including those before a resume).</param>
+/// <param name="HeldOutAccuracy">Held-out token accuracy after the last step, in [0, 1].</param>
+/// <param name="StoppedEarly">True when EarlyStopAccuracy was reached before Steps.</param>
+/// <param name="Elapsed">Wall time of this Run call.</param>
+/// <param name="CheckpointPath">The checkpoint written at the end.</param>
+/// <param name="CurvePath">The loss / accuracy curve PNG written next to it.</param>
+public sealed record TrainingResult(int Steps, double HeldOutAccuracy, bool StoppedEarly, TimeSpan Elapsed,
+    string CheckpointPath, string CurvePath);
