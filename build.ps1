@@ -78,7 +78,8 @@ function Assert-Tool([string] $name, [string] $hint) {
     }
 }
 
-function Invoke-Native {
+# Configures, builds and installs the native library; -LibraryOnly skips the native tests and benchmarks.
+function Invoke-Native([switch] $LibraryOnly) {
     if ($SkipNative) {
         Write-Step 'native: skipped (-SkipNative)'
         return
@@ -92,7 +93,8 @@ function Invoke-Native {
     Write-Step "native: cmake configure ($NativeBuildDir, CUDA $Cuda)"
     & cmake @configure
     Write-Step 'native: cmake build'
-    & cmake --build $NativeBuildDir --parallel ([Environment]::ProcessorCount)
+    $targets = if ($LibraryOnly) { @('--target', 'hybridseq') } else { @() }
+    & cmake --build $NativeBuildDir --parallel ([Environment]::ProcessorCount) @targets
     & cmake --install $NativeBuildDir --prefix $NativePrefix | Out-Null
     Write-Step "native: installed $(Join-Path $NativePrefix 'lib/libhybridseq.so')"
 }
@@ -165,18 +167,18 @@ switch ($Task) {
         if ($counts.failed -gt 0) { exit 1 }
     }
     'run' {
-        Invoke-Native
+        Invoke-Native -LibraryOnly
         Write-Step "dotnet build src/Cli ($Configuration)"
         & dotnet build $CliProject -c $Configuration --nologo -v:quiet
-        $cliArgs = if ($Rest) { $Rest } else { @('train') }
+        $cliArgs = @(if ($Rest) { $Rest } else { 'train' })
         Write-Step "hybridseq $($cliArgs -join ' ')"
         & dotnet (Get-CliDll) @cliArgs
     }
     'bench' {
-        Invoke-Native
+        Invoke-Native -LibraryOnly
         $out = Join-Path $Root 'artifacts/bench'
         Write-Step 'bench: BenchmarkDotNet (CPU)'
-        $benchArgs = if ($Rest) { $Rest } else { @('--filter', '*') }
+        $benchArgs = @(if ($Rest) { $Rest } else { '--filter', '*' })
         & dotnet run --project $BenchProject -c Release -- --artifacts $out @benchArgs
     }
     'bindings' { Invoke-Bindings $Check.IsPresent }

@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     std::vector<float> dy = random_values(steps * batch * hidden, -1.0f, 1.0f, 4);
     std::vector<float> dwx(wx.size()), dR(R.size()), db(b.size()), ds0(s_last.size());
     int64_t workspace_elements = 0;
-    check(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, batch, hidden, heads, &workspace_elements));
+    check(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, batch, hidden, heads, 1, &workspace_elements));
     std::vector<float> workspace(static_cast<size_t>(std::max<int64_t>(workspace_elements, 1)));
 
     const hs_tensor wx_v = view(wx.data(), {steps, batch, G * hidden});
@@ -111,10 +111,10 @@ int main(int argc, char** argv) {
     inputs.b = &b_v;
 
     const double inference = median_ms(repeats, [&] {
-        check(hs_rnn_forward(&inputs, &y_v, &s_last_v, nullptr, nullptr, nullptr));
+        check(hs_rnn_forward(&inputs, &y_v, &s_last_v, nullptr, nullptr, nullptr, nullptr));
     });
     const double training = median_ms(repeats, [&] {
-        check(hs_rnn_forward(&inputs, &y_v, &s_last_v, &states_v, &cache_v, nullptr));
+        check(hs_rnn_forward(&inputs, &y_v, &s_last_v, &states_v, &cache_v, nullptr, nullptr));
     });
     const double backward = median_ms(repeats, [&] {
         check(hs_rnn_backward(&inputs, &states_v, &cache_v, &dy_v, nullptr, &dwx_v, &dR_v, &db_v, &ds0_v,

@@ -135,10 +135,16 @@ Timing run_case(const Case& c, int64_t batch, int64_t steps) {
         const DeviceTensor dwx({steps, batch, gates * H});
         const DeviceTensor dR({c.heads, gates * c.head_dim, c.head_dim});
         const DeviceTensor db({gates * H});
-        int64_t workspace_elements = 0;
-        check_status(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, steps, batch, H, c.heads, &workspace_elements),
-                     "hs_rnn_workspace_elements");
-        const DeviceTensor workspace({workspace_elements});
+        // Each pass's scratch, as the library asks for it (the forward's is 0 where the persistent kernel surely fits).
+        int64_t forward_workspace_elements = 0, backward_workspace_elements = 0;
+        check_status(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, steps, batch, H, c.heads, 0,
+                                               &forward_workspace_elements),
+                     "hs_rnn_workspace_elements (forward)");
+        check_status(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, steps, batch, H, c.heads, 1,
+                                               &backward_workspace_elements),
+                     "hs_rnn_workspace_elements (backward)");
+        const DeviceTensor forward_workspace({forward_workspace_elements});
+        const DeviceTensor backward_workspace({backward_workspace_elements});
         hs_rnn_inputs inputs{};
         inputs.cell = c.cell;
         inputs.wx = wx.view();
@@ -146,13 +152,14 @@ Timing run_case(const Case& c, int64_t batch, int64_t steps) {
         inputs.b = b.view();
 
         auto forward = [&] {
-            check_status(hs_rnn_forward(&inputs, y.view(), nullptr, saved_states.view(), cache.view(), nullptr),
+            check_status(hs_rnn_forward(&inputs, y.view(), nullptr, saved_states.view(), cache.view(),
+                                        forward_workspace.view(), nullptr),
                          "hs_rnn_forward");
         };
         auto forward_backward = [&] {
             forward();
             check_status(hs_rnn_backward(&inputs, saved_states.view(), cache.view(), dy.view(), nullptr, dwx.view(),
-                                         dR.view(), db.view(), nullptr, workspace.view(), nullptr),
+                                         dR.view(), db.view(), nullptr, backward_workspace.view(), nullptr),
                          "hs_rnn_backward");
         };
         timing.forward_ms = median_ms(forward);

@@ -262,18 +262,25 @@ HS_API hs_status hs_rnn_cell_info(int32_t cell, int32_t* gates, int32_t* states,
  *                                  right after the step at position t, in both directions; at padding positions
  *                                  t >= lengths[b] it holds s_last (forward) or s0 (reverse)
  *   cache    (T, Bt, C*H)          optional (needed for backward): per-step gate values the backward consumes,
- *                                  C = cache_gates of hs_rnn_cell_info; content per cell documented in native/src/ops/rnn.h */
+ *                                  C = cache_gates of hs_rnn_cell_info; content per cell documented in native/src/ops/rnn.h
+ *   workspace                      scratch: 1-D, the dtype of the inputs, on their device, contiguous, with at least
+ *                                  hs_rnn_workspace_elements(..., backward = 0, ...) elements (may be NULL when that
+ *                                  is 0); its content on entry is ignored and on return unspecified. */
 HS_API hs_status hs_rnn_forward(const hs_rnn_inputs* inputs, const hs_tensor* y, const hs_tensor* s_last,
-                                const hs_tensor* states, const hs_tensor* cache, hs_stream stream);
+                                const hs_tensor* states, const hs_tensor* cache, const hs_tensor* workspace,
+                                hs_stream stream);
 
-/* Elements of scratch (in the tensor dtype, on the device) that hs_rnn_backward needs. */
+/* Elements of scratch (in the tensor dtype, on the device) that one pass needs: backward = 0 for hs_rnn_forward
+ * (and hs_rnn_step with steps = 1), 1 for hs_rnn_backward. The answer depends only on the arguments (never on the
+ * GPU model), so it may include scratch that a given GPU does not touch; it is 0 for the CPU forward. */
 HS_API hs_status hs_rnn_workspace_elements(int32_t device_type, int32_t cell, int64_t steps, int64_t batch,
-                                           int64_t hidden, int64_t num_heads, int64_t* elements);
+                                           int64_t hidden, int64_t num_heads, int32_t backward, int64_t* elements);
 
 /* Backward through time from what the forward saved.
  *   dy (T, Bt, H) required; ds_last (S, Bt, H) optional (zeros when NULL)
  *   dwx (T, Bt, G*H), dR (NH, G*DH, DH), db (G*H) required, overwritten; ds0 (S, Bt, H) optional
- *   workspace: 1-D, the dtype of the inputs, >= hs_rnn_workspace_elements(...) elements (NULL when 0).
+ *   workspace: 1-D, the dtype of the inputs, >= hs_rnn_workspace_elements(..., backward = 1, ...) elements (NULL
+ *   when 0).
  * dR and db are computed after the time loop as one matrix product over all steps (deterministic). */
 HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* states, const hs_tensor* cache,
                                  const hs_tensor* dy, const hs_tensor* ds_last, const hs_tensor* dwx,
@@ -282,9 +289,11 @@ HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* s
 
 /* One step for decoding, equal to one step of hs_rnn_forward:
  *   inputs->wx (Bt, G*H); s0 and lengths NULL; reverse ignored
- *   state (S, Bt, H) read as s_{t-1} and overwritten with s_t (in place); y (Bt, H) */
+ *   state (S, Bt, H) read as s_{t-1} and overwritten with s_t (in place); y (Bt, H)
+ *   workspace as for hs_rnn_forward with steps = 1: >= hs_rnn_workspace_elements(..., steps = 1, ...,
+ *   backward = 0, ...) elements, NULL when that is 0 (a decoder can allocate it once and reuse it every step). */
 HS_API hs_status hs_rnn_step(const hs_rnn_inputs* inputs, const hs_tensor* state, const hs_tensor* y,
-                             hs_stream stream);
+                             const hs_tensor* workspace, hs_stream stream);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -102,6 +102,29 @@ struct TypedInputs {
     }
 };
 
+// The CPU workspace one pass asks for (backward = 0 forward / step, 1 backward) and its view, kept alive together;
+// get() is NULL when the pass needs none, as the contract allows.
+template <typename T>
+class CpuWorkspace {
+public:
+    CpuWorkspace(const RnnConfig& c, int64_t steps, int32_t backward) {
+        int64_t elements = -1;
+        EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, c.cell, steps, c.batch, c.hidden(), c.heads, backward,
+                                            &elements),
+                  HS_OK)
+            << hs_last_error();
+        data_.resize(static_cast<size_t>(std::max<int64_t>(elements, 0)));
+        view_ = cpu_view(data_.data(), dtype_of<T>(), {static_cast<int64_t>(data_.size())});
+    }
+    CpuWorkspace(const CpuWorkspace&) = delete;
+    CpuWorkspace& operator=(const CpuWorkspace&) = delete;
+    const hs_tensor* get() const { return data_.empty() ? nullptr : &view_; }
+
+private:
+    std::vector<T> data_;
+    hs_tensor view_{};
+};
+
 }  // namespace
 
 RnnProblem RnnProblem::rounded_to_float() const {
@@ -228,7 +251,9 @@ RnnForwardResult run_rnn_forward(const RnnProblem& problem) {
     const hs_tensor s_last_v = cpu_view(s_last.data(), dtype, problem.state_shape());
     const hs_tensor states_v = cpu_view(states.data(), dtype, problem.states_shape());
     const hs_tensor cache_v = cpu_view(cache.data(), dtype, problem.cache_shape());
-    const hs_status status = hs_rnn_forward(&in.inputs, &y_v, &s_last_v, &states_v, &cache_v, nullptr);
+    const CpuWorkspace<T> workspace(problem.config, problem.config.steps, 0);
+    const hs_status status =
+        hs_rnn_forward(&in.inputs, &y_v, &s_last_v, &states_v, &cache_v, workspace.get(), nullptr);
     EXPECT_EQ(status, HS_OK) << hs_last_error();
     return {to_double(y), to_double(s_last), to_double(states), to_double(cache)};
 }
@@ -244,27 +269,23 @@ RnnGradients run_rnn_backward(const RnnProblem& problem, const std::vector<doubl
     const hs_tensor y_v = cpu_view(y.data(), dtype, problem.y_shape());
     const hs_tensor states_v = cpu_view(states.data(), dtype, problem.states_shape());
     const hs_tensor cache_v = cpu_view(cache.data(), dtype, problem.cache_shape());
-    EXPECT_EQ(hs_rnn_forward(&in.inputs, &y_v, nullptr, &states_v, &cache_v, nullptr), HS_OK) << hs_last_error();
+    const CpuWorkspace<T> forward_workspace(c, c.steps, 0);
+    EXPECT_EQ(hs_rnn_forward(&in.inputs, &y_v, nullptr, &states_v, &cache_v, forward_workspace.get(), nullptr), HS_OK)
+        << hs_last_error();
 
     std::vector<T> dy_t = to_typed<T>(dy), ds_last_t = to_typed<T>(ds_last);
     std::vector<T> dwx(problem.wx.size()), dR(problem.R.size()), db(problem.b.size()),
         ds0(element_product(problem.state_shape()));
-    int64_t workspace_elements = -1;
-    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, c.cell, c.steps, c.batch, c.hidden(), c.heads,
-                                        &workspace_elements),
-              HS_OK)
-        << hs_last_error();
-    std::vector<T> workspace(static_cast<size_t>(std::max<int64_t>(workspace_elements, 0)));
+    const CpuWorkspace<T> backward_workspace(c, c.steps, 1);
     const hs_tensor dy_v = cpu_view(dy_t.data(), dtype, problem.y_shape());
     const hs_tensor ds_last_v = cpu_view(ds_last_t.data(), dtype, problem.state_shape());
     const hs_tensor dwx_v = cpu_view(dwx.data(), dtype, problem.wx_shape());
     const hs_tensor dR_v = cpu_view(dR.data(), dtype, problem.R_shape());
     const hs_tensor db_v = cpu_view(db.data(), dtype, {c.gates() * c.hidden()});
     const hs_tensor ds0_v = cpu_view(ds0.data(), dtype, problem.state_shape());
-    const hs_tensor workspace_v = cpu_view(workspace.data(), dtype, {static_cast<int64_t>(workspace.size())});
     const hs_status status =
         hs_rnn_backward(&in.inputs, &states_v, &cache_v, &dy_v, ds_last.empty() ? nullptr : &ds_last_v, &dwx_v,
-                        &dR_v, &db_v, &ds0_v, workspace.empty() ? nullptr : &workspace_v, nullptr);
+                        &dR_v, &db_v, &ds0_v, backward_workspace.get(), nullptr);
     EXPECT_EQ(status, HS_OK) << hs_last_error();
     return {to_double(dwx), to_double(dR), to_double(db), to_double(ds0)};
 }
@@ -279,6 +300,7 @@ RnnForwardResult run_rnn_steps(const RnnProblem& problem) {
     const hs_tensor R_v = cpu_view(R.data(), dtype, problem.R_shape());
     const hs_tensor b_v = cpu_view(b.data(), dtype, {G * H});
     const hs_tensor state_v = cpu_view(state.data(), dtype, problem.state_shape());
+    const CpuWorkspace<T> workspace(c, 1, 0);  // the forward's for T = 1, reused by every step
     std::vector<T> y_all;
     for (int64_t t = 0; t < c.steps; ++t) {
         std::vector<T> wx(problem.wx.begin() + t * Bt * G * H, problem.wx.begin() + (t + 1) * Bt * G * H);
@@ -290,7 +312,7 @@ RnnForwardResult run_rnn_steps(const RnnProblem& problem) {
         inputs.wx = &wx_v;
         inputs.R = &R_v;
         inputs.b = &b_v;
-        EXPECT_EQ(hs_rnn_step(&inputs, &state_v, &y_v, nullptr), HS_OK) << hs_last_error();
+        EXPECT_EQ(hs_rnn_step(&inputs, &state_v, &y_v, workspace.get(), nullptr), HS_OK) << hs_last_error();
         y_all.insert(y_all.end(), y.begin(), y.end());
     }
     return {to_double(y_all), to_double(state), {}, {}};

@@ -248,14 +248,15 @@ CpuRun cpu_reference(const RnnProblem& p) {
 
     HostTensor y(p.y_shape()), s_last(p.state_shape()), states(p.states_shape()), cache(p.cache_shape());
     CpuRun run;
-    EXPECT_EQ(hs_rnn_forward(&inputs, y.view(), s_last.view(), states.view(), cache.view(), nullptr), HS_OK)
+    // The CPU forward needs no workspace (RnnValidation.CpuForwardNeedsNoWorkspace).
+    EXPECT_EQ(hs_rnn_forward(&inputs, y.view(), s_last.view(), states.view(), cache.view(), nullptr, nullptr), HS_OK)
         << "CPU reference forward: " << hs_last_error();
     run.forward = {y.values(), s_last.values(), states.values(), cache.values()};
 
     HostTensor dy(p.y_shape(), p.dy), ds_last(p.state_shape(), p.ds_last);
     HostTensor dwx(p.wx_shape()), dR(p.R_shape()), db(p.b_shape()), ds0(p.state_shape());
     int64_t workspace_elements = -1;
-    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, c.cell, c.steps, c.batch, c.hidden(), c.heads,
+    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, c.cell, c.steps, c.batch, c.hidden(), c.heads, 1,
                                         &workspace_elements),
               HS_OK)
         << hs_last_error();
@@ -297,12 +298,25 @@ struct DeviceInputs {
 
 void synchronize() { ASSERT_EQ(hs_cuda_synchronize(0), HS_OK) << hs_last_error(); }
 
-int64_t cuda_workspace_elements(const RnnCase& c) {
+// Scratch elements of one pass (backward = 0: forward, 1: backward) of case `c` on CUDA.
+int64_t cuda_workspace_elements(const RnnCase& c, int32_t backward) {
     int64_t elements = -1;
-    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, c.steps, c.batch, c.hidden(), c.heads, &elements),
+    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, c.steps, c.batch, c.hidden(), c.heads, backward,
+                                        &elements),
               HS_OK)
         << hs_last_error();
     return elements;
+}
+
+// The workspace a pass asks for, or null when it needs none.
+std::unique_ptr<DeviceTensor> cuda_workspace(const RnnCase& c, int32_t backward) {
+    const int64_t elements = cuda_workspace_elements(c, backward);
+    if (elements <= 0) return nullptr;
+    return std::make_unique<DeviceTensor>(std::vector<int64_t>{elements}, HS_DTYPE_FLOAT32);
+}
+
+const hs_tensor* view_or_null(const std::unique_ptr<DeviceTensor>& tensor) {
+    return tensor ? tensor->view() : nullptr;
 }
 
 struct CudaRun {
@@ -315,7 +329,10 @@ CudaRun cuda_run(const RnnProblem& p, int32_t allow_tf32 = 0) {
     DeviceInputs in(p, allow_tf32);
     DeviceTensor y(p.y_shape(), HS_DTYPE_FLOAT32), s_last(p.state_shape(), HS_DTYPE_FLOAT32),
         states(p.states_shape(), HS_DTYPE_FLOAT32), cache(p.cache_shape(), HS_DTYPE_FLOAT32);
-    EXPECT_EQ(hs_rnn_forward(&in.inputs, y.view(), s_last.view(), states.view(), cache.view(), nullptr), HS_OK)
+    const auto forward_workspace = cuda_workspace(c, 0);
+    EXPECT_EQ(hs_rnn_forward(&in.inputs, y.view(), s_last.view(), states.view(), cache.view(),
+                             view_or_null(forward_workspace), nullptr),
+              HS_OK)
         << "CUDA forward: " << hs_last_error();
     synchronize();
     CudaRun run;
@@ -325,14 +342,10 @@ CudaRun cuda_run(const RnnProblem& p, int32_t allow_tf32 = 0) {
     const auto ds_last = DeviceTensor::upload(p.ds_last, p.state_shape());
     DeviceTensor dwx(p.wx_shape(), HS_DTYPE_FLOAT32), dR(p.R_shape(), HS_DTYPE_FLOAT32),
         db(p.b_shape(), HS_DTYPE_FLOAT32), ds0(p.state_shape(), HS_DTYPE_FLOAT32);
-    const int64_t workspace_elements = cuda_workspace_elements(c);
-    std::unique_ptr<DeviceTensor> workspace;
-    if (workspace_elements > 0) {
-        workspace = std::make_unique<DeviceTensor>(std::vector<int64_t>{workspace_elements}, HS_DTYPE_FLOAT32);
-    }
+    const auto backward_workspace = cuda_workspace(c, 1);
     EXPECT_EQ(hs_rnn_backward(&in.inputs, states.view(), cache.view(), dy->view(),
                               c.has_s0 ? ds_last->view() : nullptr, dwx.view(), dR.view(), db.view(), ds0.view(),
-                              workspace ? workspace->view() : nullptr, nullptr),
+                              view_or_null(backward_workspace), nullptr),
               HS_OK)
         << "CUDA backward: " << hs_last_error();
     synchronize();
@@ -467,6 +480,10 @@ TEST_P(RnnCudaStep, StepsEqualFullForward) {
     DeviceTensor y({c.batch, H}, HS_DTYPE_FLOAT32);
     const auto R = DeviceTensor::upload(problem.R, problem.R_shape());
     const auto b = DeviceTensor::upload(problem.b, problem.b_shape());
+    // One workspace (the forward's for T = 1), reused by every step as a decoder would.
+    RnnCase one_step = c;
+    one_step.steps = 1;
+    const auto workspace = cuda_workspace(one_step, 0);
     ErrorSummary summary;
     for (int64_t t = 0; t < c.steps; ++t) {
         const std::vector<double> wx_t(problem.wx.begin() + t * step_wx, problem.wx.begin() + (t + 1) * step_wx);
@@ -476,7 +493,8 @@ TEST_P(RnnCudaStep, StepsEqualFullForward) {
         inputs.wx = wx->view();
         inputs.R = R->view();
         inputs.b = b->view();
-        ASSERT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), nullptr), HS_OK) << hs_last_error();
+        ASSERT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), view_or_null(workspace), nullptr), HS_OK)
+            << hs_last_error();
         synchronize();
         const std::vector<double> expected(full.forward.y.begin() + t * c.batch * H,
                                            full.forward.y.begin() + (t + 1) * c.batch * H);
@@ -563,7 +581,7 @@ protected:
 
     // The call fails with `status` and a message that names `argument` (the shims quote names: "argument 'R'").
     void expect_forward_error(const hs_rnn_inputs& inputs, hs_status status, const std::string& argument) {
-        EXPECT_EQ(hs_rnn_forward(&inputs, y_->view(), nullptr, nullptr, nullptr, nullptr), status);
+        EXPECT_EQ(hs_rnn_forward(&inputs, y_->view(), nullptr, nullptr, nullptr, nullptr, nullptr), status);
         EXPECT_NE(std::string(hs_last_error()).find(argument), std::string::npos)
             << "message does not name '" << argument << "': " << hs_last_error();
     }
@@ -591,7 +609,7 @@ TEST_F(RnnCudaBadInput, Float64OnCudaIsUnsupported) {
     inputs.wx = wx.view();
     inputs.R = R.view();
     inputs.b = b.view();
-    EXPECT_EQ(hs_rnn_forward(&inputs, y.view(), nullptr, nullptr, nullptr, nullptr), HS_ERR_UNSUPPORTED)
+    EXPECT_EQ(hs_rnn_forward(&inputs, y.view(), nullptr, nullptr, nullptr, nullptr, nullptr), HS_ERR_UNSUPPORTED)
         << hs_last_error();
     // Names the offending dtype or the one CUDA supports.
     EXPECT_NE(std::string(hs_last_error()).find("float"), std::string::npos) << hs_last_error();
@@ -613,18 +631,155 @@ TEST_F(RnnCudaBadInput, UnknownCellIsRejected) {
 TEST_F(RnnCudaBadInput, TooSmallWorkspaceNamesWorkspace) {
     const RnnProblem& p = *problem_;
     DeviceTensor states(p.states_shape(), HS_DTYPE_FLOAT32), cache(p.cache_shape(), HS_DTYPE_FLOAT32);
-    ASSERT_EQ(hs_rnn_forward(&inputs_->inputs, y_->view(), nullptr, states.view(), cache.view(), nullptr), HS_OK)
+    const auto forward_workspace = cuda_workspace(config_, 0);
+    ASSERT_EQ(hs_rnn_forward(&inputs_->inputs, y_->view(), nullptr, states.view(), cache.view(),
+                             view_or_null(forward_workspace), nullptr),
+              HS_OK)
         << hs_last_error();
     const auto dy = DeviceTensor::upload(p.dy, p.y_shape());
     DeviceTensor dwx(p.wx_shape(), HS_DTYPE_FLOAT32), dR(p.R_shape(), HS_DTYPE_FLOAT32),
         db(p.b_shape(), HS_DTYPE_FLOAT32);
-    const int64_t needed = cuda_workspace_elements(config_);
+    const int64_t needed = cuda_workspace_elements(config_, 1);
     ASSERT_GT(needed, 1);
     DeviceTensor workspace({needed - 1}, HS_DTYPE_FLOAT32);
     EXPECT_EQ(hs_rnn_backward(&inputs_->inputs, states.view(), cache.view(), dy->view(), nullptr, dwx.view(),
                               dR.view(), db.view(), nullptr, workspace.view(), nullptr),
               HS_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(hs_last_error()).find("workspace"), std::string::npos) << hs_last_error();
+    synchronize();
+}
+
+// ---- the forward's workspace --------------------------------------------------------------------------------------
+
+// The size query is arithmetic on the sizes (hybridseq.h: never a function of the GPU), so these run without a device.
+// Heads small enough that the persistent kernel fits any GPU's default 48 KiB need nothing; otherwise the per-step
+// path needs its h ping-pong and carried states, (S + 1) * Bt * H floats, for any T.
+TEST(RnnCudaWorkspace, ForwardSizeCoversThePerStepPathOnly) {
+    struct Expected {
+        int32_t cell;
+        int64_t heads, head_dim, states;
+    };
+    const Expected dense[] = {{HS_RNN_CELL_LSTM, 1, 256, 2}, {HS_RNN_CELL_GRU, 1, 256, 1},
+                              {HS_RNN_CELL_SLSTM, 1, 256, 4}, {HS_RNN_CELL_LSTM, 3, 65, 2},
+                              {HS_RNN_CELL_SLSTM, 4, 64, 4}};
+    for (const Expected& e : dense) {
+        for (int64_t steps : {1, 129}) {
+            RnnCase c;
+            c.cell = e.cell;
+            c.heads = e.heads;
+            c.head_dim = e.head_dim;
+            c.steps = steps;
+            c.batch = 3;
+            EXPECT_EQ(cuda_workspace_elements(c, 0), (e.states + 1) * c.batch * c.hidden()) << c.name();
+        }
+    }
+    for (int32_t cell : {HS_RNN_CELL_LSTM, HS_RNN_CELL_GRU, HS_RNN_CELL_SLSTM}) {
+        for (int64_t head_dim : {1, 5, 32}) {
+            RnnCase c;
+            c.cell = cell;
+            c.heads = 4;
+            c.head_dim = head_dim;
+            c.steps = 7;
+            c.batch = 16;
+            EXPECT_EQ(cuda_workspace_elements(c, 0), 0) << c.name();
+            EXPECT_GT(cuda_workspace_elements(c, 1), 0) << c.name() << ": the backward always needs its dg rows";
+        }
+    }
+    int64_t elements = -1;
+    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CUDA, HS_RNN_CELL_LSTM, 7, 3, 256, 1, 2, &elements),
+              HS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(hs_last_error()).find("argument 'backward'"), std::string::npos) << hs_last_error();
+}
+
+// A dense (per-step path) problem whose forward and step need a workspace.
+class RnnCudaForwardWorkspace : public ::testing::Test {
+protected:
+    void SetUp() override {
+        SKIP_WITHOUT_CUDA_DEVICE();
+        config_.cell = HS_RNN_CELL_SLSTM;
+        config_.heads = 1;
+        config_.head_dim = 131;  // odd, above the persistent limit: the per-step path with tails in every tile
+        config_.steps = 5;
+        config_.batch = 3;
+        config_.has_s0 = true;
+        problem_ = std::make_unique<RnnProblem>(config_, 21u);
+        inputs_ = std::make_unique<DeviceInputs>(*problem_, 0);
+        y_ = std::make_unique<DeviceTensor>(problem_->y_shape(), HS_DTYPE_FLOAT32);
+        needed_ = cuda_workspace_elements(config_, 0);
+        ASSERT_GT(needed_, 1) << "a dense head must need forward scratch";
+    }
+
+    // The forward with `workspace` fails with HS_ERR_INVALID_ARGUMENT and a message containing every fragment.
+    void expect_forward_rejects(const hs_tensor* workspace, const std::vector<std::string>& fragments) {
+        EXPECT_EQ(hs_rnn_forward(&inputs_->inputs, y_->view(), nullptr, nullptr, nullptr, workspace, nullptr),
+                  HS_ERR_INVALID_ARGUMENT);
+        const std::string message = hs_last_error();
+        for (const std::string& fragment : fragments) {
+            EXPECT_NE(message.find(fragment), std::string::npos) << "missing '" << fragment << "' in: " << message;
+        }
+    }
+
+    RnnCase config_;
+    std::unique_ptr<RnnProblem> problem_;
+    std::unique_ptr<DeviceInputs> inputs_;
+    std::unique_ptr<DeviceTensor> y_;
+    int64_t needed_ = 0;
+};
+
+TEST_F(RnnCudaForwardWorkspace, MissingOrTooSmallWorkspaceNamesWorkspace) {
+    expect_forward_rejects(nullptr, {"hs_rnn_forward", "argument 'workspace'", "required", "backward = 0"});
+    DeviceTensor too_small({needed_ - 1}, HS_DTYPE_FLOAT32);
+    expect_forward_rejects(too_small.view(),
+                           {"argument 'workspace'", "at least " + std::to_string(needed_), "backward = 0",
+                            "got shape (" + std::to_string(needed_ - 1) + ")"});
+    DeviceTensor two_d({1, needed_}, HS_DTYPE_FLOAT32);
+    expect_forward_rejects(two_d.view(), {"argument 'workspace'", "1-D"});
+    HostTensor on_host({needed_});
+    expect_forward_rejects(on_host.view(), {"argument 'workspace'"});
+}
+
+// The per-step path runs in the caller's workspace: whatever it held before (here NaN bytes, or a reused buffer from
+// an earlier call) does not leak into the results, which equal the CPU twin's.
+TEST_F(RnnCudaForwardWorkspace, PerStepForwardRunsInTheCallersWorkspace) {
+    const CpuRun cpu = cpu_reference(*problem_);
+    DeviceTensor s_last(problem_->state_shape(), HS_DTYPE_FLOAT32);
+    DeviceTensor workspace({needed_ + 7}, HS_DTYPE_FLOAT32);  // larger than needed is fine
+    ErrorSummary summary;
+    for (int run = 0; run < 2; ++run) {
+        ASSERT_EQ(hs_rnn_forward(&inputs_->inputs, y_->view(), s_last.view(), nullptr, nullptr, workspace.view(),
+                                 nullptr),
+                  HS_OK)
+            << hs_last_error();
+        synchronize();
+        expect_close("y run " + std::to_string(run), y_->download(), cpu.forward.y, kForwardTolerance, summary);
+        expect_close("s_last run " + std::to_string(run), s_last.download(), cpu.forward.s_last, kForwardTolerance,
+                     summary);
+    }
+    summary.print(config_.name());
+}
+
+TEST_F(RnnCudaForwardWorkspace, StepChecksItsWorkspace) {
+    const int64_t H = config_.hidden();
+    RnnCase one_step = config_;
+    one_step.steps = 1;
+    const int64_t step_needed = cuda_workspace_elements(one_step, 0);
+    ASSERT_GT(step_needed, 1);
+    const int64_t gate_width = problem_->counts.gates * H;
+    const std::vector<double> wx_0(problem_->wx.begin(), problem_->wx.begin() + config_.batch * gate_width);
+    const auto wx = DeviceTensor::upload(wx_0, {config_.batch, gate_width});
+    auto state = DeviceTensor::upload(problem_->s0, problem_->state_shape());
+    DeviceTensor y({config_.batch, H}, HS_DTYPE_FLOAT32);
+    hs_rnn_inputs inputs = inputs_->inputs;
+    inputs.wx = wx->view();
+    inputs.s0 = nullptr;
+    inputs.lengths = nullptr;
+    EXPECT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), nullptr, nullptr), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(hs_last_error()).find("argument 'workspace'"), std::string::npos) << hs_last_error();
+    DeviceTensor too_small({step_needed - 1}, HS_DTYPE_FLOAT32);
+    EXPECT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), too_small.view(), nullptr), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(hs_last_error()).find("hs_rnn_step"), std::string::npos) << hs_last_error();
+    DeviceTensor workspace({step_needed}, HS_DTYPE_FLOAT32);
+    EXPECT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), workspace.view(), nullptr), HS_OK) << hs_last_error();
     synchronize();
 }
 

@@ -43,7 +43,7 @@ struct ValidRnnCall {
         db_v = alloc(db, {G * H}, 0.0f);
         ds0_v = alloc(ds0, {S, Bt, H}, 0.0f);
         int64_t elements = 0;
-        EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_LSTM, T, Bt, H, NH, &elements), HS_OK);
+        EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_LSTM, T, Bt, H, NH, 1, &elements), HS_OK);
         workspace_v = alloc(workspace, {elements}, 0.0f);
         inputs.cell = HS_RNN_CELL_LSTM;
         inputs.wx = &wx_v;
@@ -53,7 +53,10 @@ struct ValidRnnCall {
         inputs.lengths = &lengths_v;
     }
 
-    hs_status forward() { return hs_rnn_forward(&inputs, &y_v, &s_last_v, &states_v, &cache_v, nullptr); }
+    // The CPU forward needs no workspace (CpuForwardNeedsNoWorkspace), so NULL unless a test passes one.
+    hs_status forward(const hs_tensor* forward_workspace = nullptr) {
+        return hs_rnn_forward(&inputs, &y_v, &s_last_v, &states_v, &cache_v, forward_workspace, nullptr);
+    }
     hs_status backward() {
         return hs_rnn_backward(&inputs, &states_v, &cache_v, &dy_v, &ds_last_v, &dwx_v, &dR_v, &db_v, &ds0_v,
                                &workspace_v, nullptr);
@@ -101,19 +104,90 @@ TEST(RnnValidation, CellInfoReportsEachCellAndRejectsUnknownOnes) {
 
 TEST(RnnValidation, WorkspaceElementsChecksItsArguments) {
     int64_t elements = -1;
-    ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_GRU, 5, 3, 15, 3, &elements), HS_OK);
+    ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_GRU, 5, 3, 15, 3, 1, &elements), HS_OK);
     // (T, Bt, NH, round_up(G*DH, 16)) = 5 * 3 * 3 * 16.
     EXPECT_EQ(elements, 5 * 3 * 3 * 16);
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 5, 3, 16, 3, &elements); },
+    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 5, 3, 16, 3, 1, &elements); },
                  HS_ERR_INVALID_ARGUMENT, {"hs_rnn_workspace_elements", "argument 'num_heads'", "divide hidden = 16"});
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, -1, 3, 16, 2, &elements); },
+    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, -1, 3, 16, 2, 1, &elements); },
                  HS_ERR_INVALID_ARGUMENT, {"argument 'steps'", ">= 0", "got -1"});
-    expect_error([&] { return hs_rnn_workspace_elements(7, 0, 1, 3, 16, 2, &elements); }, HS_ERR_INVALID_ARGUMENT,
+    expect_error([&] { return hs_rnn_workspace_elements(7, 0, 1, 3, 16, 2, 1, &elements); }, HS_ERR_INVALID_ARGUMENT,
                  {"argument 'device_type'", "got 7"});
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 5, 1, 3, 16, 2, &elements); },
+    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 5, 1, 3, 16, 2, 1, &elements); },
                  HS_ERR_INVALID_ARGUMENT, {"argument 'cell'", "got 5"});
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 1, 3, 16, 2, nullptr); },
+    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 1, 3, 16, 2, 1, nullptr); },
                  HS_ERR_INVALID_ARGUMENT, {"argument 'elements'", "NULL"});
+    for (int32_t backward : {-1, 2}) {
+        expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 1, 3, 16, 2, backward, &elements); },
+                     HS_ERR_INVALID_ARGUMENT,
+                     {"hs_rnn_workspace_elements", "argument 'backward'", "0 (forward",
+                      "got " + std::to_string(backward)});
+    }
+}
+
+// The CPU forward keeps its scratch to itself (it does not grow with T), so the forward / step size is 0 for every
+// cell and size, while the backward's grows with T.
+TEST(RnnValidation, CpuForwardNeedsNoWorkspace) {
+    struct Heads {
+        int64_t count, dim;
+    };
+    for (int32_t cell : {HS_RNN_CELL_LSTM, HS_RNN_CELL_GRU, HS_RNN_CELL_SLSTM}) {
+        for (const Heads heads : {Heads{1, 5}, Heads{4, 64}, Heads{1, 256}}) {
+            const int64_t hidden = heads.count * heads.dim;
+            for (int64_t steps : {1, 129}) {
+                int64_t forward = -1, backward = -1;
+                const int64_t Bt = 3;
+                ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, Bt, hidden, heads.count, 0, &forward),
+                          HS_OK)
+                    << hs_last_error();
+                ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, Bt, hidden, heads.count, 1, &backward),
+                          HS_OK)
+                    << hs_last_error();
+                EXPECT_EQ(forward, 0) << "cell " << cell << " H " << hidden << " T " << steps;
+                EXPECT_GE(backward, steps * Bt * hidden) << "cell " << cell << " H " << hidden << " T " << steps;
+            }
+        }
+    }
+}
+
+// A workspace that is given is checked even where the pass needs none, and the messages name it.
+TEST(RnnValidation, ForwardWorkspaceIsCheckedWhenGiven) {
+    {
+        ValidRnnCall call;
+        std::vector<float> scratch(8, 0.0f);
+        const hs_tensor two_d = cpu_view(scratch.data(), HS_DTYPE_FLOAT32, {2, 4});
+        expect_error([&] { return call.forward(&two_d); }, HS_ERR_INVALID_ARGUMENT,
+                     {"hs_rnn_forward", "argument 'workspace'", "1-D", "backward = 0", "got shape (2, 4)"});
+    }
+    {
+        ValidRnnCall call;
+        std::vector<double> scratch(8, 0.0);
+        const hs_tensor wrong_dtype = cpu_view(scratch.data(), HS_DTYPE_FLOAT64, {8});
+        expect_error([&] { return call.forward(&wrong_dtype); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'workspace'", "float32", "got float64"});
+    }
+    {
+        ValidRnnCall call;
+        std::vector<float> scratch(8, 0.0f);
+        hs_tensor on_cuda = cpu_view(scratch.data(), HS_DTYPE_FLOAT32, {8});
+        on_cuda.device_type = HS_DEVICE_CUDA;
+        expect_error([&] { return call.forward(&on_cuda); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'workspace'", "like 'wx'", "got cuda:0"});
+    }
+    {
+        ValidRnnCall call;
+        std::vector<float> scratch(8, 0.0f);
+        hs_tensor strided = cpu_view(scratch.data(), HS_DTYPE_FLOAT32, {4});
+        strided.strides[0] = 2;
+        expect_error([&] { return call.forward(&strided); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'workspace'", "contiguous"});
+    }
+    {
+        // An empty 1-D workspace is a valid "none" on the CPU, where the forward needs nothing.
+        ValidRnnCall call;
+        const hs_tensor empty = cpu_view(nullptr, HS_DTYPE_FLOAT32, {0});
+        EXPECT_EQ(call.forward(&empty), HS_OK) << hs_last_error();
+    }
 }
 
 TEST(RnnValidation, InputsAreChecked) {
@@ -134,7 +208,7 @@ TEST(RnnValidation, InputsAreChecked) {
         call.inputs.allow_tf32 = -1;
         expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"field 'allow_tf32'", "got -1"});
     }
-    expect_error([] { return hs_rnn_forward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr); },
+    expect_error([] { return hs_rnn_forward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr); },
                  HS_ERR_INVALID_ARGUMENT, {"argument 'inputs'", "NULL"});
     {
         ValidRnnCall call;
@@ -253,7 +327,9 @@ TEST(RnnValidation, DeviceAndOutputsAreChecked) {
     }
     {
         ValidRnnCall call;
-        expect_error([&] { return hs_rnn_forward(&call.inputs, nullptr, nullptr, nullptr, nullptr, nullptr); },
+        expect_error([&] {
+            return hs_rnn_forward(&call.inputs, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+        },
                      HS_ERR_INVALID_ARGUMENT, {"argument 'y'", "required"});
     }
     {
@@ -312,18 +388,22 @@ TEST(RnnValidation, StepArgumentsAreChecked) {
     hs_tensor state_v = cpu_view(state.data(), HS_DTYPE_FLOAT32, {2, 2, 6});
     hs_tensor y_v = cpu_view(y.data(), HS_DTYPE_FLOAT32, {2, 6});
     call.inputs.wx = &wx_v;
-    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr); }, HS_ERR_INVALID_ARGUMENT,
-                 {"hs_rnn_step", "argument 's0'", "must be NULL"});
+    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr, nullptr); },
+                 HS_ERR_INVALID_ARGUMENT, {"hs_rnn_step", "argument 's0'", "must be NULL"});
     call.inputs.s0 = nullptr;
-    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr); }, HS_ERR_INVALID_ARGUMENT,
-                 {"argument 'lengths'", "must be NULL"});
+    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr, nullptr); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'lengths'", "must be NULL"});
     call.inputs.lengths = nullptr;
-    expect_error([&] { return hs_rnn_step(&call.inputs, nullptr, &y_v, nullptr); }, HS_ERR_INVALID_ARGUMENT,
-                 {"argument 'state'", "required"});
+    expect_error([&] { return hs_rnn_step(&call.inputs, nullptr, &y_v, nullptr, nullptr); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'state'", "required"});
     hs_tensor wrong_y = cpu_view(y.data(), HS_DTYPE_FLOAT32, {1, 6});
-    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &wrong_y, nullptr); }, HS_ERR_INVALID_ARGUMENT,
-                 {"argument 'y'", "(2, 6)", "got (1, 6)"});
-    EXPECT_EQ(hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr), HS_OK) << hs_last_error();
+    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &wrong_y, nullptr, nullptr); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'y'", "(2, 6)", "got (1, 6)"});
+    std::vector<double> wrong_workspace(4, 0.0);
+    const hs_tensor wrong_workspace_v = cpu_view(wrong_workspace.data(), HS_DTYPE_FLOAT64, {4});
+    expect_error([&] { return hs_rnn_step(&call.inputs, &state_v, &y_v, &wrong_workspace_v, nullptr); },
+                 HS_ERR_INVALID_ARGUMENT, {"hs_rnn_step", "argument 'workspace'", "got float64"});
+    EXPECT_EQ(hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr, nullptr), HS_OK) << hs_last_error();
     EXPECT_NE(y[0], 0.0f);
 }
 

@@ -27,18 +27,21 @@ internal static unsafe class FusedRnnNative
     }
 
     /// <summary>y (T, Bt, H); sLast (S, Bt, H); states (T+1, S, Bt, H) and cache (T, Bt, C*H) optional (needed by
-    /// <see cref="Backward"/>).</summary>
+    /// <see cref="Backward"/>). Allocates the scratch the library asks for (on CUDA with dense heads only).</summary>
     public static void Forward(RnnTensors x, Tensor y, Tensor sLast, Tensor? states, Tensor? cache)
     {
+        using Tensor? workspace = Workspace(x, x.Steps, RnnPass.Forward);
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
         Native.Check(NativeMethods.hs_rnn_forward(&inputs, Bind(views + 5, y, "y"), Bind(views + 6, sLast, "s_last"),
-            Bind(views + 7, states, "states"), Bind(views + 8, cache, "cache"), null));
+            Bind(views + 7, states, "states"), Bind(views + 8, cache, "cache"),
+            Bind(views + 9, workspace, "workspace"), null));
         GC.KeepAlive(x);
         GC.KeepAlive(y);
         GC.KeepAlive(sLast);
         GC.KeepAlive(states);
         GC.KeepAlive(cache);
+        GC.KeepAlive(workspace);
     }
 
     /// <summary>Overwrites every gradient in <paramref name="grads"/> from what <see cref="Forward"/> saved;
@@ -46,16 +49,7 @@ internal static unsafe class FusedRnnNative
     public static void Backward(RnnTensors x, Tensor states, Tensor cache, Tensor dy, Tensor dsLast,
         RnnGradients grads)
     {
-        int deviceType = x.Wx.device_type == DeviceType.CUDA
-            ? (int)hs_device_type.HS_DEVICE_CUDA
-            : (int)hs_device_type.HS_DEVICE_CPU;
-        long workspaceElements;
-        Native.Check(NativeMethods.hs_rnn_workspace_elements(deviceType, (int)x.Cell, x.Steps, x.Batch, x.Hidden,
-            x.Heads, &workspaceElements));
-        Tensor? workspace = workspaceElements > 0
-            ? torch.empty([workspaceElements], dtype: x.Wx.dtype, device: x.Wx.device)
-            : null;
-
+        using Tensor? workspace = Workspace(x, x.Steps, RnnPass.Backward);
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
         Native.Check(NativeMethods.hs_rnn_backward(&inputs, Bind(views + 5, states, "states"),
@@ -71,16 +65,40 @@ internal static unsafe class FusedRnnNative
         GC.KeepAlive(workspace);
     }
 
-    /// <summary>x.Wx (Bt, G*H); state (S, Bt, H) contiguous, updated in place; y (Bt, H).</summary>
+    /// <summary>x.Wx (Bt, G*H); state (S, Bt, H) contiguous, updated in place; y (Bt, H). Allocates the forward's
+    /// scratch for one step when the library asks for one.</summary>
     public static void Step(RnnTensors x, Tensor state, Tensor y)
     {
+        using Tensor? workspace = Workspace(x, steps: 1, RnnPass.Forward);
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
         Native.Check(NativeMethods.hs_rnn_step(&inputs, Bind(views + 5, state, "state"), Bind(views + 6, y, "y"),
-            null));
+            Bind(views + 7, workspace, "workspace"), null));
         GC.KeepAlive(x);
         GC.KeepAlive(state);
         GC.KeepAlive(y);
+        GC.KeepAlive(workspace);
+    }
+
+    // hs_rnn_workspace_elements' `backward` argument.
+    private enum RnnPass
+    {
+        Forward = 0,
+        Backward = 1,
+    }
+
+    // A 1-D scratch tensor in the inputs' dtype and device with the elements the library asks for one pass over
+    // `steps` steps, or null when it needs none. The caller disposes it after the call: CUDA work is ordered on the
+    // legacy default stream, on which libtorch's caching allocator also reuses the freed block, so no sync is needed.
+    private static Tensor? Workspace(RnnTensors x, long steps, RnnPass pass)
+    {
+        int deviceType = x.Wx.device_type == DeviceType.CUDA
+            ? (int)hs_device_type.HS_DEVICE_CUDA
+            : (int)hs_device_type.HS_DEVICE_CPU;
+        long elements;
+        Native.Check(NativeMethods.hs_rnn_workspace_elements(deviceType, (int)x.Cell, steps, x.Batch, x.Hidden,
+            x.Heads, (int)pass, &elements));
+        return elements > 0 ? torch.empty([elements], dtype: x.Wx.dtype, device: x.Wx.device) : null;
     }
 
     private static hs_rnn_inputs BindInputs(hs_tensor* views, RnnTensors x) => new()

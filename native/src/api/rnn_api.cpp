@@ -227,6 +227,52 @@ RnnParams<T> make_params(const RnnLayout& layout, const hs_rnn_inputs& inputs) {
     return p;
 }
 
+int64_t workspace_elements_for(int32_t device_type, RnnPass pass, RnnCell cell, int64_t steps, int64_t batch,
+                               int64_t hidden, int64_t heads) {
+    if (device_type == HS_DEVICE_CPU) return rnn_workspace_elements_cpu(pass, cell, steps, batch, hidden, heads);
+#if defined(HYBRIDSEQ_WITH_CUDA)
+    return rnn_workspace_elements_cuda(pass, cell, steps, batch, hidden, heads);
+#else
+    throw_unsupported("CUDA workspace requested from a HybridSeq library built without CUDA");
+#endif
+}
+
+// The caller's scratch for one pass, checked against what the backend needs for these sizes.
+struct CheckedWorkspace {
+    void* data = nullptr;   // null when nothing is needed
+    int64_t elements = 0;
+};
+
+// NULL is accepted only when nothing is needed; a tensor that is given is always checked, so that a wrong one fails
+// the same way on every backend and size.
+CheckedWorkspace check_workspace(const RnnLayout& layout, RnnPass pass, const hs_tensor* workspace) {
+    const int64_t needed = workspace_elements_for(layout.wx->device_type, pass, layout.cell, layout.steps,
+                                                  layout.batch, layout.hidden, layout.heads);
+    const char* query = pass == RnnPass::Forward ? "hs_rnn_workspace_elements with backward = 0"
+                                                 : "hs_rnn_workspace_elements with backward = 1";
+    if (workspace == nullptr) {
+        if (needed == 0) return {};
+        throw_invalid(arg("workspace") + " is required: these sizes need " + std::to_string(needed) +
+                      " elements of scratch (" + query + "), got NULL");
+    }
+    const hs_tensor& ws = *workspace;
+    check_tensor_header("workspace", ws);
+    if (ws.rank != 1 || ws.sizes[0] < needed) {
+        throw_invalid(arg("workspace") + " must be 1-D with at least " + std::to_string(needed) + " elements (" +
+                      query + " for these sizes), got shape " + shape_string(ws));
+    }
+    check_dtype("workspace", ws, layout.dtype, "like 'wx'");
+    check_same_device("workspace", ws, *layout.wx, "wx");
+    check_contiguous("workspace", ws);
+    return {ws.data, ws.sizes[0]};
+}
+
+template <typename T>
+void set_workspace(RnnParams<T>& p, const CheckedWorkspace& workspace) {
+    p.workspace = static_cast<T*>(workspace.data);
+    p.workspace_elements = workspace.elements;
+}
+
 template <typename T>
 void run_forward(const RnnParams<T>& p, const RnnLayout& layout, hs_stream stream) {
     if (layout.on_cuda()) {
@@ -245,59 +291,59 @@ void run_forward(const RnnParams<T>& p, const RnnLayout& layout, hs_stream strea
 
 template <typename T>
 void forward_typed(const RnnLayout& layout, const hs_rnn_inputs& inputs, const hs_tensor* y, const hs_tensor* s_last,
-                   const hs_tensor* states, const hs_tensor* cache, hs_stream stream) {
+                   const hs_tensor* states, const hs_tensor* cache, const CheckedWorkspace& workspace,
+                   hs_stream stream) {
     RnnParams<T> p = make_params<T>(layout, inputs);
     p.y = mutable_data_of<T>(y);
     p.s_last = mutable_data_of<T>(s_last);
     p.states = mutable_data_of<T>(states);
     p.cache = mutable_data_of<T>(cache);
+    set_workspace(p, workspace);
     run_forward(p, layout, stream);
 }
 
 void forward(const hs_rnn_inputs* inputs, const hs_tensor* y, const hs_tensor* s_last, const hs_tensor* states,
-             const hs_tensor* cache, hs_stream stream) {
+             const hs_tensor* cache, const hs_tensor* workspace, hs_stream stream) {
     const RnnLayout layout = check_inputs(inputs, RnnMode::Full);
     check_float(layout, "y", require("y", y), layout.sequence(layout.hidden), "= (T, Bt, H)");
     check_optional_float(layout, "s_last", s_last, layout.state_shape(), "= (S, Bt, H)");
     check_optional_float(layout, "states", states, layout.states_shape(), "= (T+1, S, Bt, H)");
     check_optional_float(layout, "cache", cache, layout.cache_shape(),
                          "= (T, Bt, C*H) with C = " + std::to_string(layout.shape.cache_gates));
+    const CheckedWorkspace scratch = check_workspace(layout, RnnPass::Forward, workspace);
     if (layout.dtype == HS_DTYPE_FLOAT32) {
-        forward_typed<float>(layout, *inputs, y, s_last, states, cache, stream);
+        forward_typed<float>(layout, *inputs, y, s_last, states, cache, scratch, stream);
     } else {
-        forward_typed<double>(layout, *inputs, y, s_last, states, cache, stream);
+        forward_typed<double>(layout, *inputs, y, s_last, states, cache, scratch, stream);
     }
 }
 
-void step(const hs_rnn_inputs* inputs, const hs_tensor* state, const hs_tensor* y, hs_stream stream) {
+// One step of the full forward: the (Bt, ...) views are the T = 1 layouts, and the state buffer is read as s0 and
+// overwritten as s_last (the backends support that aliasing).
+template <typename T>
+void step_typed(const RnnLayout& layout, const hs_rnn_inputs& inputs, const hs_tensor& state, const hs_tensor& y,
+                const CheckedWorkspace& workspace, hs_stream stream) {
+    RnnParams<T> p = make_params<T>(layout, inputs);
+    p.s0 = data_of<T>(&state);
+    p.s_last = mutable_data_of<T>(&state);
+    p.y = mutable_data_of<T>(&y);
+    set_workspace(p, workspace);
+    run_forward(p, layout, stream);
+}
+
+void step(const hs_rnn_inputs* inputs, const hs_tensor* state, const hs_tensor* y, const hs_tensor* workspace,
+          hs_stream stream) {
     const RnnLayout layout = check_inputs(inputs, RnnMode::Step);
-    check_float(layout, "state", require("state", state), layout.state_shape(), "= (S, Bt, H)");
-    check_float(layout, "y", require("y", y), layout.sequence(layout.hidden), "= (Bt, H)");
-    // One step of the full forward: the (Bt, ...) views are the T = 1 layouts, and the state buffer is read as s0 and
-    // overwritten as s_last (the backends support that aliasing).
+    const hs_tensor& state_tensor = require("state", state);
+    check_float(layout, "state", state_tensor, layout.state_shape(), "= (S, Bt, H)");
+    const hs_tensor& y_tensor = require("y", y);
+    check_float(layout, "y", y_tensor, layout.sequence(layout.hidden), "= (Bt, H)");
+    const CheckedWorkspace scratch = check_workspace(layout, RnnPass::Forward, workspace);
     if (layout.dtype == HS_DTYPE_FLOAT32) {
-        RnnParams<float> p = make_params<float>(layout, *inputs);
-        p.s0 = data_of<float>(state);
-        p.s_last = mutable_data_of<float>(state);
-        p.y = mutable_data_of<float>(y);
-        run_forward(p, layout, stream);
+        step_typed<float>(layout, *inputs, state_tensor, y_tensor, scratch, stream);
     } else {
-        RnnParams<double> p = make_params<double>(layout, *inputs);
-        p.s0 = data_of<double>(state);
-        p.s_last = mutable_data_of<double>(state);
-        p.y = mutable_data_of<double>(y);
-        run_forward(p, layout, stream);
+        step_typed<double>(layout, *inputs, state_tensor, y_tensor, scratch, stream);
     }
-}
-
-int64_t workspace_elements_for(int32_t device_type, RnnCell cell, int64_t steps, int64_t batch, int64_t hidden,
-                               int64_t heads) {
-    if (device_type == HS_DEVICE_CPU) return rnn_workspace_elements_cpu(cell, steps, batch, hidden, heads);
-#if defined(HYBRIDSEQ_WITH_CUDA)
-    return rnn_workspace_elements_cuda(cell, steps, batch, hidden, heads);
-#else
-    throw_unsupported("CUDA workspace requested from a HybridSeq library built without CUDA");
-#endif
 }
 
 template <typename T>
@@ -351,36 +397,24 @@ void backward(const hs_rnn_inputs* inputs, const hs_tensor* states, const hs_ten
     check_float(layout, "db", db_tensor, {layout.shape.gates * layout.hidden}, "like 'b'");
     check_optional_float(layout, "ds0", ds0, layout.state_shape(), "= (S, Bt, H)");
 
-    const int64_t needed = workspace_elements_for(layout.wx->device_type, layout.cell, layout.steps, layout.batch,
-                                                  layout.hidden, layout.heads);
-    void* workspace_data = nullptr;
-    int64_t workspace_size = 0;
-    if (needed > 0) {
-        const hs_tensor& ws = require("workspace", workspace);
-        check_tensor_header("workspace", ws);
-        if (ws.rank != 1 || ws.sizes[0] < needed) {
-            throw_invalid(arg("workspace") + " must be 1-D with at least " + std::to_string(needed) +
-                          " elements (hs_rnn_workspace_elements for these sizes), got shape " + shape_string(ws));
-        }
-        check_dtype("workspace", ws, layout.dtype, "like 'wx'");
-        check_same_device("workspace", ws, *layout.wx, "wx");
-        check_contiguous("workspace", ws);
-        workspace_data = ws.data;
-        workspace_size = ws.sizes[0];
-    }
+    const CheckedWorkspace scratch = check_workspace(layout, RnnPass::Backward, workspace);
     if (layout.dtype == HS_DTYPE_FLOAT32) {
         backward_typed<float>(layout, *inputs, saved_states, saved_cache, dy_tensor, ds_last, dwx_tensor, dR_tensor,
-                              db_tensor, ds0, static_cast<float*>(workspace_data), workspace_size, stream);
+                              db_tensor, ds0, static_cast<float*>(scratch.data), scratch.elements, stream);
     } else {
         backward_typed<double>(layout, *inputs, saved_states, saved_cache, dy_tensor, ds_last, dwx_tensor, dR_tensor,
-                               db_tensor, ds0, static_cast<double*>(workspace_data), workspace_size, stream);
+                               db_tensor, ds0, static_cast<double*>(scratch.data), scratch.elements, stream);
     }
 }
 
 void workspace_elements(int32_t device_type, int32_t cell, int64_t steps, int64_t batch, int64_t hidden,
-                        int64_t num_heads, int64_t* elements) {
+                        int64_t num_heads, int32_t backward, int64_t* elements) {
     if (elements == nullptr) throw_invalid(arg("elements") + " must not be NULL");
     const RnnCell checked = checked_cell(cell, "argument 'cell'");
+    if (backward != 0 && backward != 1) {
+        throw_invalid(arg("backward") + " must be 0 (forward / step pass) or 1 (backward pass), got " +
+                      std::to_string(backward));
+    }
     const struct {
         const char* name;
         int64_t value;
@@ -396,7 +430,8 @@ void workspace_elements(int32_t device_type, int32_t cell, int64_t steps, int64_
         throw_invalid(arg("device_type") + " must be HS_DEVICE_CPU (0) or HS_DEVICE_CUDA (1), got " +
                       std::to_string(device_type));
     }
-    *elements = workspace_elements_for(device_type, checked, steps, batch, hidden, num_heads);
+    *elements = workspace_elements_for(device_type, static_cast<RnnPass>(backward), checked, steps, batch, hidden,
+                                       num_heads);
 }
 
 void cell_info(int32_t cell, int32_t* gates, int32_t* states, int32_t* cache_gates) {
@@ -419,14 +454,16 @@ HS_API hs_status hs_rnn_cell_info(int32_t cell, int32_t* gates, int32_t* states,
 }
 
 HS_API hs_status hs_rnn_forward(const hs_rnn_inputs* inputs, const hs_tensor* y, const hs_tensor* s_last,
-                                const hs_tensor* states, const hs_tensor* cache, hs_stream stream) {
-    return hs::run_entry_point("hs_rnn_forward", [&] { hs::forward(inputs, y, s_last, states, cache, stream); });
+                                const hs_tensor* states, const hs_tensor* cache, const hs_tensor* workspace,
+                                hs_stream stream) {
+    return hs::run_entry_point("hs_rnn_forward",
+                               [&] { hs::forward(inputs, y, s_last, states, cache, workspace, stream); });
 }
 
 HS_API hs_status hs_rnn_workspace_elements(int32_t device_type, int32_t cell, int64_t steps, int64_t batch,
-                                           int64_t hidden, int64_t num_heads, int64_t* elements) {
+                                           int64_t hidden, int64_t num_heads, int32_t backward, int64_t* elements) {
     return hs::run_entry_point("hs_rnn_workspace_elements", [&] {
-        hs::workspace_elements(device_type, cell, steps, batch, hidden, num_heads, elements);
+        hs::workspace_elements(device_type, cell, steps, batch, hidden, num_heads, backward, elements);
     });
 }
 
@@ -440,8 +477,8 @@ HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* s
 }
 
 HS_API hs_status hs_rnn_step(const hs_rnn_inputs* inputs, const hs_tensor* state, const hs_tensor* y,
-                             hs_stream stream) {
-    return hs::run_entry_point("hs_rnn_step", [&] { hs::step(inputs, state, y, stream); });
+                             const hs_tensor* workspace, hs_stream stream) {
+    return hs::run_entry_point("hs_rnn_step", [&] { hs::step(inputs, state, y, workspace, stream); });
 }
 
 }  // extern "C"

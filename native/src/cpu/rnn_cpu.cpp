@@ -132,8 +132,12 @@ void rnn_backward_cpu(const RnnBackwardParams<T>& p) {
     rnn_portable::backward(p);
 }
 
-int64_t rnn_workspace_elements_cpu(RnnCell cell, int64_t steps, int64_t batch, int64_t hidden, int64_t heads) {
+int64_t rnn_workspace_elements_cpu(RnnPass pass, RnnCell cell, int64_t steps, int64_t batch, int64_t hidden,
+                                   int64_t heads) {
     const RnnCellShape shape = rnn_cell_shape(cell);
+    // The CPU forward's scratch (running states, packed R, one step's pre-activations) does not grow with T and
+    // lives in std::vector (rnn_cpu_kernels.h); only the backward's dg_rec rows scale with T and come from the caller.
+    if (pass == RnnPass::Forward) return 0;
     const int64_t head_dim = hidden / heads;
     return steps * batch * heads * round_up(shape.gates * head_dim, kGateRowAlign);
 }

@@ -415,8 +415,10 @@ void backward_per_step(const RnnBackwardParams<float>& p, const CellCounts& n, c
 
 }  // namespace
 
-int64_t rnn_workspace_elements_cuda(RnnCell cell, int64_t steps, int64_t batch, int64_t hidden, int64_t heads) {
-    (void)heads;  // the layout depends on H only; heads shape R, not the scratch
+int64_t rnn_workspace_elements_cuda(RnnPass pass, RnnCell cell, int64_t steps, int64_t batch, int64_t hidden,
+                                    int64_t heads) {
+    if (pass == RnnPass::Forward) return cuda_rnn::forward_workspace_elements(cell, batch, hidden, heads);
+    // The backward layout depends on H only; heads shape R, not the scratch.
     const RnnCellShape shape = rnn_cell_shape(cell);
     return steps * batch * (shape.gates + 1) * hidden + shape.states * batch * hidden;
 }
@@ -425,7 +427,7 @@ void rnn_backward_cuda(const RnnBackwardParams<float>& p, void* stream_handle) {
     const RnnCellShape shape = rnn_cell_shape(p.fwd.cell);
     const CellCounts n{shape.gates, shape.states, shape.cache_gates};
     const int64_t needed =
-        rnn_workspace_elements_cuda(p.fwd.cell, p.fwd.steps, p.fwd.batch, p.fwd.hidden, p.fwd.heads);
+        rnn_workspace_elements_cuda(RnnPass::Backward, p.fwd.cell, p.fwd.steps, p.fwd.batch, p.fwd.hidden, p.fwd.heads);
     if (p.workspace_elements < needed || (needed > 0 && p.workspace == nullptr)) {
         throw_invalid("rnn backward on CUDA: workspace must hold at least " + std::to_string(needed) +
                       " float32 elements (hs_rnn_workspace_elements), got " + std::to_string(p.workspace_elements));

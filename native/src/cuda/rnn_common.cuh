@@ -201,6 +201,13 @@ inline unsigned int grid_extent_x(int64_t extent, const char* what) {
     return static_cast<unsigned int>(extent);
 }
 
+// Dynamic shared memory every CUDA device grants a block without opting in. A workspace size must not depend on the
+// GPU model (hybridseq.h), so the forward's size query treats only kernels below this as sure to fit.
+constexpr size_t kGuaranteedSharedBytes = 48 * 1024;
+
+// Elements of float scratch the forward needs for these sizes (rnn_fwd.cu; 0 when the persistent path surely runs).
+int64_t forward_workspace_elements(RnnCell cell, int64_t batch, int64_t hidden, int64_t heads);
+
 inline int max_optin_shared_bytes() {
     int device = 0;
     HS_CUDA_CHECK(cudaGetDevice(&device), "cudaGetDevice");

@@ -10,8 +10,10 @@
 //  - per-step (any DH, e.g. dense H = 256): per step one launch of a tiled kernel, grid (NH * ceil(DH / kStepUnits),
 //    ceil(Bt / kStepRows)); a CTA owns all G gates of kStepUnits units for kStepRows rows, computes R h_{t-1} with R
 //    streamed from global memory / L2 in (G*kStepUnits x kStepChunk) tiles and does the pointwise update in place.
-//    h ping-pongs between two buffers and the other states are carried between launches in a stream-ordered scratch
-//    allocation (cudaMallocAsync, freed on the same stream), because the forward has no workspace argument.
+//    h ping-pongs between two buffers and the other states are carried between launches, all in the caller's
+//    workspace (ops/rnn.h; nothing is allocated here). Its size (forward_workspace_elements) must not depend on the
+//    GPU, so it is asked for whenever the persistent path might not fit (above kGuaranteedSharedBytes); a device with
+//    more shared memory then still takes the persistent path and leaves the workspace untouched.
 // allow_tf32 is accepted and ignored: both paths compute R h in full fp32 FMA.
 #include <cuda_runtime.h>
 
@@ -179,11 +181,22 @@ rnn_forward_persistent_kernel(RnnParams<float> p, CellCounts n) {
 
 // ---- per-step path ----------------------------------------------------------------------------------------------
 
-// The scratch of the per-step path: h ping-pong (2, Bt, H) and the carried states (S, Bt, H) (slot 0 unused).
+// The scratch of the per-step path, inside the caller's workspace of (S + 1) * Bt*H floats: h ping-pong (2, Bt, H)
+// followed by the carried states 1..S-1 (Bt, H) each. `carry` points one (Bt, H) slab before the first of them, so
+// that state s sits at carry + s*Bt*H as in every other state tensor (slot 0, the h, is never touched through it).
 struct StepScratch {
     float* h[2];
     float* carry;
 };
+
+int64_t step_scratch_elements(const CellCounts& n, int64_t batch, int64_t hidden) {
+    return (n.states + 1) * batch * hidden;
+}
+
+StepScratch split_step_scratch(float* workspace, int64_t batch, int64_t hidden) {
+    const int64_t BH = batch * hidden;
+    return StepScratch{{workspace, workspace + BH}, workspace + BH};
+}
 
 // One thread per (b, u): s0 (or zeros) into h[0], the carry and states[0].
 __global__ void rnn_forward_step_init_kernel(RnnParams<float> p, CellCounts n, StepScratch scratch) {
@@ -279,27 +292,16 @@ __global__ void rnn_forward_step_finish_kernel(RnnParams<float> p, CellCounts n,
     store_last_state(p, n, index / p.hidden, index % p.hidden, state);
 }
 
-// Stream-ordered device scratch, released on the same stream when the launcher returns or throws.
-class StreamScratch {
-public:
-    StreamScratch(size_t floats, cudaStream_t stream) : stream_(stream) {
-        HS_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&data_), floats * sizeof(float), stream),
-                      "cudaMallocAsync(rnn forward scratch)");
-    }
-    ~StreamScratch() { cudaFreeAsync(data_, stream_); }
-    StreamScratch(const StreamScratch&) = delete;
-    StreamScratch& operator=(const StreamScratch&) = delete;
-    float* data() const { return data_; }
-
-private:
-    float* data_ = nullptr;
-    cudaStream_t stream_;
-};
-
+// Runs the per-step path in p.workspace, which the shim checked against forward_workspace_elements.
 void forward_per_step(const RnnParams<float>& p, const CellCounts& n, cudaStream_t stream) {
     const int64_t BH = p.batch * p.hidden;
-    StreamScratch scratch_memory(static_cast<size_t>((2 + n.states) * BH), stream);
-    StepScratch scratch{{scratch_memory.data(), scratch_memory.data() + BH}, scratch_memory.data() + 2 * BH};
+    const int64_t needed = step_scratch_elements(n, p.batch, p.hidden);
+    if (p.workspace == nullptr || p.workspace_elements < needed) {
+        throw_invalid("rnn forward on CUDA: argument 'workspace' must hold at least " + std::to_string(needed) +
+                      " float32 elements for the per-step path (hs_rnn_workspace_elements with backward = 0), got " +
+                      std::to_string(p.workspace == nullptr ? 0 : p.workspace_elements));
+    }
+    const StepScratch scratch = split_step_scratch(p.workspace, p.batch, p.hidden);
     const int elementwise_threads = 256;
     const unsigned int elementwise_blocks =
         cuda_rnn::grid_extent_x((BH + elementwise_threads - 1) / elementwise_threads, "rnn_forward_step_init_kernel");
@@ -320,6 +322,20 @@ void forward_per_step(const RnnParams<float>& p, const CellCounts& n, cudaStream
 }
 
 }  // namespace
+
+namespace cuda_rnn {
+
+int64_t forward_workspace_elements(RnnCell cell, int64_t batch, int64_t hidden, int64_t heads) {
+    const RnnCellShape shape = rnn_cell_shape(cell);
+    const CellCounts n{shape.gates, shape.states, shape.cache_gates};
+    const int64_t head_dim = hidden / heads;
+    const bool persistent_surely_fits =
+        head_dim <= kPersistentMaxHeadDim &&
+        persistent_forward_shared_floats(n, head_dim) * sizeof(float) <= kGuaranteedSharedBytes;
+    return persistent_surely_fits ? 0 : step_scratch_elements(n, batch, hidden);
+}
+
+}  // namespace cuda_rnn
 
 void rnn_forward_cuda(const RnnParams<float>& p, void* stream_handle) {
     const RnnCellShape shape = rnn_cell_shape(p.cell);

@@ -5,7 +5,8 @@
 // sizes suffice. Backends throw hs::Error on failure and never return a status.
 //
 // hs_rnn_step is the forward with steps == 1, s0 == s_last == the state buffer, no lengths and no saved
-// states/cache, so backends must tolerate s0 and s_last aliasing (read a (state, b, unit) before writing it).
+// states/cache (its workspace is the forward's for steps == 1), so backends must tolerate s0 and s_last aliasing
+// (read a (state, b, unit) before writing it).
 //
 // Position and processing order. Step t of wx / y / cache / dwx is the position in the sequence. A forward sequence
 // (reverse == false) processes positions 0, 1, ..., lengths[b]-1; a reverse one lengths[b]-1, ..., 0. Positions
@@ -69,11 +70,16 @@ struct RnnParams {
     T* s_last = nullptr;   // (S, Bt, H) or null; may alias s0
     T* states = nullptr;   // (T+1, S, Bt, H) or null
     T* cache = nullptr;    // (T, Bt, C*H) or null
+
+    // Caller-owned scratch of at least rnn_workspace_elements_*(..., RnnPass::Forward) elements (the shim checked
+    // that); null when that is 0. Only the CUDA per-step path uses it (see rnn_fwd.cu).
+    T* workspace = nullptr;
+    int64_t workspace_elements = 0;
 };
 
 template <typename T>
 struct RnnBackwardParams {
-    RnnParams<T> fwd;              // the forward inputs (fwd.y / s_last / states / cache unused)
+    RnnParams<T> fwd;              // the forward inputs (fwd.y / s_last / states / cache / workspace unused)
     const T* states = nullptr;     // (T+1, S, Bt, H) written by the forward
     const T* cache = nullptr;      // (T, Bt, C*H) written by the forward
     const T* dy = nullptr;         // (T, Bt, H)
@@ -87,16 +93,22 @@ struct RnnBackwardParams {
     int64_t workspace_elements = 0;
 };
 
+// Which pass a workspace size is asked for (hs_rnn_workspace_elements' `backward` argument).
+enum class RnnPass : int32_t { Forward = 0, Backward = 1 };
+
 template <typename T>
 void rnn_forward_cpu(const RnnParams<T>& p);
 template <typename T>
 void rnn_backward_cpu(const RnnBackwardParams<T>& p);
-int64_t rnn_workspace_elements_cpu(RnnCell cell, int64_t steps, int64_t batch, int64_t hidden, int64_t heads);
+// Elements of scratch a pass needs; a function of the sizes only (never of the CPU or GPU model).
+int64_t rnn_workspace_elements_cpu(RnnPass pass, RnnCell cell, int64_t steps, int64_t batch, int64_t hidden,
+                                   int64_t heads);
 
 #if defined(HYBRIDSEQ_WITH_CUDA)
 void rnn_forward_cuda(const RnnParams<float>& p, void* stream);
 void rnn_backward_cuda(const RnnBackwardParams<float>& p, void* stream);
-int64_t rnn_workspace_elements_cuda(RnnCell cell, int64_t steps, int64_t batch, int64_t hidden, int64_t heads);
+int64_t rnn_workspace_elements_cuda(RnnPass pass, RnnCell cell, int64_t steps, int64_t batch, int64_t hidden,
+                                    int64_t heads);
 #endif
 
 }  // namespace hs
