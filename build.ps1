@@ -178,7 +178,7 @@ switch ($Task) {
         Invoke-Native -LibraryOnly
         $out = Join-Path $Root 'artifacts/bench'
         Write-Step 'bench: BenchmarkDotNet (CPU)'
-        $benchArgs = @(if ($Rest) { $Rest } else { '--filter', '*' })
+        $benchArgs = @(if ($Rest) { $Rest } else { '--filter', 'HybridSeq.Benchmarks.*' })
         & dotnet run --project $BenchProject -c Release -- --artifacts $out @benchArgs
     }
     'bindings' { Invoke-Bindings $Check.IsPresent }
