@@ -26,12 +26,6 @@ RnnCellShape rnn_cell_shape(RnnCell cell) {
 
 namespace {
 
-std::string arg(const char* name) { return std::string("argument '") + name + "'"; }
-
-const hs_tensor& require(const char* name, const hs_tensor* tensor) {
-    if (tensor == nullptr) throw_invalid(arg(name) + " is required, got NULL");
-    return *tensor;
-}
 
 const char* cell_name(RnnCell cell) {
     switch (cell) {
@@ -84,11 +78,7 @@ struct RnnLayout {
 // A float tensor that must agree with 'wx' in dtype and device and have `shape`.
 void check_float(const RnnLayout& layout, const char* name, const hs_tensor& tensor, const std::vector<int64_t>& shape,
                  const std::string& meaning) {
-    check_tensor_header(name, tensor);
-    check_shape(name, tensor, shape, meaning);
-    check_dtype(name, tensor, layout.dtype, "like 'wx'");
-    check_same_device(name, tensor, *layout.wx, "wx");
-    check_contiguous(name, tensor);
+    check_float_like(name, tensor, shape, meaning, *layout.wx, "wx");
 }
 
 void check_optional_float(const RnnLayout& layout, const char* name, const hs_tensor* tensor,
@@ -98,27 +88,8 @@ void check_optional_float(const RnnLayout& layout, const char* name, const hs_te
 
 // 'wx' decides dtype and device; those must be served by this build and backend.
 void check_wx(const hs_tensor& wx, RnnMode mode) {
-    check_tensor_header("wx", wx);
-    const int32_t rank = mode == RnnMode::Full ? 3 : 2;
-    if (wx.rank != rank) {
-        throw_invalid(arg("wx") + " must have rank " + std::to_string(rank) +
-                      (mode == RnnMode::Full ? " (T, Bt, G*H)" : " (Bt, G*H)") + ", got rank " +
-                      std::to_string(wx.rank) + " with shape " + shape_string(wx));
-    }
-    if (wx.dtype != HS_DTYPE_FLOAT32 && wx.dtype != HS_DTYPE_FLOAT64) {
-        throw_invalid(arg("wx") + " must have dtype float32 or float64, got " + dtype_name(wx.dtype));
-    }
-    if (wx.device_type == HS_DEVICE_CUDA) {
-#if !defined(HYBRIDSEQ_WITH_CUDA)
-        throw_unsupported(arg("wx") + " is on " + device_string(wx.device_type, wx.device_index) +
-                          ", but this HybridSeq library was built without CUDA; pass CPU tensors or use a CUDA build");
-#endif
-        if (wx.dtype != HS_DTYPE_FLOAT32) {
-            throw_unsupported(arg("wx") + " is float64 on " + device_string(wx.device_type, wx.device_index) +
-                              ": the CUDA kernels support float32 only (float64 runs on the CPU)");
-        }
-    }
-    check_contiguous("wx", wx);
+    const bool full = mode == RnnMode::Full;
+    check_primary_float("wx", wx, full ? 3 : 2, full ? "(T, Bt, G*H)" : "(Bt, G*H)");
 }
 
 RnnLayout check_inputs(const hs_rnn_inputs* inputs, RnnMode mode) {
@@ -176,25 +147,7 @@ RnnLayout check_inputs(const hs_rnn_inputs* inputs, RnnMode mode) {
         return layout;
     }
     check_optional_float(layout, "s0", inputs->s0, layout.state_shape(), "= (S, Bt, H)");
-    if (inputs->lengths != nullptr) {
-        const hs_tensor& lengths = *inputs->lengths;
-        check_tensor_header("lengths", lengths);
-        check_shape("lengths", lengths, {layout.batch}, "= (Bt,)");
-        check_dtype("lengths", lengths, HS_DTYPE_INT64, "");
-        check_same_device("lengths", lengths, wx, "wx");
-        check_contiguous("lengths", lengths);
-        // On CUDA the values live on the device: the kernels clamp them instead (hybridseq.h).
-        if (lengths.device_type == HS_DEVICE_CPU) {
-            const int64_t* values = static_cast<const int64_t*>(lengths.data);
-            for (int64_t b = 0; b < layout.batch; ++b) {
-                if (values[b] < 0 || values[b] > layout.steps) {
-                    throw_invalid(arg("lengths") + " must hold values in [0, " + std::to_string(layout.steps) +
-                                  "] (T of 'wx'), got lengths[" + std::to_string(b) + "] = " +
-                                  std::to_string(values[b]));
-                }
-            }
-        }
-    }
+    check_lengths(inputs->lengths, layout.batch, layout.steps, "T of 'wx'", wx, "wx");
     return layout;
 }
 

@@ -48,21 +48,11 @@ struct ScanLayout {
     }
 };
 
-std::string arg(const char* name) { return std::string("argument '") + name + "'"; }
-
-const hs_tensor& require(const char* name, const hs_tensor* tensor) {
-    if (tensor == nullptr) throw_invalid(arg(name) + " is required, got NULL");
-    return *tensor;
-}
 
 // A float tensor that must agree with 'u' in dtype and device and have `shape`.
 void check_float(const ScanLayout& layout, const char* name, const hs_tensor& tensor,
                  const std::vector<int64_t>& shape, const std::string& meaning) {
-    check_tensor_header(name, tensor);
-    check_shape(name, tensor, shape, meaning);
-    check_dtype(name, tensor, layout.dtype, "like 'u'");
-    check_same_device(name, tensor, *layout.u, "u");
-    check_contiguous(name, tensor);
+    check_float_like(name, tensor, shape, meaning, *layout.u, "u");
 }
 
 void check_optional_float(const ScanLayout& layout, const char* name, const hs_tensor* tensor,
@@ -72,27 +62,8 @@ void check_optional_float(const ScanLayout& layout, const char* name, const hs_t
 
 // 'u' decides dtype and device; those must be served by this build and backend.
 void check_u(const hs_tensor& u, ScanMode mode) {
-    check_tensor_header("u", u);
-    const int32_t rank = mode == ScanMode::Full ? 3 : 2;
-    if (u.rank != rank) {
-        throw_invalid(arg("u") + " must have rank " + std::to_string(rank) +
-                      (mode == ScanMode::Full ? " (Bt, Dm, L)" : " (Bt, Dm)") + ", got rank " +
-                      std::to_string(u.rank) + " with shape " + shape_string(u));
-    }
-    if (u.dtype != HS_DTYPE_FLOAT32 && u.dtype != HS_DTYPE_FLOAT64) {
-        throw_invalid(arg("u") + " must have dtype float32 or float64, got " + dtype_name(u.dtype));
-    }
-    if (u.device_type == HS_DEVICE_CUDA) {
-#if !defined(HYBRIDSEQ_WITH_CUDA)
-        throw_unsupported(arg("u") + " is on " + device_string(u.device_type, u.device_index) +
-                          ", but this HybridSeq library was built without CUDA; pass CPU tensors or use a CUDA build");
-#endif
-        if (u.dtype != HS_DTYPE_FLOAT32) {
-            throw_unsupported(arg("u") + " is float64 on " + device_string(u.device_type, u.device_index) +
-                              ": the CUDA kernels support float32 only (float64 runs on the CPU)");
-        }
-    }
-    check_contiguous("u", u);
+    const bool full = mode == ScanMode::Full;
+    check_primary_float("u", u, full ? 3 : 2, full ? "(Bt, Dm, L)" : "(Bt, Dm)");
 }
 
 // B or C: constant (Dm, N) or time-varying (Bt, G, N, L) / (Bt, G, N) for the step. Returns whether it varies.
@@ -166,25 +137,7 @@ ScanLayout check_inputs(const hs_selective_scan_inputs* inputs, ScanMode mode) {
         }
     } else {
         check_optional_float(layout, "h0", inputs->h0, layout.state_shape(), "= (Bt, Dm, N)");
-        if (inputs->lengths != nullptr) {
-            const hs_tensor& lengths = *inputs->lengths;
-            check_tensor_header("lengths", lengths);
-            check_shape("lengths", lengths, {layout.batch}, "= (Bt,)");
-            check_dtype("lengths", lengths, HS_DTYPE_INT64, "");
-            check_same_device("lengths", lengths, u, "u");
-            check_contiguous("lengths", lengths);
-            // On CUDA the values live on the device: the kernels clamp them instead (hybridseq.h).
-            if (lengths.device_type == HS_DEVICE_CPU) {
-                const int64_t* values = static_cast<const int64_t*>(lengths.data);
-                for (int64_t b = 0; b < layout.batch; ++b) {
-                    if (values[b] < 0 || values[b] > layout.seqlen) {
-                        throw_invalid(arg("lengths") + " must hold values in [0, " + std::to_string(layout.seqlen) +
-                                      "] (L of 'u'), got lengths[" + std::to_string(b) +
-                                      "] = " + std::to_string(values[b]));
-                    }
-                }
-            }
-        }
+        check_lengths(inputs->lengths, layout.batch, layout.seqlen, "L of 'u'", u, "u");
     }
     if (inputs->delta_softplus != 0 && inputs->delta_softplus != 1) {
         throw_invalid("field 'delta_softplus' of argument 'inputs' must be 0 or 1, got " +

@@ -4,6 +4,13 @@
 
 namespace hs {
 
+std::string arg(const char* name) { return std::string("argument '") + name + "'"; }
+
+const hs_tensor& require(const char* name, const hs_tensor* tensor) {
+    if (tensor == nullptr) throw_invalid(arg(name) + " is required, got NULL");
+    return *tensor;
+}
+
 std::string shape_string(const std::vector<int64_t>& sizes) {
     std::string text = "(";
     for (size_t i = 0; i < sizes.size(); ++i) {
@@ -117,6 +124,55 @@ void check_same_device(const char* name, const hs_tensor& tensor, const hs_tenso
         throw_invalid(std::string("argument '") + name + "' must be on " +
                       device_string(reference.device_type, reference.device_index) + " like '" + reference_name +
                       "', got " + device_string(tensor.device_type, tensor.device_index));
+    }
+}
+
+void check_primary_float(const char* name, const hs_tensor& tensor, int32_t rank, const char* shape_text) {
+    check_tensor_header(name, tensor);
+    if (tensor.rank != rank) {
+        throw_invalid(arg(name) + " must have rank " + std::to_string(rank) + " " + shape_text + ", got rank " +
+                      std::to_string(tensor.rank) + " with shape " + shape_string(tensor));
+    }
+    if (tensor.dtype != HS_DTYPE_FLOAT32 && tensor.dtype != HS_DTYPE_FLOAT64) {
+        throw_invalid(arg(name) + " must have dtype float32 or float64, got " + dtype_name(tensor.dtype));
+    }
+    if (tensor.device_type == HS_DEVICE_CUDA) {
+#if !defined(HYBRIDSEQ_WITH_CUDA)
+        throw_unsupported(arg(name) + " is on " + device_string(tensor.device_type, tensor.device_index) +
+                          ", but this HybridSeq library was built without CUDA; pass CPU tensors or use a CUDA build");
+#endif
+        if (tensor.dtype != HS_DTYPE_FLOAT32) {
+            throw_unsupported(arg(name) + " is float64 on " + device_string(tensor.device_type, tensor.device_index) +
+                              ": the CUDA kernels support float32 only (float64 runs on the CPU)");
+        }
+    }
+    check_contiguous(name, tensor);
+}
+
+void check_float_like(const char* name, const hs_tensor& tensor, const std::vector<int64_t>& shape,
+                      const std::string& meaning, const hs_tensor& reference, const char* reference_name) {
+    check_tensor_header(name, tensor);
+    check_shape(name, tensor, shape, meaning);
+    check_dtype(name, tensor, reference.dtype, std::string("like '") + reference_name + "'");
+    check_same_device(name, tensor, reference, reference_name);
+    check_contiguous(name, tensor);
+}
+
+void check_lengths(const hs_tensor* lengths, int64_t batch, int64_t max_length, const char* max_text,
+                   const hs_tensor& reference, const char* reference_name) {
+    if (lengths == nullptr) return;
+    check_tensor_header("lengths", *lengths);
+    check_shape("lengths", *lengths, {batch}, "= (Bt,)");
+    check_dtype("lengths", *lengths, HS_DTYPE_INT64, "");
+    check_same_device("lengths", *lengths, reference, reference_name);
+    check_contiguous("lengths", *lengths);
+    if (lengths->device_type != HS_DEVICE_CPU) return;
+    const int64_t* values = static_cast<const int64_t*>(lengths->data);
+    for (int64_t b = 0; b < batch; ++b) {
+        if (values[b] < 0 || values[b] > max_length) {
+            throw_invalid(arg("lengths") + " must hold values in [0, " + std::to_string(max_length) + "] (" +
+                          max_text + "), got lengths[" + std::to_string(b) + "] = " + std::to_string(values[b]));
+        }
     }
 }
 

@@ -11,6 +11,12 @@
 
 namespace hs {
 
+// "argument 'u'": how every message names an argument.
+std::string arg(const char* name);
+
+// *tensor, or HS_ERR_INVALID_ARGUMENT "argument 'name' is required, got NULL".
+const hs_tensor& require(const char* name, const hs_tensor* tensor);
+
 // "(2, 8, 129)" for sizes {2, 8, 129}.
 std::string shape_string(const std::vector<int64_t>& sizes);
 std::string shape_string(const hs_tensor& tensor);
@@ -39,5 +45,21 @@ void check_dtype(const char* name, const hs_tensor& tensor, int32_t expected_dty
 // Same device type and index as `reference` (the argument called `reference_name`).
 void check_same_device(const char* name, const hs_tensor& tensor, const hs_tensor& reference,
                        const char* reference_name);
+
+// The tensor that decides an op's dtype and device ('u' of the scan, 'wx' of the recurrence): well formed, of
+// `rank` (`shape_text` names its dimensions in the message), float32 or float64, on a device this build serves
+// with that dtype (CUDA: float32 only, and only in a CUDA build: HS_ERR_UNSUPPORTED otherwise), contiguous.
+void check_primary_float(const char* name, const hs_tensor& tensor, int32_t rank, const char* shape_text);
+
+// A float tensor with `shape` that agrees with `reference` (called `reference_name`) in dtype and device and is
+// contiguous.
+void check_float_like(const char* name, const hs_tensor& tensor, const std::vector<int64_t>& shape,
+                      const std::string& meaning, const hs_tensor& reference, const char* reference_name);
+
+// Optional per-sequence lengths: (batch) int64, contiguous, on the reference's device. Values on the CPU must lie
+// in [0, max_length] (`max_text` says what the bound is, e.g. "L of 'u'"); values on a CUDA device cannot be read
+// without a device sync, so the kernels clamp them instead (hybridseq.h).
+void check_lengths(const hs_tensor* lengths, int64_t batch, int64_t max_length, const char* max_text,
+                   const hs_tensor& reference, const char* reference_name);
 
 }  // namespace hs
