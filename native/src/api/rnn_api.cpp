@@ -152,16 +152,6 @@ RnnLayout check_inputs(const hs_rnn_inputs* inputs, RnnMode mode) {
 }
 
 template <typename T>
-const T* data_of(const hs_tensor* tensor) {
-    return tensor == nullptr ? nullptr : static_cast<const T*>(tensor->data);
-}
-
-template <typename T>
-T* mutable_data_of(const hs_tensor* tensor) {
-    return tensor == nullptr ? nullptr : static_cast<T*>(tensor->data);
-}
-
-template <typename T>
 RnnParams<T> make_params(const RnnLayout& layout, const hs_rnn_inputs& inputs) {
     RnnParams<T> p;
     p.cell = layout.cell;

@@ -147,16 +147,6 @@ ScanLayout check_inputs(const hs_selective_scan_inputs* inputs, ScanMode mode) {
 }
 
 template <typename T>
-const T* data_of(const hs_tensor* tensor) {
-    return tensor == nullptr ? nullptr : static_cast<const T*>(tensor->data);
-}
-
-template <typename T>
-T* mutable_data_of(const hs_tensor* tensor) {
-    return tensor == nullptr ? nullptr : static_cast<T*>(tensor->data);
-}
-
-template <typename T>
 SelectiveScanParams<T> make_params(const ScanLayout& layout, const hs_selective_scan_inputs& inputs) {
     SelectiveScanParams<T> p;
     p.batch = layout.batch;

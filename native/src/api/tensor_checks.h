@@ -46,6 +46,17 @@ void check_dtype(const char* name, const hs_tensor& tensor, int32_t expected_dty
 void check_same_device(const char* name, const hs_tensor& tensor, const hs_tensor& reference,
                        const char* reference_name);
 
+// The typed data pointer of an optional view (NULL for an absent tensor), once validation has fixed its dtype.
+template <typename T>
+const T* data_of(const hs_tensor* tensor) {
+    return tensor == nullptr ? nullptr : static_cast<const T*>(tensor->data);
+}
+
+template <typename T>
+T* mutable_data_of(const hs_tensor* tensor) {
+    return tensor == nullptr ? nullptr : static_cast<T*>(tensor->data);
+}
+
 // The tensor that decides an op's dtype and device ('u' of the scan, 'wx' of the recurrence): well formed, of
 // `rank` (`shape_text` names its dimensions in the message), float32 or float64, on a device this build serves
 // with that dtype (CUDA: float32 only, and only in a CUDA build: HS_ERR_UNSUPPORTED otherwise), contiguous.
