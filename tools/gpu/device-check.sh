@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, run on a GPU machine from the repository root (no .NET SDK needed there):
 #   1. builds the native library with that machine's nvcc (sm_90 unless CUDA_ARCHS says otherwise),
-#   2. runs the native tests (ctest) and the GPU benchmark,
+#   2. runs the native tests (ctest) and the GPU benchmarks (selective scan, fused recurrence),
 #   3. runs the .NET tests (the published executable from artifacts/gpu/bundle.tar.xz, see tools/gpu/pack.sh)
 #      against the fresh library and the machine's own CUDA libtorch.
 # Everything it finds is written to $OUT (default artifacts/gpu-results). Exit code: non-zero if any step failed.
@@ -31,10 +31,10 @@ ctest --test-dir "$work/native" --output-on-failure --output-junit "$out/ctest-j
     && step "ctest: ok" || { step "ctest: FAILED"; status=1; }
 step "ctest: $(grep -E 'tests passed|tests failed' "$out/ctest.log" | tail -n 1)"
 
-bench=$(find "$work/native" -type f -name 'gpu_selective_scan_bench' | head -n 1)
-if [ -n "$bench" ]; then
-    "$bench" >"$out/gpu-bench.md" 2>&1 && step "gpu bench: ok" || { step "gpu bench: FAILED"; status=1; }
-fi
+for bench in $(find "$work/native" -type f -name 'hybridseq_gpu_*_bench' | sort); do
+    name=$(basename "$bench")
+    "$bench" >"$out/$name.md" 2>&1 && step "$name: ok" || { step "$name: FAILED"; status=1; }
+done
 
 if [ -f "$root/artifacts/gpu/bundle.tar.xz" ]; then
     mkdir -p "$work/bundle" && tar xJf "$root/artifacts/gpu/bundle.tar.xz" -C "$work/bundle"
