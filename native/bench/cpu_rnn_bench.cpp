@@ -121,9 +121,11 @@ int main(int argc, char** argv) {
                               &workspace_v, nullptr));
     });
     const double flops = 2.0 * static_cast<double>(steps * batch * G * head_dim * head_dim * heads);
-    std::printf("cpu rnn float32 %s Bt=%lld T=%lld H=%lld NH=%lld (median of %d)\n", cell_name,
+    // The library's OpenMP team follows OMP_NUM_THREADS; echo it so that saved results say what they measured.
+    const char* threads = std::getenv("OMP_NUM_THREADS");
+    std::printf("cpu rnn float32 %s Bt=%lld T=%lld H=%lld NH=%lld OMP_NUM_THREADS=%s (median of %d)\n", cell_name,
                 static_cast<long long>(batch), static_cast<long long>(steps), static_cast<long long>(hidden),
-                static_cast<long long>(heads), repeats);
+                static_cast<long long>(heads), threads != nullptr ? threads : "unset", repeats);
     std::printf("  forward (inference)        %9.2f ms  (%.1f GFLOP/s in R h)\n", inference, flops / inference * 1e-6);
     std::printf("  forward (states + cache)   %9.2f ms\n", training);
     std::printf("  backward                   %9.2f ms\n", backward);

@@ -87,6 +87,16 @@ TEST(RnnBackward, GradientsMatchFiniteDifferences) {
         dense.batch = 2;
         expect_gradients_match_finite_differences(dense, seed);
         seed += 100;
+        // More processed (step, batch) rows than one block of the CPU's dR / db reduction (128 rows), so a wrong
+        // block offset in that reduction shows up as a gradient error.
+        RnnConfig long_sequence;
+        long_sequence.cell = cell;
+        long_sequence.heads = 1;
+        long_sequence.head_dim = 2;
+        long_sequence.steps = 70;
+        long_sequence.batch = 2;
+        expect_gradients_match_finite_differences(long_sequence, seed);
+        seed += 100;
     }
 }
 

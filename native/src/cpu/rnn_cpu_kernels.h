@@ -16,12 +16,11 @@
 // Vector helpers (GCC vector extensions, 32 bytes: AVX2 registers here, pairs of SSE registers in the portable build)
 // ---------------------------------------------------------------------------------------------------------------
 
-// Every lane = value (also for -0.0, which `Vec{} + value` would turn into +0.0).
+// Every lane = value. `value - 0` keeps -0.0 (which `Vec{} + value` would turn into +0.0) and compiles to a single
+// broadcast; a lane-by-lane fill loop instead became chains of inserts inside the GEMM micro-kernel.
 template <typename T>
 HS_RNN_INLINE Vec<T> splat(T value) {
-    Vec<T> v;
-    for (int lane = 0; lane < kLanes<T>; ++lane) v[lane] = value;
-    return v;
+    return value - Vec<T>{};
 }
 
 template <typename T>
@@ -141,13 +140,13 @@ struct StridedA {
     HS_RNN_INLINE const T* column(int64_t k) const { return base + k * k_stride; }
 };
 
-// A(m, k) = rows[k][offset + m]: the k-th operand row comes from a pointer list (gathered state rows).
+// A(m, k) = base[k * kTileRows + m]: a block of A packed k-major in kTileRows-wide strips (pack_strips), so that a
+// tile streams its A values contiguously.
 template <typename T>
-struct GatheredA {
-    const T* const* rows;
-    int64_t offset;
+struct PackedA {
+    const T* base;
     static constexpr int64_t m_stride = 1;
-    HS_RNN_INLINE const T* column(int64_t k) const { return rows[k] + offset; }
+    HS_RNN_INLINE const T* column(int64_t k) const { return base + k * kTileRows; }
 };
 
 // B(k, n) = base[k * row_stride + n].
@@ -156,14 +155,6 @@ struct StridedB {
     const T* base;
     int64_t row_stride;
     HS_RNN_INLINE const T* row(int64_t k) const { return base + k * row_stride; }
-};
-
-// B(k, n) = rows[k][offset + n].
-template <typename T>
-struct GatheredB {
-    const T* const* rows;
-    int64_t offset;
-    HS_RNN_INLINE const T* row(int64_t k) const { return rows[k] + offset; }
 };
 
 // One tile: rows m0 .. m0+MR-1 of A, columns n0 .. n0+kPanel-1 of B (B rows must be readable that far), written to
@@ -420,9 +411,10 @@ HS_RNN_INLINE void slstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* 
     }
 }
 
+// count <= lanes; a full chunk is one vector load and store.
 template <typename T>
 HS_RNN_INLINE void copy_chunk(T* target, const T* source, int count) {
-    for (int lane = 0; lane < count; ++lane) target[lane] = source[lane];
+    store<T>(target, load<T>(source, count), count);
 }
 
 template <typename T>
@@ -702,12 +694,33 @@ void backward_pointwise(const RnnBackwardParams<T>& p, const RnnDims& d, int64_t
     }
 }
 
-// Rows of the dR / db reduction per cache block: their h rows (KC x DH) stay in L2 while every column panel of
-// dg_rec passes over them.
-constexpr int64_t kReductionBlock = 256;
+// Rows (processed (s, b) pairs) of the dR / db reduction per cache block. Per block a thread packs its dg_rec
+// columns panel by panel (kReductionBlock x kPanel each, 8 KB float: L1) and one head's h strips (DH x
+// kReductionBlock, 128 KB for DH 256 float: L2). The rows themselves lie 1-4 KB apart in memory, so reading a panel in
+// place would put all its rows in the same few L1 sets; packing makes both operands contiguous and reads each dg_rec
+// row once, sequentially.
+constexpr int64_t kReductionBlock = 128;
+
+// Packs columns [offset, offset + width) of `depth` gathered rows into strips of kTileRows columns, each strip
+// k-major (depth, kTileRows) with zeros past `width`: the PackedA layout. `packed` holds ceil(width / kTileRows) *
+// depth * kTileRows elements.
+template <typename T>
+void pack_strips(const T* const* rows, int64_t depth, int64_t offset, int64_t width, T* packed) {
+    const int64_t strips = (width + kTileRows - 1) / kTileRows;
+    for (int64_t strip = 0; strip < strips; ++strip) {
+        const int64_t m0 = strip * kTileRows;
+        const int count = static_cast<int>(std::min<int64_t>(kTileRows, width - m0));
+        T* out = packed + strip * depth * kTileRows;
+        for (int64_t k = 0; k < depth; ++k) {
+            const T* source = rows[k] + offset + m0;
+            for (int m = 0; m < kTileRows; ++m) out[k * kTileRows + m] = m < count ? source[m] : T(0);
+        }
+    }
+}
 
 // dR[head][n][l] = sum over processed (s, b) of dg_rec[s][b][head][n] * h_before[s][b][head * DH + l];
-// db[q * H + head * DH + j] = sum of dg_rec[s][b][head][q * DH + j]. Rows are summed in (s, b) order for every element.
+// db[q * H + head * DH + j] = sum of dg_rec[s][b][head][q * DH + j]. Every element sums its rows in (s, b) order
+// (per kReductionBlock block, then block after block) and is computed by one thread, whatever the thread count.
 template <typename T>
 void reduce_weight_gradients(const RnnBackwardParams<T>& p, const RnnDims& d) {
     const RnnParams<T>& f = p.fwd;
@@ -728,35 +741,55 @@ void reduce_weight_gradients(const RnnBackwardParams<T>& p, const RnnDims& d) {
     const int64_t rows = static_cast<int64_t>(h_rows.size());
     const int64_t panels = GDHp / P;
     // dR^T per head (DH, GDHp): rows = units l of h, columns = gate rows n, so the micro-kernel's vector loads run
-    // along contiguous dg_rec rows.
+    // along dg_rec rows.
     std::vector<T> dR_transposed(static_cast<size_t>(d.heads * d.head_dim * GDHp), T(0));
     std::vector<T> db_heads(static_cast<size_t>(width), T(0));
-    const int64_t row_blocks = (d.head_dim + kTileRows - 1) / kTileRows;
+    const int64_t strips = (d.head_dim + kTileRows - 1) / kTileRows;
     const int64_t work = rows * d.heads * d.head_gates * d.head_dim;
     const int threads = work < kMinParallelStepWork ? 1 : std::max(1, omp_get_max_threads());
 
 #pragma omp parallel num_threads(threads)
     {
         const int thread = omp_get_thread_num(), thread_count = omp_get_num_threads();
+        // Each thread owns a contiguous range of (head, panel) column panels and packs its own operands, so the
+        // threads never wait for each other.
         const ItemRange my_panels = thread_range(d.heads * panels, thread, thread_count);
-        for (int64_t head_panel = my_panels.begin; head_panel < my_panels.end; ++head_panel) {
-            const int64_t head = head_panel / panels, panel = head_panel % panels;
-            T* c_panel = dR_transposed.data() + head * d.head_dim * GDHp + panel * P;
-            for (int64_t k0 = 0; k0 < rows; k0 += kReductionBlock) {
-                const int64_t depth = std::min(kReductionBlock, rows - k0);
-                const GatheredA<T> a{h_rows.data() + k0, head * d.head_dim};
-                const GatheredB<T> b{g_rows.data() + k0, head * GDHp + panel * P};
-                for (int64_t row_block = 0; row_block < row_blocks; ++row_block) {
-                    const int64_t m0 = row_block * kTileRows;
-                    gemm_rows<T>(std::min<int64_t>(kTileRows, d.head_dim - m0), depth, a, m0, b, 0,
+        const int64_t my_panel_count = my_panels.end - my_panels.begin;
+        std::vector<T> packed_h(static_cast<size_t>(strips * kReductionBlock * kTileRows));
+        std::vector<T> packed_g(static_cast<size_t>(my_panel_count * kReductionBlock * P));
+        for (int64_t k0 = 0; k0 < rows && my_panel_count > 0; k0 += kReductionBlock) {
+            const int64_t depth = std::min(kReductionBlock, rows - k0);
+            // Pack this thread's dg_rec columns of the block panel by panel ((depth, P) each), reading each row
+            // sequentially, and add them to db on the way, row by row in (s, b) order.
+            const int64_t column_begin = my_panels.begin * P;
+            for (int64_t k = 0; k < depth; ++k) {
+                const T* g_row = g_rows[static_cast<size_t>(k0 + k)] + column_begin;
+                for (int64_t local_panel = 0; local_panel < my_panel_count; ++local_panel) {
+                    const T* g = g_row + local_panel * P;
+                    T* out = packed_g.data() + (local_panel * depth + k) * P;
+                    T* db_panel = db_heads.data() + column_begin + local_panel * P;
+                    for (int64_t n = 0; n < P; ++n) {
+                        out[n] = g[n];
+                        db_panel[n] += g[n];
+                    }
+                }
+            }
+            int64_t packed_head = -1;
+            for (int64_t head_panel = my_panels.begin; head_panel < my_panels.end; ++head_panel) {
+                const int64_t head = head_panel / panels, panel = head_panel % panels;
+                if (head != packed_head) {
+                    pack_strips(h_rows.data() + k0, depth, head * d.head_dim, d.head_dim, packed_h.data());
+                    packed_head = head;
+                }
+                const StridedB<T> b{packed_g.data() + (head_panel - my_panels.begin) * depth * P, P};
+                T* c_panel = dR_transposed.data() + head * d.head_dim * GDHp + panel * P;
+                for (int64_t strip = 0; strip < strips; ++strip) {
+                    const int64_t m0 = strip * kTileRows;
+                    const PackedA<T> a{packed_h.data() + strip * depth * kTileRows};
+                    gemm_rows<T>(std::min<int64_t>(kTileRows, d.head_dim - m0), depth, a, 0, b, 0,
                                  c_panel + m0 * GDHp, GDHp, P, true);
                 }
             }
-        }
-        const ItemRange my_columns = thread_range(width, thread, thread_count);
-        for (int64_t k = 0; k < rows; ++k) {
-            const T* g = g_rows[static_cast<size_t>(k)];
-            for (int64_t n = my_columns.begin; n < my_columns.end; ++n) db_heads[static_cast<size_t>(n)] += g[n];
         }
     }
     for (int64_t head = 0; head < d.heads; ++head) {
