@@ -22,7 +22,7 @@
 .EXAMPLE
     dotnet pwsh ./build.ps1 run
     dotnet pwsh ./build.ps1 test -Cuda OFF
-    dotnet pwsh ./build.ps1 run -- train --steps 200 --device cuda
+    dotnet pwsh ./build.ps1 run train --steps 200 --device cuda
 #>
 [CmdletBinding(PositionalBinding = $false)]
 param(
