@@ -5,6 +5,7 @@
 #   3. runs the .NET tests (the published executable from artifacts/gpu/bundle.tar.xz, see tools/gpu/pack.sh)
 #      against the fresh library and the machine's own CUDA libtorch.
 # Everything it finds is written to $OUT (default artifacts/gpu-results). Exit code: non-zero if any step failed.
+# CUDA_ARCHS (default 90) and TORCH_LIB (default: the libraries of python3's torch) can be overridden.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-$root/artifacts/gpu-results}
@@ -14,7 +15,7 @@ work=$(mktemp -d)
 status=0
 step() { echo "==> $*" | tee -a "$out/summary.txt"; }
 
-step "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -n 1)"
+step "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -n 1 || true)"
 step "nvcc: $(nvcc --version | tail -n 1)"
 
 start=$(date +%s)
@@ -39,13 +40,14 @@ done
 if [ -f "$root/artifacts/gpu/bundle.tar.xz" ]; then
     mkdir -p "$work/bundle" && tar xJf "$root/artifacts/gpu/bundle.tar.xz" -C "$work/bundle"
     export DOTNET_ROOT=$work/bundle/dotnet
-    torch_lib=$(python3 -c "import torch,os;print(os.path.dirname(torch.__file__)+'/lib')" 2>/dev/null || true)
+    # libtorch: TORCH_LIB if set, else the machine's PyTorch installation (CUDA-enabled on the GPU machine).
+    torch_lib=${TORCH_LIB:-$(python3 -c "import torch,os;print(os.path.dirname(torch.__file__)+'/lib')" 2>/dev/null || true)}
     cp "$lib" "$work/bundle/HybridSeq.Tests/runtimes/linux-x64/native/libhybridseq.so"
     export HYBRIDSEQ_NATIVE_PATH=$lib
     (cd "$work/bundle/HybridSeq.Tests" &&
         LD_LIBRARY_PATH="$torch_lib:$PWD/runtimes/linux-x64/native" "$DOTNET_ROOT/dotnet" HybridSeq.Tests.dll \
         >"$out/dotnet-tests.log" 2>&1) && step ".NET tests: ok" || { step ".NET tests: FAILED"; status=1; }
-    step ".NET tests: $(grep -E 'total:|failed:|succeeded:|skipped:' "$out/dotnet-tests.log" | tr '\n' ' ')"
+    step ".NET tests: $(grep -E '^ *(total|failed|succeeded|skipped): [0-9]+' "$out/dotnet-tests.log" | tr -s ' \n' ' ')"
 else
     step ".NET tests: skipped (no artifacts/gpu/bundle.tar.xz; run tools/gpu/pack.sh first)"
 fi

@@ -19,9 +19,12 @@ cp -a "$dotnet_root/shared/Microsoft.NETCore.App" "$stage/dotnet/shared/"
 for project in tests/HybridSeq.Tests bench/HybridSeq.Benchmarks src/Cli; do
     name=$(basename "$project")
     dotnet publish "$root/$project" -c "$cfg" -o "$stage/$name" --nologo -v:quiet
-    # Keep our library and the (patched) TorchSharp glue; drop the CPU libtorch (the GPU machine brings its own).
-    find "$stage/$name" -path '*/runtimes/linux-x64/native/*' -type f \
-        ! -name 'libhybridseq.so' ! -name 'libLibTorchSharp.so' -delete
+    # Drop the CPU libtorch (the GPU machine brings its own CUDA build); keep everything else (our library, the
+    # patched TorchSharp glue, SkiaSharp/HarfBuzz for the plots).
+    libtorch_native="$(find "${NUGET_PACKAGES:-$HOME/.nuget/packages}/libtorch-cpu-linux-x64" -path '*/runtimes/linux-x64/native' -type d | head -n 1)"
+    for file in "$libtorch_native"/*; do
+        rm -f "$stage/$name/runtimes/linux-x64/native/$(basename "$file")"
+    done
     find "$stage/$name/runtimes" -mindepth 1 -maxdepth 1 -type d ! -name 'linux-x64' -exec rm -rf {} +
 done
 
