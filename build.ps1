@@ -84,7 +84,7 @@ function Invoke-Native([switch] $LibraryOnly) {
         Write-Step 'native: skipped (-SkipNative)'
         return
     }
-    Assert-Tool 'cmake' 'Install CMake >= 3.24 (Debian: apt-get install cmake).'
+    Assert-Tool 'cmake' 'Install CMake >= 3.25 (Debian: apt-get install cmake).'
     $configure = @('-S', $Root, '-B', $NativeBuildDir, "-DCMAKE_BUILD_TYPE=$Configuration", "-DHYBRIDSEQ_CUDA=$Cuda")
     if ($CudaArchitectures) { $configure += "-DCMAKE_CUDA_ARCHITECTURES=$CudaArchitectures" }
     if ((Get-Command 'ninja' -ErrorAction SilentlyContinue) -and -not (Test-Path (Join-Path $NativeBuildDir 'CMakeCache.txt'))) {
