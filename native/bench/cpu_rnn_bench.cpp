@@ -3,59 +3,20 @@
 //   hybridseq_cpu_rnn_bench [cell batch steps hidden heads [repeats]]   (default lstm 16 1024 256 1 5)
 //   cell: lstm | gru | slstm
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <vector>
 
+#include "bench_support.h"
 #include "hybridseq.h"
 
+using hs_bench::exit_on_error;
+using hs_bench::host_view;
+using hs_bench::median_wall_ms;
+using hs_bench::random_values;
+
 namespace {
-
-hs_tensor view(float* data, std::vector<int64_t> shape) {
-    hs_tensor t{};
-    t.data = data;
-    t.dtype = HS_DTYPE_FLOAT32;
-    t.device_type = HS_DEVICE_CPU;
-    t.rank = static_cast<int32_t>(shape.size());
-    int64_t stride = 1;
-    for (int i = t.rank - 1; i >= 0; --i) {
-        t.sizes[i] = shape[static_cast<size_t>(i)];
-        t.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
-    }
-    return t;
-}
-
-std::vector<float> random_values(int64_t count, float low, float high, unsigned seed) {
-    std::mt19937 generator(seed);
-    std::uniform_real_distribution<float> distribution(low, high);
-    std::vector<float> values(static_cast<size_t>(count));
-    for (float& v : values) v = distribution(generator);
-    return values;
-}
-
-template <typename F>
-double median_ms(int repeats, F&& run) {
-    run();  // warm-up: page faults, thread pool start
-    std::vector<double> times;
-    for (int i = 0; i < repeats; ++i) {
-        const auto start = std::chrono::steady_clock::now();
-        run();
-        times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    }
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
-}
-
-void check(hs_status status) {
-    if (status != HS_OK) {
-        std::fprintf(stderr, "%s: %s\n", hs_status_name(status), hs_last_error());
-        std::exit(1);
-    }
-}
 
 int32_t parse_cell(const char* name) {
     if (std::strcmp(name, "lstm") == 0) return HS_RNN_CELL_LSTM;
@@ -76,7 +37,7 @@ int main(int argc, char** argv) {
     const int64_t heads = argc > 5 ? std::atoll(argv[5]) : 1;
     const int repeats = argc > 6 ? std::atoi(argv[6]) : 5;
     int32_t gates = 0, state_count = 0, cache_gates = 0;
-    check(hs_rnn_cell_info(cell, &gates, &state_count, &cache_gates));
+    exit_on_error(hs_rnn_cell_info(cell, &gates, &state_count, &cache_gates));
     const int64_t head_dim = hidden / heads, G = gates, S = state_count, C = cache_gates;
 
     std::vector<float> wx = random_values(steps * batch * G * hidden, -1.0f, 1.0f, 1);
@@ -88,36 +49,36 @@ int main(int argc, char** argv) {
     std::vector<float> dy = random_values(steps * batch * hidden, -1.0f, 1.0f, 4);
     std::vector<float> dwx(wx.size()), dR(R.size()), db(b.size()), ds0(s_last.size());
     int64_t workspace_elements = 0;
-    check(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, batch, hidden, heads, 1, &workspace_elements));
+    exit_on_error(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, batch, hidden, heads, 1, &workspace_elements));
     std::vector<float> workspace(static_cast<size_t>(std::max<int64_t>(workspace_elements, 1)));
 
-    const hs_tensor wx_v = view(wx.data(), {steps, batch, G * hidden});
-    const hs_tensor R_v = view(R.data(), {heads, G * head_dim, head_dim});
-    const hs_tensor b_v = view(b.data(), {G * hidden});
-    const hs_tensor y_v = view(y.data(), {steps, batch, hidden});
-    const hs_tensor s_last_v = view(s_last.data(), {S, batch, hidden});
-    const hs_tensor states_v = view(states.data(), {steps + 1, S, batch, hidden});
-    const hs_tensor cache_v = view(cache.data(), {steps, batch, C * hidden});
-    const hs_tensor dy_v = view(dy.data(), {steps, batch, hidden});
-    const hs_tensor dwx_v = view(dwx.data(), {steps, batch, G * hidden});
-    const hs_tensor dR_v = view(dR.data(), {heads, G * head_dim, head_dim});
-    const hs_tensor db_v = view(db.data(), {G * hidden});
-    const hs_tensor ds0_v = view(ds0.data(), {S, batch, hidden});
-    const hs_tensor workspace_v = view(workspace.data(), {static_cast<int64_t>(workspace.size())});
+    const hs_tensor wx_v = host_view(wx.data(), {steps, batch, G * hidden});
+    const hs_tensor R_v = host_view(R.data(), {heads, G * head_dim, head_dim});
+    const hs_tensor b_v = host_view(b.data(), {G * hidden});
+    const hs_tensor y_v = host_view(y.data(), {steps, batch, hidden});
+    const hs_tensor s_last_v = host_view(s_last.data(), {S, batch, hidden});
+    const hs_tensor states_v = host_view(states.data(), {steps + 1, S, batch, hidden});
+    const hs_tensor cache_v = host_view(cache.data(), {steps, batch, C * hidden});
+    const hs_tensor dy_v = host_view(dy.data(), {steps, batch, hidden});
+    const hs_tensor dwx_v = host_view(dwx.data(), {steps, batch, G * hidden});
+    const hs_tensor dR_v = host_view(dR.data(), {heads, G * head_dim, head_dim});
+    const hs_tensor db_v = host_view(db.data(), {G * hidden});
+    const hs_tensor ds0_v = host_view(ds0.data(), {S, batch, hidden});
+    const hs_tensor workspace_v = host_view(workspace.data(), {static_cast<int64_t>(workspace.size())});
     hs_rnn_inputs inputs{};
     inputs.cell = cell;
     inputs.wx = &wx_v;
     inputs.R = &R_v;
     inputs.b = &b_v;
 
-    const double inference = median_ms(repeats, [&] {
-        check(hs_rnn_forward(&inputs, &y_v, &s_last_v, nullptr, nullptr, nullptr, nullptr));
+    const double inference = median_wall_ms(repeats, [&] {
+        exit_on_error(hs_rnn_forward(&inputs, &y_v, &s_last_v, nullptr, nullptr, nullptr, nullptr));
     });
-    const double training = median_ms(repeats, [&] {
-        check(hs_rnn_forward(&inputs, &y_v, &s_last_v, &states_v, &cache_v, nullptr, nullptr));
+    const double training = median_wall_ms(repeats, [&] {
+        exit_on_error(hs_rnn_forward(&inputs, &y_v, &s_last_v, &states_v, &cache_v, nullptr, nullptr));
     });
-    const double backward = median_ms(repeats, [&] {
-        check(hs_rnn_backward(&inputs, &states_v, &cache_v, &dy_v, nullptr, &dwx_v, &dR_v, &db_v, &ds0_v,
+    const double backward = median_wall_ms(repeats, [&] {
+        exit_on_error(hs_rnn_backward(&inputs, &states_v, &cache_v, &dy_v, nullptr, &dwx_v, &dR_v, &db_v, &ds0_v,
                               &workspace_v, nullptr));
     });
     const double flops = 2.0 * static_cast<double>(steps * batch * G * head_dim * head_dim * heads);

@@ -1,61 +1,17 @@
 // Times the CPU selective scan through the C API (float32, Mamba-style: time-varying B / C, D, z, delta_bias,
 // softplus). Not a test; prints median milliseconds.
 //   hybridseq_cpu_selective_scan_bench [batch dim seqlen dstate [repeats]]   (default 1 256 512 16 50)
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <vector>
 
+#include "bench_support.h"
 #include "hybridseq.h"
 
-namespace {
-
-hs_tensor view(float* data, std::vector<int64_t> shape) {
-    hs_tensor t{};
-    t.data = data;
-    t.dtype = HS_DTYPE_FLOAT32;
-    t.device_type = HS_DEVICE_CPU;
-    t.rank = static_cast<int32_t>(shape.size());
-    int64_t stride = 1;
-    for (int i = t.rank - 1; i >= 0; --i) {
-        t.sizes[i] = shape[static_cast<size_t>(i)];
-        t.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
-    }
-    return t;
-}
-
-std::vector<float> random_values(int64_t count, float low, float high, unsigned seed) {
-    std::mt19937 generator(seed);
-    std::uniform_real_distribution<float> distribution(low, high);
-    std::vector<float> values(static_cast<size_t>(count));
-    for (float& v : values) v = distribution(generator);
-    return values;
-}
-
-template <typename F>
-double median_ms(int repeats, F&& run) {
-    run();  // warm-up: page faults, thread pool start
-    std::vector<double> times;
-    for (int i = 0; i < repeats; ++i) {
-        const auto start = std::chrono::steady_clock::now();
-        run();
-        times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    }
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
-}
-
-void check(hs_status status) {
-    if (status != HS_OK) {
-        std::fprintf(stderr, "%s: %s\n", hs_status_name(status), hs_last_error());
-        std::exit(1);
-    }
-}
-
-}  // namespace
+using hs_bench::exit_on_error;
+using hs_bench::host_view;
+using hs_bench::median_wall_ms;
+using hs_bench::random_values;
 
 int main(int argc, char** argv) {
     const int64_t Bt = argc > 4 ? std::atoll(argv[1]) : 1;
@@ -72,22 +28,24 @@ int main(int argc, char** argv) {
                        dout = random_values(Bt * Dm * L, -1, 1, 9);
     std::vector<float> out(u.size()), checkpoints(static_cast<size_t>(Bt * Dm * K * N)), du(u.size()),
         ddelta(u.size()), dA(A.size()), dB(B.size()), dC(C.size()), dD(D.size()), dz(z.size()), dbias(bias.size());
-    const hs_tensor u_v = view(u.data(), {Bt, Dm, L}), delta_v = view(delta.data(), {Bt, Dm, L}),
-                    A_v = view(A.data(), {Dm, N}), B_v = view(B.data(), {Bt, 1, N, L}),
-                    C_v = view(C.data(), {Bt, 1, N, L}), D_v = view(D.data(), {Dm}),
-                    z_v = view(z.data(), {Bt, Dm, L}), bias_v = view(bias.data(), {Dm}),
-                    out_v = view(out.data(), {Bt, Dm, L}), ck_v = view(checkpoints.data(), {Bt, Dm, K, N}),
-                    dout_v = view(dout.data(), {Bt, Dm, L}), du_v = view(du.data(), {Bt, Dm, L}),
-                    ddelta_v = view(ddelta.data(), {Bt, Dm, L}), dA_v = view(dA.data(), {Dm, N}),
-                    dB_v = view(dB.data(), {Bt, 1, N, L}), dC_v = view(dC.data(), {Bt, 1, N, L}),
-                    dD_v = view(dD.data(), {Dm}), dz_v = view(dz.data(), {Bt, Dm, L}),
-                    dbias_v = view(dbias.data(), {Dm});
+    const hs_tensor u_v = host_view(u.data(), {Bt, Dm, L}), delta_v = host_view(delta.data(), {Bt, Dm, L}),
+                    A_v = host_view(A.data(), {Dm, N}), B_v = host_view(B.data(), {Bt, 1, N, L}),
+                    C_v = host_view(C.data(), {Bt, 1, N, L}), D_v = host_view(D.data(), {Dm}),
+                    z_v = host_view(z.data(), {Bt, Dm, L}), bias_v = host_view(bias.data(), {Dm}),
+                    out_v = host_view(out.data(), {Bt, Dm, L}), ck_v = host_view(checkpoints.data(), {Bt, Dm, K, N}),
+                    dout_v = host_view(dout.data(), {Bt, Dm, L}), du_v = host_view(du.data(), {Bt, Dm, L}),
+                    ddelta_v = host_view(ddelta.data(), {Bt, Dm, L}), dA_v = host_view(dA.data(), {Dm, N}),
+                    dB_v = host_view(dB.data(), {Bt, 1, N, L}), dC_v = host_view(dC.data(), {Bt, 1, N, L}),
+                    dD_v = host_view(dD.data(), {Dm}), dz_v = host_view(dz.data(), {Bt, Dm, L}),
+                    dbias_v = host_view(dbias.data(), {Dm});
     const hs_selective_scan_inputs inputs{&u_v, &delta_v, &A_v, &B_v, &C_v, &D_v, &z_v, &bias_v, nullptr, nullptr, 1, 0};
     const hs_selective_scan_grads grads{&du_v, &ddelta_v, &dA_v, &dB_v, &dC_v, &dD_v, &dz_v, &dbias_v, nullptr};
 
-    const double forward = median_ms(repeats, [&] { check(hs_selective_scan_forward(&inputs, &out_v, nullptr, &ck_v, nullptr)); });
-    const double backward = median_ms(repeats, [&] {
-        check(hs_selective_scan_backward(&inputs, &ck_v, &dout_v, nullptr, &grads, 1, nullptr, nullptr));
+    const double forward = median_wall_ms(repeats, [&] {
+        exit_on_error(hs_selective_scan_forward(&inputs, &out_v, nullptr, &ck_v, nullptr));
+    });
+    const double backward = median_wall_ms(repeats, [&] {
+        exit_on_error(hs_selective_scan_backward(&inputs, &ck_v, &dout_v, nullptr, &grads, 1, nullptr, nullptr));
     });
     std::printf("%s  B%lld D%lld L%lld N%lld float32 (B/C varying, D, z, delta_bias, softplus)\n", hs_version_string(),
                 static_cast<long long>(Bt), static_cast<long long>(Dm), static_cast<long long>(L),

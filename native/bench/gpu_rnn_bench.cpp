@@ -10,71 +10,23 @@
 // NH=4 x 64 fwd <= 2 ms. Without a CUDA device it prints why and exits 0.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <random>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
+#include "gpu_bench_support.h"
 #include "hybridseq.h"
 
 namespace {
 
+using hs_bench::check_cuda;
+using hs_bench::check_status;
+using hs_bench::DeviceTensor;
+
 constexpr int kWarmup = 3;
 constexpr int kIterations = 20;
-
-void check_cuda(cudaError_t code, const char* what) {
-    if (code != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(code));
-}
-
-void check_status(hs_status status, const char* what) {
-    if (status != HS_OK) {
-        throw std::runtime_error(std::string(what) + " failed: " + hs_status_name(status) + ": " + hs_last_error());
-    }
-}
-
-// A float32 tensor in device memory: zeros, or uniform values in [low, high).
-class DeviceTensor {
-public:
-    explicit DeviceTensor(std::vector<int64_t> shape) : shape_(std::move(shape)) {
-        size_t count = 1;
-        for (int64_t s : shape_) count *= static_cast<size_t>(s);
-        bytes_ = std::max<size_t>(count, 1) * sizeof(float);
-        check_cuda(cudaMalloc(&data_, bytes_), "cudaMalloc");
-        check_cuda(cudaMemset(data_, 0, bytes_), "cudaMemset");
-        view_.data = data_;
-        view_.dtype = HS_DTYPE_FLOAT32;
-        view_.device_type = HS_DEVICE_CUDA;
-        view_.device_index = 0;
-        view_.rank = static_cast<int32_t>(shape_.size());
-        int64_t stride = 1;
-        for (int i = view_.rank - 1; i >= 0; --i) {
-            view_.sizes[i] = shape_[static_cast<size_t>(i)];
-            view_.strides[i] = stride;
-            stride *= shape_[static_cast<size_t>(i)];
-        }
-    }
-    DeviceTensor(std::vector<int64_t> shape, float low, float high, uint32_t seed) : DeviceTensor(std::move(shape)) {
-        std::mt19937 generator(seed);
-        std::uniform_real_distribution<float> distribution(low, high);
-        std::vector<float> host(bytes_ / sizeof(float));
-        for (float& v : host) v = distribution(generator);
-        check_cuda(cudaMemcpy(data_, host.data(), bytes_, cudaMemcpyHostToDevice), "cudaMemcpy");
-    }
-    DeviceTensor(const DeviceTensor&) = delete;
-    DeviceTensor& operator=(const DeviceTensor&) = delete;
-    ~DeviceTensor() { cudaFree(data_); }
-    const hs_tensor* view() const { return &view_; }
-
-private:
-    std::vector<int64_t> shape_;
-    size_t bytes_ = 0;
-    void* data_ = nullptr;
-    hs_tensor view_{};
-};
 
 struct Case {
     int32_t cell;
@@ -88,28 +40,6 @@ struct Timing {
     double forward_backward_ms = 0.0;
     double peak_bytes = 0.0;
 };
-
-template <typename Body>
-double median_ms(Body body) {
-    cudaEvent_t start, stop;
-    check_cuda(cudaEventCreate(&start), "cudaEventCreate");
-    check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
-    for (int i = 0; i < kWarmup; ++i) body();
-    std::vector<double> times;
-    for (int i = 0; i < kIterations; ++i) {
-        check_cuda(cudaEventRecord(start, nullptr), "cudaEventRecord");
-        body();
-        check_cuda(cudaEventRecord(stop, nullptr), "cudaEventRecord");
-        check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
-        float ms = 0.0f;
-        check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-        times.push_back(ms);
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
-}
 
 size_t used_device_bytes() {
     size_t free_bytes = 0, total_bytes = 0;
@@ -162,8 +92,8 @@ Timing run_case(const Case& c, int64_t batch, int64_t steps) {
                                          dR.view(), db.view(), nullptr, backward_workspace.view(), nullptr),
                          "hs_rnn_backward");
         };
-        timing.forward_ms = median_ms(forward);
-        timing.forward_backward_ms = median_ms(forward_backward);
+        timing.forward_ms = hs_bench::median_event_ms(kWarmup, kIterations, forward);
+        timing.forward_backward_ms = hs_bench::median_event_ms(kWarmup, kIterations, forward_backward);
         check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
         timing.peak_bytes = static_cast<double>(used_device_bytes() - used_before);
     }

@@ -10,17 +10,20 @@
 // Without a CUDA device it prints why and exits 0.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "gpu_bench_support.h"
 #include "hybridseq.h"
 
 namespace {
+
+using hs_bench::check_cuda;
+using hs_bench::check_status;
+using hs_bench::DeviceTensor;
 
 constexpr int kWarmup = 5;
 constexpr int kIterations = 50;
@@ -39,58 +42,6 @@ struct Shape {
     int64_t batch = 4, dim = 1536, groups = 1, dstate = 16, seqlen = 1024;
 };
 
-void check_cuda(cudaError_t code, const char* what) {
-    if (code != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(code));
-}
-
-void check_status(hs_status status, const char* what) {
-    if (status != HS_OK) {
-        throw std::runtime_error(std::string(what) + " failed: " + hs_status_name(status) + ": " + hs_last_error());
-    }
-}
-
-// A float32 tensor in device memory: zeros (outputs), or uniform values in [low, high) (inputs).
-class DeviceTensor {
-public:
-    explicit DeviceTensor(std::vector<int64_t> shape) : shape_(std::move(shape)) {
-        size_t count = 1;
-        for (int64_t s : shape_) count *= static_cast<size_t>(s);
-        bytes_ = std::max<size_t>(count, 1) * sizeof(float);
-        check_cuda(cudaMalloc(&data_, bytes_), "cudaMalloc");
-        check_cuda(cudaMemset(data_, 0, bytes_), "cudaMemset");
-        view_.data = data_;
-        view_.dtype = HS_DTYPE_FLOAT32;
-        view_.device_type = HS_DEVICE_CUDA;
-        view_.device_index = 0;
-        view_.rank = static_cast<int32_t>(shape_.size());
-        int64_t stride = 1;
-        for (int i = view_.rank - 1; i >= 0; --i) {
-            view_.sizes[i] = shape_[static_cast<size_t>(i)];
-            view_.strides[i] = stride;
-            stride *= shape_[static_cast<size_t>(i)];
-        }
-    }
-    DeviceTensor(std::vector<int64_t> shape, float low, float high, uint32_t seed) : DeviceTensor(std::move(shape)) {
-        std::mt19937 generator(seed);
-        std::uniform_real_distribution<float> distribution(low, high);
-        std::vector<float> host(bytes_ / sizeof(float));
-        for (float& v : host) v = distribution(generator);
-        check_cuda(cudaMemcpy(data_, host.data(), bytes_, cudaMemcpyHostToDevice), "cudaMemcpy");
-    }
-    DeviceTensor(const DeviceTensor&) = delete;
-    DeviceTensor& operator=(const DeviceTensor&) = delete;
-    ~DeviceTensor() { cudaFree(data_); }
-
-    const hs_tensor* view() const { return &view_; }
-    size_t bytes() const { return bytes_; }
-
-private:
-    std::vector<int64_t> shape_;
-    void* data_ = nullptr;
-    size_t bytes_ = 0;
-    hs_tensor view_{};
-};
-
 struct Limit {
     double seconds;
     const char* binding;
@@ -102,29 +53,6 @@ Limit limit_of(double hbm_bytes, double exp2_count, double fp32_ops, double band
     const double fp32 = fp32_ops / (kFp32PerClockPerSm * sms * kBoostClockHz);
     if (hbm >= mufu && hbm >= fp32) return {hbm, "HBM"};
     return mufu >= fp32 ? Limit{mufu, "MUFU"} : Limit{fp32, "FP32"};
-}
-
-template <typename Work>
-double median_microseconds(Work work) {
-    for (int i = 0; i < kWarmup; ++i) work();
-    check_cuda(cudaDeviceSynchronize(), "warm-up");
-    cudaEvent_t start, stop;
-    check_cuda(cudaEventCreate(&start), "cudaEventCreate");
-    check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
-    std::vector<double> times;
-    for (int i = 0; i < kIterations; ++i) {
-        check_cuda(cudaEventRecord(start, nullptr), "cudaEventRecord");
-        work();
-        check_cuda(cudaEventRecord(stop, nullptr), "cudaEventRecord");
-        check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
-        float ms = 0.0f;
-        check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-        times.push_back(ms * 1000.0);
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
 }
 
 void run_case(const Shape& s, bool has_z, int32_t deterministic, double bandwidth, int sms) {
@@ -185,8 +113,8 @@ void run_case(const Shape& s, bool has_z, int32_t deterministic, double bandwidt
                                                 nullptr),
                      "hs_selective_scan_backward");
     };
-    const double forward_us = median_microseconds(forward);
-    const double forward_backward_us = median_microseconds(forward_backward);
+    const double forward_us = 1000.0 * hs_bench::median_event_ms(kWarmup, kIterations, forward);
+    const double forward_backward_us = 1000.0 * hs_bench::median_event_ms(kWarmup, kIterations, forward_backward);
     check_status(hs_cuda_synchronize(0), "hs_cuda_synchronize");
 
     // HBM bytes of an ideal kernel, perf-anchors §3.1 (float32, s = 4; we write out only, not a separate out_z).

@@ -8,72 +8,35 @@
 // Matrix: every cell, (NH, DH) in {(1, 5), (4, 5), (1, 64), (4, 64), (1, 256)} (5: odd, tails of every tile; 64:
 // the persistent path at its limit; 256: the dense per-step path), T in {1, 7, 129}, Bt in {1, 3, 16}, and the
 // option set (s0, lengths, reverse) cycling through five variants.
-#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <iostream>
 #include <limits>
 #include <memory>
 #include <random>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "cuda_test_support.h"
 #include "hybridseq.h"
 
 namespace {
 
+using hs_test::DeviceTensor;
+
 constexpr double kForwardTolerance = 2e-4;
 constexpr double kBackwardTolerance = 2e-3;
-
-#define SKIP_WITHOUT_CUDA_DEVICE()                                                     \
-    do {                                                                               \
-        int32_t device_count = 0;                                                      \
-        ASSERT_EQ(hs_cuda_device_count(&device_count), HS_OK) << hs_last_error();      \
-        if (device_count == 0) {                                                       \
-            GTEST_SKIP() << "no usable CUDA device: " << hs_cuda_unavailable_reason(); \
-        }                                                                              \
-    } while (0)
-
-void check_cuda(cudaError_t code, const char* what) {
-    if (code != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(code));
-}
-
-int64_t element_count(const std::vector<int64_t>& shape) {
-    int64_t count = 1;
-    for (int64_t s : shape) count *= s;
-    return count;
-}
-
-size_t dtype_size(int32_t dtype) { return dtype == HS_DTYPE_FLOAT32 || dtype == HS_DTYPE_INT32 ? 4 : 8; }
-
-hs_tensor make_view(void* data, int32_t dtype, int32_t device_type, const std::vector<int64_t>& shape) {
-    hs_tensor view{};
-    view.data = data;
-    view.dtype = dtype;
-    view.device_type = device_type;
-    view.device_index = 0;
-    view.rank = static_cast<int32_t>(shape.size());
-    int64_t stride = 1;
-    for (int i = view.rank - 1; i >= 0; --i) {
-        view.sizes[i] = shape[static_cast<size_t>(i)];
-        view.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
-    }
-    return view;
-}
 
 // A contiguous float64 CPU tensor (owned) and its view. Outputs start as NaN so an unwritten element fails.
 class HostTensor {
 public:
     explicit HostTensor(const std::vector<int64_t>& shape, std::vector<double> values = {})
-        : values_(values.empty() ? std::vector<double>(static_cast<size_t>(element_count(shape)),
+        : values_(values.empty() ? std::vector<double>(hs_test::shape_element_count(shape),
                                                        std::numeric_limits<double>::quiet_NaN())
                                  : std::move(values)),
-          view_(make_view(values_.data(), HS_DTYPE_FLOAT64, HS_DEVICE_CPU, shape)) {}
+          view_(hs_test::contiguous_view(values_.data(), HS_DTYPE_FLOAT64, HS_DEVICE_CPU, shape)) {}
     HostTensor(const HostTensor&) = delete;
     HostTensor& operator=(const HostTensor&) = delete;
     const hs_tensor* view() const { return &view_; }
@@ -82,50 +45,6 @@ public:
 private:
     std::vector<double> values_;
     hs_tensor view_;
-};
-
-struct CudaFree {
-    void operator()(void* data) const { cudaFree(data); }
-};
-
-// A contiguous tensor in device memory (owned) and its view. Outputs start as all-ones bytes (NaN for float32).
-class DeviceTensor {
-public:
-    DeviceTensor(const std::vector<int64_t>& shape, int32_t dtype) {
-        const size_t bytes = std::max<size_t>(static_cast<size_t>(element_count(shape)) * dtype_size(dtype), 1);
-        void* data = nullptr;
-        check_cuda(cudaMalloc(&data, bytes), "cudaMalloc");
-        memory_.reset(data);
-        check_cuda(cudaMemset(data, 0xFF, bytes), "cudaMemset");
-        view_ = make_view(data, dtype, HS_DEVICE_CUDA, shape);
-    }
-    static std::unique_ptr<DeviceTensor> upload(const std::vector<double>& values, const std::vector<int64_t>& shape) {
-        auto tensor = std::make_unique<DeviceTensor>(shape, HS_DTYPE_FLOAT32);
-        const std::vector<float> host(values.begin(), values.end());
-        check_cuda(cudaMemcpy(tensor->view_.data, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice),
-                   "cudaMemcpy to device");
-        return tensor;
-    }
-    static std::unique_ptr<DeviceTensor> upload_int64(const std::vector<int64_t>& values) {
-        auto tensor = std::make_unique<DeviceTensor>(std::vector<int64_t>{static_cast<int64_t>(values.size())},
-                                                     HS_DTYPE_INT64);
-        check_cuda(cudaMemcpy(tensor->view_.data, values.data(), values.size() * sizeof(int64_t),
-                              cudaMemcpyHostToDevice),
-                   "cudaMemcpy to device");
-        return tensor;
-    }
-    std::vector<double> download() const {
-        std::vector<float> host(static_cast<size_t>(element_count(shape())));
-        check_cuda(cudaMemcpy(host.data(), view_.data, host.size() * sizeof(float), cudaMemcpyDeviceToHost),
-                   "cudaMemcpy to host");
-        return std::vector<double>(host.begin(), host.end());
-    }
-    std::vector<int64_t> shape() const { return std::vector<int64_t>(view_.sizes, view_.sizes + view_.rank); }
-    const hs_tensor* view() const { return &view_; }
-
-private:
-    std::unique_ptr<void, CudaFree> memory_;
-    hs_tensor view_{};
 };
 
 struct CellCounts {
@@ -236,7 +155,7 @@ CpuRun cpu_reference(const RnnProblem& p) {
     const RnnCase& c = p.config;
     HostTensor wx(p.wx_shape(), p.wx), R(p.R_shape(), p.R), b(p.b_shape(), p.b), s0(p.state_shape(), p.s0);
     std::vector<int64_t> lengths = p.lengths;
-    const hs_tensor lengths_view = make_view(lengths.data(), HS_DTYPE_INT64, HS_DEVICE_CPU, {c.batch});
+    const hs_tensor lengths_view = hs_test::contiguous_view(lengths.data(), HS_DTYPE_INT64, HS_DEVICE_CPU, {c.batch});
     hs_rnn_inputs inputs{};
     inputs.cell = c.cell;
     inputs.reverse = c.reverse ? 1 : 0;
@@ -276,7 +195,7 @@ CpuRun cpu_reference(const RnnProblem& p) {
 // ---- the CUDA run ------------------------------------------------------------------------------------------------
 
 struct DeviceInputs {
-    std::unique_ptr<DeviceTensor> wx, R, b, s0, lengths;
+    DeviceTensor wx, R, b, s0, lengths;
     hs_rnn_inputs inputs{};
 
     DeviceInputs(const RnnProblem& p, int32_t allow_tf32)
@@ -287,11 +206,11 @@ struct DeviceInputs {
           lengths(DeviceTensor::upload_int64(p.lengths)) {
         inputs.cell = p.config.cell;
         inputs.reverse = p.config.reverse ? 1 : 0;
-        inputs.wx = wx->view();
-        inputs.R = R->view();
-        inputs.b = b->view();
-        inputs.s0 = p.config.has_s0 ? s0->view() : nullptr;
-        inputs.lengths = p.config.has_lengths ? lengths->view() : nullptr;
+        inputs.wx = wx.view();
+        inputs.R = R.view();
+        inputs.b = b.view();
+        inputs.s0 = p.config.has_s0 ? s0.view() : nullptr;
+        inputs.lengths = p.config.has_lengths ? lengths.view() : nullptr;
         inputs.allow_tf32 = allow_tf32;
     }
 };
@@ -343,8 +262,8 @@ CudaRun cuda_run(const RnnProblem& p, int32_t allow_tf32 = 0) {
     DeviceTensor dwx(p.wx_shape(), HS_DTYPE_FLOAT32), dR(p.R_shape(), HS_DTYPE_FLOAT32),
         db(p.b_shape(), HS_DTYPE_FLOAT32), ds0(p.state_shape(), HS_DTYPE_FLOAT32);
     const auto backward_workspace = cuda_workspace(c, 1);
-    EXPECT_EQ(hs_rnn_backward(&in.inputs, states.view(), cache.view(), dy->view(),
-                              c.has_s0 ? ds_last->view() : nullptr, dwx.view(), dR.view(), db.view(), ds0.view(),
+    EXPECT_EQ(hs_rnn_backward(&in.inputs, states.view(), cache.view(), dy.view(),
+                              c.has_s0 ? ds_last.view() : nullptr, dwx.view(), dR.view(), db.view(), ds0.view(),
                               view_or_null(backward_workspace), nullptr),
               HS_OK)
         << "CUDA backward: " << hs_last_error();
@@ -490,17 +409,17 @@ TEST_P(RnnCudaStep, StepsEqualFullForward) {
         const auto wx = DeviceTensor::upload(wx_t, {c.batch, problem.counts.gates * H});
         hs_rnn_inputs inputs{};
         inputs.cell = c.cell;
-        inputs.wx = wx->view();
-        inputs.R = R->view();
-        inputs.b = b->view();
-        ASSERT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), view_or_null(workspace), nullptr), HS_OK)
+        inputs.wx = wx.view();
+        inputs.R = R.view();
+        inputs.b = b.view();
+        ASSERT_EQ(hs_rnn_step(&inputs, state.view(), y.view(), view_or_null(workspace), nullptr), HS_OK)
             << hs_last_error();
         synchronize();
         const std::vector<double> expected(full.forward.y.begin() + t * c.batch * H,
                                            full.forward.y.begin() + (t + 1) * c.batch * H);
         expect_close("y step " + std::to_string(t), y.download(), expected, 1e-5, summary);
     }
-    expect_close("state", state->download(), full.forward.s_last, 1e-5, summary);
+    expect_close("state", state.download(), full.forward.s_last, 1e-5, summary);
     summary.print(c.name());
 }
 
@@ -642,7 +561,7 @@ TEST_F(RnnCudaBadInput, TooSmallWorkspaceNamesWorkspace) {
     const int64_t needed = cuda_workspace_elements(config_, 1);
     ASSERT_GT(needed, 1);
     DeviceTensor workspace({needed - 1}, HS_DTYPE_FLOAT32);
-    EXPECT_EQ(hs_rnn_backward(&inputs_->inputs, states.view(), cache.view(), dy->view(), nullptr, dwx.view(),
+    EXPECT_EQ(hs_rnn_backward(&inputs_->inputs, states.view(), cache.view(), dy.view(), nullptr, dwx.view(),
                               dR.view(), db.view(), nullptr, workspace.view(), nullptr),
               HS_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(hs_last_error()).find("workspace"), std::string::npos) << hs_last_error();
@@ -770,16 +689,16 @@ TEST_F(RnnCudaForwardWorkspace, StepChecksItsWorkspace) {
     auto state = DeviceTensor::upload(problem_->s0, problem_->state_shape());
     DeviceTensor y({config_.batch, H}, HS_DTYPE_FLOAT32);
     hs_rnn_inputs inputs = inputs_->inputs;
-    inputs.wx = wx->view();
+    inputs.wx = wx.view();
     inputs.s0 = nullptr;
     inputs.lengths = nullptr;
-    EXPECT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), nullptr, nullptr), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(hs_rnn_step(&inputs, state.view(), y.view(), nullptr, nullptr), HS_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(hs_last_error()).find("argument 'workspace'"), std::string::npos) << hs_last_error();
     DeviceTensor too_small({step_needed - 1}, HS_DTYPE_FLOAT32);
-    EXPECT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), too_small.view(), nullptr), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(hs_rnn_step(&inputs, state.view(), y.view(), too_small.view(), nullptr), HS_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(hs_last_error()).find("hs_rnn_step"), std::string::npos) << hs_last_error();
     DeviceTensor workspace({step_needed}, HS_DTYPE_FLOAT32);
-    EXPECT_EQ(hs_rnn_step(&inputs, state->view(), y.view(), workspace.view(), nullptr), HS_OK) << hs_last_error();
+    EXPECT_EQ(hs_rnn_step(&inputs, state.view(), y.view(), workspace.view(), nullptr), HS_OK) << hs_last_error();
     synchronize();
 }
 

@@ -5,7 +5,6 @@
 // so they agree to float rounding accumulated over the recurrence. An element passes when
 // |cuda - cpu| <= atol * max(1, max|cpu|) + rtol * |cpu|; the atol term is scaled by the tensor's magnitude because
 // sums over batch and time (dA, constant dB / dC, dD) are large and cancel. The worst error of each test is printed.
-#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,96 +13,22 @@
 #include <iostream>
 #include <limits>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "cuda_test_support.h"
 #include "hybridseq.h"
 #include "scan_test_support.h"
 
 namespace {
 
+using hs_test::DeviceTensor;
 using hs_test::ScanConfig;
 using hs_test::ScanGradients;
 using hs_test::ScanProblem;
 
 constexpr double kForwardTolerance = 2e-4;   // atol (scaled) and rtol of out, h_last, checkpoints
 constexpr double kBackwardTolerance = 1e-3;  // atol (scaled) and rtol of every gradient
-
-#define SKIP_WITHOUT_CUDA_DEVICE()                                                               \
-    do {                                                                                         \
-        int32_t device_count = 0;                                                                \
-        ASSERT_EQ(hs_cuda_device_count(&device_count), HS_OK) << hs_last_error();                \
-        if (device_count == 0) {                                                                 \
-            GTEST_SKIP() << "no usable CUDA device: " << hs_cuda_unavailable_reason();           \
-        }                                                                                        \
-    } while (0)
-
-void check_cuda(cudaError_t code, const char* what) {
-    if (code != cudaSuccess) {
-        throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(code));
-    }
-}
-
-size_t element_count(const std::vector<int64_t>& shape) {
-    int64_t count = 1;
-    for (int64_t s : shape) count *= s;
-    return static_cast<size_t>(count);
-}
-
-size_t dtype_size(int32_t dtype) { return dtype == HS_DTYPE_FLOAT32 || dtype == HS_DTYPE_INT32 ? 4 : 8; }
-
-struct CudaFree {
-    void operator()(void* data) const { cudaFree(data); }
-};
-
-// A contiguous tensor in device memory (owned) and its hs_tensor view. Outputs start as all-ones bytes, which is
-// NaN for float32, so an element a kernel forgets to write fails the comparison.
-class DeviceTensor {
-public:
-    DeviceTensor() = default;
-    DeviceTensor(const std::vector<int64_t>& shape, int32_t dtype) {
-        const size_t bytes = std::max<size_t>(element_count(shape) * dtype_size(dtype), 1);
-        void* data = nullptr;
-        check_cuda(cudaMalloc(&data, bytes), "cudaMalloc");
-        memory_.reset(data);
-        check_cuda(cudaMemset(data, 0xFF, bytes), "cudaMemset");
-        view_ = hs_test::cpu_view(data, dtype, shape);
-        view_.device_type = HS_DEVICE_CUDA;
-        view_.device_index = 0;
-    }
-
-    static DeviceTensor upload(const std::vector<double>& values, const std::vector<int64_t>& shape) {
-        DeviceTensor tensor(shape, HS_DTYPE_FLOAT32);
-        const std::vector<float> host(values.begin(), values.end());
-        check_cuda(cudaMemcpy(tensor.view_.data, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice),
-                   "cudaMemcpy to device");
-        return tensor;
-    }
-
-    static DeviceTensor upload_int64(const std::vector<int64_t>& values) {
-        DeviceTensor tensor({static_cast<int64_t>(values.size())}, HS_DTYPE_INT64);
-        check_cuda(cudaMemcpy(tensor.view_.data, values.data(), values.size() * sizeof(int64_t),
-                              cudaMemcpyHostToDevice),
-                   "cudaMemcpy to device");
-        return tensor;
-    }
-
-    std::vector<double> download() const {
-        std::vector<float> host(element_count(shape()));
-        check_cuda(cudaMemcpy(host.data(), view_.data, host.size() * sizeof(float), cudaMemcpyDeviceToHost),
-                   "cudaMemcpy to host");
-        return std::vector<double>(host.begin(), host.end());
-    }
-
-    std::vector<int64_t> shape() const { return std::vector<int64_t>(view_.sizes, view_.sizes + view_.rank); }
-    const hs_tensor* view() const { return &view_; }
-    hs_tensor* mutable_view() { return &view_; }
-
-private:
-    std::unique_ptr<void, CudaFree> memory_;
-    hs_tensor view_{};
-};
 
 // Device copies of a problem's inputs (rounded to float32) and the inputs struct pointing at them.
 struct DeviceInputs {
