@@ -1,10 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
-using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Jobs;
-using BenchmarkDotNet.Reports;
-using BenchmarkDotNet.Running;
-using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using HybridSeq.Models.Recurrent;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -23,16 +17,8 @@ public class RnnCpuBenchmarks
 {
     public const int Batch = 16, Steps = 1024, InputSize = 256, Hidden = 256;
 
-    private sealed class Config : ManualConfig
-    {
-        public Config()
-        {
-            AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
-                .WithWarmupCount(2).WithIterationCount(6).WithInvocationCount(1).WithUnrollFactor(1));
-            AddColumn(new StepsPerSecondColumn());
-            SummaryStyle = SummaryStyle.Default.WithRatioStyle(RatioStyle.Trend);
-        }
-    }
+    private sealed class Config() : InProcessConfig(warmups: 2, iterations: 6, "Cell steps/s",
+        "B*T cell updates (H = 256 wide) divided by the mean time of one call", (double)Batch * Steps);
 
     private LSTM _torchLstm = null!;
     private FusedLSTM _fusedLstm = null!;
@@ -84,29 +70,5 @@ public class RnnCpuBenchmarks
         Tensor input = _input.detach().requires_grad_(true);
         (Tensor output, _) = _fusedLstm.forward(input);
         output.backward([_gradOutput]);
-    }
-
-    /// <summary>Sequence steps per second: B·T cell updates (each H wide) divided by the mean time.</summary>
-    private sealed class StepsPerSecondColumn : IColumn
-    {
-        public string Id => nameof(StepsPerSecondColumn);
-        public string ColumnName => "Cell steps/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "B*T cell updates (H = 256 wide) divided by the mean time of one call";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            var report = summary[benchmarkCase];
-            if (report?.ResultStatistics is not { } stats) return "-";
-            double updates = (double)Batch * Steps;
-            return (updates / (stats.Mean * 1e-9)).ToString("0.00e0", System.Globalization.CultureInfo.InvariantCulture);
-        }
     }
 }

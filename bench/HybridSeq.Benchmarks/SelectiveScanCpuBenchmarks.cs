@@ -1,10 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
-using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Jobs;
-using BenchmarkDotNet.Reports;
-using BenchmarkDotNet.Running;
-using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using HybridSeq.Managed;
 using HybridSeq.Managed.Reference;
 using TorchSharp;
@@ -22,16 +16,8 @@ public class SelectiveScanCpuBenchmarks
 {
     public const int Batch = 1, Dim = 256, SeqLen = 512, DState = 16;
 
-    private sealed class Config : ManualConfig
-    {
-        public Config()
-        {
-            AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
-                .WithWarmupCount(2).WithIterationCount(8).WithInvocationCount(1).WithUnrollFactor(1));
-            AddColumn(new StateUpdatesPerSecondColumn());
-            SummaryStyle = SummaryStyle.Default.WithRatioStyle(RatioStyle.Trend);
-        }
-    }
+    private sealed class Config() : InProcessConfig(warmups: 5, iterations: 15, "State updates/s",
+        "B*D*L*N state updates divided by the mean time of one call", (double)Batch * Dim * SeqLen * DState);
 
     private Tensor _u = null!, _delta = null!, _a = null!, _b = null!, _c = null!, _d = null!, _z = null!, _bias = null!;
     private Tensor _gradOut = null!;
@@ -87,29 +73,5 @@ public class SelectiveScanCpuBenchmarks
         var x = Leaves();
         var (y, _) = SelectiveScan.Forward(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], deltaSoftplus: true);
         y.backward(new[] { _gradOut });
-    }
-
-    /// <summary>State updates per second: B·D·L·N recurrence steps divided by the mean time.</summary>
-    private sealed class StateUpdatesPerSecondColumn : IColumn
-    {
-        public string Id => nameof(StateUpdatesPerSecondColumn);
-        public string ColumnName => "State updates/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "B*D*L*N state updates divided by the mean time of one call";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            var report = summary[benchmarkCase];
-            if (report?.ResultStatistics is not { } stats) return "-";
-            double updates = (double)Batch * Dim * SeqLen * DState;
-            return (updates / (stats.Mean * 1e-9)).ToString("0.00e0", System.Globalization.CultureInfo.InvariantCulture);
-        }
     }
 }

@@ -1,0 +1,48 @@
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+namespace HybridSeq.Benchmarks;
+
+/// <summary>
+/// The configuration every HybridSeq CPU benchmark shares: in-process (so the native library and the TorchSharp load
+/// fix of the build output are used as they are), one call per measurement (calls take milliseconds to seconds), ratios
+/// against the baseline as "N× faster/slower", and one rate column (work units per second of mean time).
+/// </summary>
+public abstract class InProcessConfig : ManualConfig
+{
+    protected InProcessConfig(int warmups, int iterations, string rateName, string rateLegend, double workUnitsPerCall)
+    {
+        AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
+            .WithWarmupCount(warmups).WithIterationCount(iterations).WithInvocationCount(1).WithUnrollFactor(1));
+        AddColumn(new RateColumn(rateName, rateLegend, workUnitsPerCall));
+        SummaryStyle = SummaryStyle.Default.WithRatioStyle(RatioStyle.Trend);
+    }
+
+    /// <summary>Work units of one call divided by the mean time of one call.</summary>
+    private sealed class RateColumn(string name, string legend, double workUnitsPerCall) : IColumn
+    {
+        public string Id => $"{nameof(RateColumn)}.{name}";
+        public string ColumnName => name;
+        public bool AlwaysShow => true;
+        public ColumnCategory Category => ColumnCategory.Custom;
+        public int PriorityInCategory => 0;
+        public bool IsNumeric => true;
+        public UnitType UnitType => UnitType.Dimensionless;
+        public string Legend => legend;
+        public bool IsAvailable(Summary summary) => true;
+        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) =>
+            GetValue(summary, benchmarkCase, SummaryStyle.Default);
+
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+        {
+            if (summary[benchmarkCase]?.ResultStatistics is not { } stats) return "-";
+            return (workUnitsPerCall / (stats.Mean * 1e-9)).ToString("0.00e0",
+                System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+}
