@@ -34,19 +34,13 @@ using cuda_rnn::kStepRows;
 using cuda_rnn::kStepThreads;
 using cuda_rnn::kStepUnits;
 
-struct CellCounts {
-    int gates;
-    int states;
-    int cache_gates;
-};
-
 struct Workspace {
     float* dg_rec;  // (T, Bt, G*H), by processing index
     float* h_prev;  // (T, Bt, H), by processing index
     float* carry;   // (S, Bt, H): dL/ds of the state after the next step to process (per-step path only)
 };
 
-Workspace split_workspace(const RnnBackwardParams<float>& p, const CellCounts& n) {
+Workspace split_workspace(const RnnBackwardParams<float>& p, const RnnCellShape& n) {
     const int64_t rows = p.fwd.steps * p.fwd.batch;
     Workspace w;
     w.dg_rec = p.workspace;
@@ -65,7 +59,7 @@ struct StepInputs {
     float cache[kMaxGates];
 };
 
-__device__ inline StepInputs load_step_inputs(const RnnBackwardParams<float>& p, const CellCounts& n, int64_t k,
+__device__ inline StepInputs load_step_inputs(const RnnBackwardParams<float>& p, const RnnCellShape& n, int64_t k,
                                               int64_t b, int64_t u) {
     const RnnParams<float>& f = p.fwd;
     const int64_t Bt = f.batch;
@@ -88,7 +82,7 @@ __device__ inline StepInputs load_step_inputs(const RnnBackwardParams<float>& p,
 // carried gradient and the R^T dg_rec term of the later step; on return it holds dL/ds_{t-1} without this step's
 // R^T dg_rec term, and dgrec the step's dg_rec (zeros for padding, where dstate is left unchanged).
 // Writes dwx at the step's position and dg_rec / h_prev of index k into the workspace.
-__device__ inline void backward_step(const RnnBackwardParams<float>& p, const CellCounts& n, const Workspace& w,
+__device__ inline void backward_step(const RnnBackwardParams<float>& p, const RnnCellShape& n, const Workspace& w,
                                      int64_t k, int64_t b, int64_t u, const StepInputs& in, float* dstate,
                                      float* dgrec) {
     const int64_t Bt = p.fwd.batch;
@@ -109,13 +103,13 @@ __device__ inline void backward_step(const RnnBackwardParams<float>& p, const Ce
     w.h_prev[k * Bt * H + b * H + u] = in.real_step ? in.prev[0] : 0.0f;
 }
 
-__device__ inline void store_ds0(const RnnBackwardParams<float>& p, const CellCounts& n, int64_t b, int64_t u,
+__device__ inline void store_ds0(const RnnBackwardParams<float>& p, const RnnCellShape& n, int64_t b, int64_t u,
                                  const float* dstate) {
     if (p.ds0 == nullptr) return;
     for (int s = 0; s < n.states; ++s) p.ds0[(s * p.fwd.batch + b) * p.fwd.hidden + u] = dstate[s];
 }
 
-__device__ inline void load_ds_last(const RnnBackwardParams<float>& p, const CellCounts& n, int64_t b, int64_t u,
+__device__ inline void load_ds_last(const RnnBackwardParams<float>& p, const RnnCellShape& n, int64_t b, int64_t u,
                                     float* dstate) {
     for (int s = 0; s < kMaxStates; ++s) {
         dstate[s] = (s < n.states && p.ds_last != nullptr) ? p.ds_last[(s * p.fwd.batch + b) * p.fwd.hidden + u]
@@ -126,7 +120,7 @@ __device__ inline void load_ds_last(const RnnBackwardParams<float>& p, const Cel
 // ---- persistent path --------------------------------------------------------------------------------------------
 
 // Dynamic shared memory in floats: R (G*DH, DH + 1), dg_rec (2, rows, G*DH), carried dL/ds (S, rows, DH).
-size_t persistent_backward_shared_floats(const CellCounts& n, int64_t head_dim) {
+size_t persistent_backward_shared_floats(const RnnCellShape& n, int64_t head_dim) {
     const size_t dh = static_cast<size_t>(head_dim);
     const size_t rows = cuda_rnn::kPersistentRows;
     return n.gates * dh * (dh + 1) + 2 * rows * n.gates * dh + n.states * rows * dh;
@@ -134,7 +128,7 @@ size_t persistent_backward_shared_floats(const CellCounts& n, int64_t head_dim) 
 
 // Grid (NH, ceil(Bt / kPersistentRows)); threads loop over the CTA's (row, unit) pairs.
 __global__ void __launch_bounds__(cuda_rnn::kPersistentMaxThreads)
-rnn_backward_persistent_kernel(RnnBackwardParams<float> p, CellCounts n, Workspace w) {
+rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Workspace w) {
     extern __shared__ float shared[];
     const int DH = static_cast<int>(p.fwd.head_dim);
     const int pitch = DH + 1;
@@ -208,7 +202,7 @@ rnn_backward_persistent_kernel(RnnBackwardParams<float> p, CellCounts n, Workspa
 // ---- per-step path ----------------------------------------------------------------------------------------------
 
 // One thread per (b, u): ds_last (or zeros) into the carry.
-__global__ void rnn_backward_step_init_kernel(RnnBackwardParams<float> p, CellCounts n, Workspace w) {
+__global__ void rnn_backward_step_init_kernel(RnnBackwardParams<float> p, RnnCellShape n, Workspace w) {
     const int64_t BH = p.fwd.batch * p.fwd.hidden;
     const int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (index >= BH) return;
@@ -219,7 +213,7 @@ __global__ void rnn_backward_step_init_kernel(RnnBackwardParams<float> p, CellCo
 
 // (R^T dg_later)[b][head*DH + j] for the calling thread's (row, jj) of a per-step CTA; dg_later (Bt, G*H) may be
 // null (no later step: zero). Every thread of the CTA must call it (it synchronises).
-__device__ inline float tiled_recurrent_dh(const RnnBackwardParams<float>& p, const CellCounts& n,
+__device__ inline float tiled_recurrent_dh(const RnnBackwardParams<float>& p, const RnnCellShape& n,
                                            const float* dg_later, int64_t head, int64_t first_unit,
                                            int64_t first_row, int row, int jj) {
     __shared__ float R_tile[kStepChunk][kStepUnits + 1];
@@ -257,7 +251,7 @@ __device__ inline float tiled_recurrent_dh(const RnnBackwardParams<float>& p, co
 // (NH * ceil(DH / kStepUnits), ceil(Bt / kStepRows)), kStepThreads threads: thread (row, jj) owns (b, u).
 // dg_later: dg_rec of index k + 1 (of index 0 when ds0_only), null when there is none.
 __global__ void __launch_bounds__(kStepThreads)
-rnn_backward_step_kernel(RnnBackwardParams<float> p, CellCounts n, Workspace w, int64_t k, const float* dg_later,
+rnn_backward_step_kernel(RnnBackwardParams<float> p, RnnCellShape n, Workspace w, int64_t k, const float* dg_later,
                          bool ds0_only) {
     const int64_t DH = p.fwd.head_dim;
     const int64_t H = p.fwd.hidden;
@@ -299,7 +293,7 @@ constexpr int kGemmRowsPerThread = kGemmTile * kGemmTile / kGemmThreads;  // 4
 // dR = dg_rec^T h_prev per head over the N = T*Bt workspace rows, in a fixed order (deterministic).
 // Grid (ceil(DH / 32), ceil(G*DH / 32), NH), 256 threads: thread (tx = column l, ty) computes rows ty + 8 i.
 __global__ void __launch_bounds__(kGemmThreads)
-rnn_weight_gradient_kernel(RnnBackwardParams<float> p, CellCounts n, Workspace w) {
+rnn_weight_gradient_kernel(RnnBackwardParams<float> p, RnnCellShape n, Workspace w) {
     __shared__ float dg_tile[kGemmTile][kGemmTile + 1];  // (n, r)
     __shared__ float h_tile[kGemmTile][kGemmTile + 1];   // (n, l)
     const int64_t DH = p.fwd.head_dim;
@@ -348,7 +342,7 @@ constexpr int kBiasRowGroups = 8;
 // db = column sums of dg_rec (N, G*H). Grid ceil(G*H / 32), 256 threads: 8 row groups stride over N, then one
 // thread adds the 8 partial sums in a fixed order (deterministic).
 __global__ void __launch_bounds__(kBiasColumns * kBiasRowGroups)
-rnn_bias_gradient_kernel(RnnBackwardParams<float> p, CellCounts n, Workspace w) {
+rnn_bias_gradient_kernel(RnnBackwardParams<float> p, RnnCellShape n, Workspace w) {
     __shared__ float partial[kBiasRowGroups][kBiasColumns];
     const int64_t GH = n.gates * p.fwd.hidden;
     const int64_t N = p.fwd.steps * p.fwd.batch;
@@ -367,7 +361,7 @@ rnn_bias_gradient_kernel(RnnBackwardParams<float> p, CellCounts n, Workspace w) 
     p.db[column] = total;
 }
 
-void launch_weight_gradients(const RnnBackwardParams<float>& p, const CellCounts& n, const Workspace& w,
+void launch_weight_gradients(const RnnBackwardParams<float>& p, const RnnCellShape& n, const Workspace& w,
                              cudaStream_t stream) {
     const int64_t DH = p.fwd.head_dim;
     const int64_t GDH = n.gates * DH;
@@ -388,7 +382,7 @@ void launch_weight_gradients(const RnnBackwardParams<float>& p, const CellCounts
     HS_CUDA_CHECK_LAUNCH("rnn_bias_gradient_kernel launch");
 }
 
-void backward_per_step(const RnnBackwardParams<float>& p, const CellCounts& n, const Workspace& w,
+void backward_per_step(const RnnBackwardParams<float>& p, const RnnCellShape& n, const Workspace& w,
                        cudaStream_t stream) {
     const int64_t BH = p.fwd.batch * p.fwd.hidden;
     const int elementwise_threads = 256;
@@ -424,8 +418,7 @@ int64_t rnn_workspace_elements_cuda(RnnPass pass, RnnCell cell, int64_t steps, i
 }
 
 void rnn_backward_cuda(const RnnBackwardParams<float>& p, void* stream_handle) {
-    const RnnCellShape shape = rnn_cell_shape(p.fwd.cell);
-    const CellCounts n{shape.gates, shape.states, shape.cache_gates};
+    const RnnCellShape n = rnn_cell_shape(p.fwd.cell);
     const int64_t needed =
         rnn_workspace_elements_cuda(RnnPass::Backward, p.fwd.cell, p.fwd.steps, p.fwd.batch, p.fwd.hidden, p.fwd.heads);
     if (p.workspace_elements < needed || (needed > 0 && p.workspace == nullptr)) {

@@ -34,17 +34,11 @@ using cuda_rnn::kStepRows;
 using cuda_rnn::kStepThreads;
 using cuda_rnn::kStepUnits;
 
-struct CellCounts {
-    int gates;
-    int states;
-    int cache_gates;
-};
-
 // The outputs of one processing index k for one (b, u), whose state after the step is `state`:
 // a real step (k < length) writes y, states[pos + 1] and the cache; a padding step writes y = 0, the cache = 0 and
 // into states[pos + 1] the frozen final state (forward order) or s0 (reverse: nothing processed yet at padding),
 // read back from states[0], which the same thread (persistent kernel) or an earlier launch (per-step init) wrote.
-__device__ inline void write_step_outputs(const RnnParams<float>& p, const CellCounts& n, int64_t pos, int64_t b,
+__device__ inline void write_step_outputs(const RnnParams<float>& p, const RnnCellShape& n, int64_t pos, int64_t b,
                                           int64_t u, bool real_step, const float* state, const float* cache) {
     const int64_t Bt = p.batch;
     const int64_t H = p.hidden;
@@ -63,7 +57,7 @@ __device__ inline void write_step_outputs(const RnnParams<float>& p, const CellC
 }
 
 // Reads the initial state of (b, u) (zeros when s0 is null) and stores it into states[0].
-__device__ inline void load_initial_state(const RnnParams<float>& p, const CellCounts& n, int64_t b, int64_t u,
+__device__ inline void load_initial_state(const RnnParams<float>& p, const RnnCellShape& n, int64_t b, int64_t u,
                                           float* state) {
     for (int s = 0; s < kMaxStates; ++s) {
         state[s] = (s < n.states && p.s0 != nullptr) ? p.s0[(s * p.batch + b) * p.hidden + u] : 0.0f;
@@ -73,7 +67,7 @@ __device__ inline void load_initial_state(const RnnParams<float>& p, const CellC
     }
 }
 
-__device__ inline void store_last_state(const RnnParams<float>& p, const CellCounts& n, int64_t b, int64_t u,
+__device__ inline void store_last_state(const RnnParams<float>& p, const RnnCellShape& n, int64_t b, int64_t u,
                                         const float* state) {
     if (p.s_last == nullptr) return;
     for (int s = 0; s < n.states; ++s) p.s_last[(s * p.batch + b) * p.hidden + u] = state[s];
@@ -84,7 +78,7 @@ __device__ inline void store_last_state(const RnnParams<float>& p, const CellCou
 // Dynamic shared memory of the persistent forward, in floats:
 //   R (G*DH, DH + 1; the pad makes threads of consecutive units read different banks), bias (G, DH),
 //   h (2, rows, DH) double-buffered, other states (S, rows, DH) (slot 0 unused: h lives in the h buffers).
-size_t persistent_forward_shared_floats(const CellCounts& n, int64_t head_dim) {
+size_t persistent_forward_shared_floats(const RnnCellShape& n, int64_t head_dim) {
     const size_t dh = static_cast<size_t>(head_dim);
     const size_t rows = cuda_rnn::kPersistentRows;
     return n.gates * dh * (dh + 1) + n.gates * dh + 2 * rows * dh + n.states * rows * dh;
@@ -92,7 +86,7 @@ size_t persistent_forward_shared_floats(const CellCounts& n, int64_t head_dim) {
 
 // Grid (NH, ceil(Bt / kPersistentRows)); threads loop over the CTA's (row, unit) pairs.
 __global__ void __launch_bounds__(cuda_rnn::kPersistentMaxThreads)
-rnn_forward_persistent_kernel(RnnParams<float> p, CellCounts n) {
+rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
     extern __shared__ float shared[];
     const int DH = static_cast<int>(p.head_dim);
     const int pitch = DH + 1;
@@ -189,7 +183,7 @@ struct StepScratch {
     float* carry;
 };
 
-int64_t step_scratch_elements(const CellCounts& n, int64_t batch, int64_t hidden) {
+int64_t step_scratch_elements(const RnnCellShape& n, int64_t batch, int64_t hidden) {
     return (n.states + 1) * batch * hidden;
 }
 
@@ -199,7 +193,7 @@ StepScratch split_step_scratch(float* workspace, int64_t batch, int64_t hidden) 
 }
 
 // One thread per (b, u): s0 (or zeros) into h[0], the carry and states[0].
-__global__ void rnn_forward_step_init_kernel(RnnParams<float> p, CellCounts n, StepScratch scratch) {
+__global__ void rnn_forward_step_init_kernel(RnnParams<float> p, RnnCellShape n, StepScratch scratch) {
     const int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (index >= p.batch * p.hidden) return;
     const int64_t b = index / p.hidden;
@@ -213,7 +207,7 @@ __global__ void rnn_forward_step_init_kernel(RnnParams<float> p, CellCounts n, S
 // Processing index k. Grid (NH * ceil(DH / kStepUnits), ceil(Bt / kStepRows)), kStepThreads threads: thread
 // (row = tid / kStepUnits, unit jj = tid % kStepUnits) owns (b, u). Reads h_{t-1} from h_in, writes h_t to h_out.
 __global__ void __launch_bounds__(kStepThreads)
-rnn_forward_step_kernel(RnnParams<float> p, CellCounts n, int64_t k, const float* h_in, float* h_out, float* carry) {
+rnn_forward_step_kernel(RnnParams<float> p, RnnCellShape n, int64_t k, const float* h_in, float* h_out, float* carry) {
     __shared__ float R_tile[kMaxGates * kStepUnits][kStepChunk + 1];
     __shared__ float h_tile[kStepRows][kStepChunk + 1];
     const int64_t DH = p.head_dim;
@@ -282,7 +276,7 @@ rnn_forward_step_kernel(RnnParams<float> p, CellCounts n, int64_t k, const float
 }
 
 // One thread per (b, u): the final state into s_last.
-__global__ void rnn_forward_step_finish_kernel(RnnParams<float> p, CellCounts n, const float* h_final,
+__global__ void rnn_forward_step_finish_kernel(RnnParams<float> p, RnnCellShape n, const float* h_final,
                                                const float* carry) {
     const int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (index >= p.batch * p.hidden) return;
@@ -293,7 +287,7 @@ __global__ void rnn_forward_step_finish_kernel(RnnParams<float> p, CellCounts n,
 }
 
 // Runs the per-step path in p.workspace, which the shim checked against forward_workspace_elements.
-void forward_per_step(const RnnParams<float>& p, const CellCounts& n, cudaStream_t stream) {
+void forward_per_step(const RnnParams<float>& p, const RnnCellShape& n, cudaStream_t stream) {
     const int64_t BH = p.batch * p.hidden;
     const int64_t needed = step_scratch_elements(n, p.batch, p.hidden);
     if (p.workspace == nullptr || p.workspace_elements < needed) {
@@ -326,8 +320,7 @@ void forward_per_step(const RnnParams<float>& p, const CellCounts& n, cudaStream
 namespace cuda_rnn {
 
 int64_t forward_workspace_elements(RnnCell cell, int64_t batch, int64_t hidden, int64_t heads) {
-    const RnnCellShape shape = rnn_cell_shape(cell);
-    const CellCounts n{shape.gates, shape.states, shape.cache_gates};
+    const RnnCellShape n = rnn_cell_shape(cell);
     const int64_t head_dim = hidden / heads;
     const bool persistent_surely_fits =
         head_dim <= kPersistentMaxHeadDim &&
@@ -338,8 +331,7 @@ int64_t forward_workspace_elements(RnnCell cell, int64_t batch, int64_t hidden, 
 }  // namespace cuda_rnn
 
 void rnn_forward_cuda(const RnnParams<float>& p, void* stream_handle) {
-    const RnnCellShape shape = rnn_cell_shape(p.cell);
-    const CellCounts n{shape.gates, shape.states, shape.cache_gates};
+    const RnnCellShape n = rnn_cell_shape(p.cell);
     if (p.batch == 0 || p.hidden == 0) return;  // no element to write, and an empty grid is a launch error
     const cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
 
