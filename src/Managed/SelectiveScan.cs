@@ -29,8 +29,18 @@ public static class SelectiveScan
         Tensor? lengths = null, bool deterministic = false)
     {
         Native.Load();
-        SelectiveScanArguments.CheckForward(new ScanTensors(u, delta, A, B, C, D, z, deltaBias, h0, lengths,
-            deltaSoftplus));
+        var arguments = new ScanTensors(u, delta, A, B, C, D, z, deltaBias, h0, lengths, deltaSoftplus);
+        SelectiveScanArguments.CheckForward(arguments);
+        bool needsGraph = torch.is_grad_enabled() &&
+                          new[] { u, delta, A, B, C, D, z, deltaBias, h0 }.Any(t => t?.requires_grad == true);
+        if (!needsGraph)
+        {
+            // Inference: no autograd node and no checkpoints for a backward that will never run.
+            using var noGrad = torch.no_grad();
+            (Tensor output, Tensor lastState, _) =
+                SelectiveScanFunction.RunForward(arguments.Contiguous(), withCheckpoints: false);
+            return (output, lastState);
+        }
         List<Tensor> outputs = SelectiveScanFunction.apply(
             u, delta, A, B, C, D!, z!, deltaBias!, h0!, lengths!, deltaSoftplus, deterministic);
         return (outputs[0], outputs[1]);
@@ -85,15 +95,9 @@ internal sealed class SelectiveScanFunction : torch.autograd.MultiTensorFunction
             vars[5] as Tensor, vars[6] as Tensor, vars[7] as Tensor, vars[8] as Tensor, vars[9] as Tensor,
             (bool)vars[10]).Contiguous();
         bool deterministic = (bool)vars[11];
+        (Tensor output, Tensor lastState, Tensor? checkpoints) = RunForward(x, withCheckpoints: true);
 
-        long length = x.U.shape[2];
-        long chunks = SelectiveScanNative.NumChunks(length);
-        Tensor output = torch.empty(x.U.shape, dtype: x.U.dtype, device: x.U.device);
-        Tensor lastState = torch.empty([x.Batch, x.Dim, x.State], dtype: x.U.dtype, device: x.U.device);
-        Tensor checkpoints = torch.empty([x.Batch, x.Dim, chunks, x.State], dtype: x.U.dtype, device: x.U.device);
-        SelectiveScanNative.Forward(x, output, lastState, checkpoints);
-
-        ctx.save_for_backward([x.U, x.Delta, x.A, x.B, x.C, x.D!, x.Z!, x.DeltaBias!, x.H0!, x.Lengths!, checkpoints]);
+        ctx.save_for_backward([x.U, x.Delta, x.A, x.B, x.C, x.D!, x.Z!, x.DeltaBias!, x.H0!, x.Lengths!, checkpoints!]);
         ctx.save_data("deltaSoftplus", x.DeltaSoftplus);
         ctx.save_data("deterministic", deterministic);
         return [output, lastState];
@@ -122,6 +126,20 @@ internal sealed class SelectiveScanFunction : torch.autograd.MultiTensorFunction
             grads.DH0!, null!, null!, null!,
         };
         return result;
+    }
+
+    /// <summary>The native forward on contiguous inputs: output (Bt, Dm, L), last state (Bt, Dm, N) and, when asked,
+    /// the state checkpoints (Bt, Dm, K, N) the backward recomputes from.</summary>
+    internal static (Tensor Output, Tensor LastState, Tensor? Checkpoints) RunForward(ScanTensors x, bool withCheckpoints)
+    {
+        Tensor output = torch.empty(x.U.shape, dtype: x.U.dtype, device: x.U.device);
+        Tensor lastState = torch.empty([x.Batch, x.Dim, x.State], dtype: x.U.dtype, device: x.U.device);
+        Tensor? checkpoints = withCheckpoints
+            ? torch.empty([x.Batch, x.Dim, SelectiveScanNative.NumChunks(x.U.shape[2]), x.State], dtype: x.U.dtype,
+                device: x.U.device)
+            : null;
+        SelectiveScanNative.Forward(x, output, lastState, checkpoints);
+        return (output, lastState, checkpoints);
     }
 
     private static Tensor? EmptyLikeOrNull(Tensor? t) => t is null ? null : torch.empty_like(t);

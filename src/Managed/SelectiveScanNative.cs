@@ -21,8 +21,9 @@ internal static unsafe class SelectiveScanNative
 
     public static long NumChunks(long length) => NativeMethods.hs_selective_scan_num_chunks(length);
 
-    /// <summary>output (Bt, Dm, L); lastState (Bt, Dm, N); checkpoints (Bt, Dm, K, N), K = NumChunks(L).</summary>
-    public static void Forward(ScanTensors x, Tensor output, Tensor lastState, Tensor checkpoints)
+    /// <summary>output (Bt, Dm, L); lastState (Bt, Dm, N); checkpoints (Bt, Dm, K, N), K = NumChunks(L), or null when
+    /// no backward will follow.</summary>
+    public static void Forward(ScanTensors x, Tensor output, Tensor lastState, Tensor? checkpoints)
     {
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_selective_scan_inputs inputs = BindInputs(views, x);
