@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "cpu/cpu_vector.h"
 #include "ops/rnn.h"
 
 // The 32-byte vector helpers are always_inline, so no vector ever crosses a call in the portable build; GCC still
@@ -18,38 +19,9 @@
 namespace hs {
 namespace {
 
-#define HS_RNN_INLINE inline __attribute__((always_inline))
-
-// 32-byte vectors of each element type (8 floats / 4 doubles) and the same-sized integer vectors that comparisons
-// return.
-template <typename T>
-struct Simd;
-template <>
-struct Simd<float> {
-    typedef float Vector __attribute__((vector_size(32)));
-    typedef int32_t Mask __attribute__((vector_size(32)));
-};
-template <>
-struct Simd<double> {
-    typedef double Vector __attribute__((vector_size(32)));
-    typedef int64_t Mask __attribute__((vector_size(32)));
-};
-template <typename T>
-using Vec = typename Simd<T>::Vector;
-template <typename T>
-using IVec = typename Simd<T>::Mask;
-template <typename T>
-constexpr int kLanes = static_cast<int>(32 / sizeof(T));
-
-// The GEMM micro-kernel's tile: kTileRows rows x kPanel columns (two vectors), 12 accumulators in registers.
-constexpr int kTileRows = 6;
-template <typename T>
-constexpr int64_t kPanel = 2 * kLanes<T>;
 // Rows of pre-activations and of dg_rec keep each head kGateRowAlign-aligned (a multiple of every kPanel), so that
 // panel loads never leave a head's row. Part of the workspace size, so independent of the ISA picked at run time.
 constexpr int64_t kGateRowAlign = 16;
-
-constexpr int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 // Constants of exp_reduce: clamp range (2^n stays normal), 1.5 * 2^mantissa_bits (rounds to integers when added),
 // ln2 split in a high part with trailing zero bits and the rest, Taylor coefficients of expm1(r) / r from the
@@ -83,36 +55,24 @@ struct ExpLimits<double> {
 
 }  // namespace
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define HS_RNN_HAVE_AVX2_BUILD 1
+#if defined(HS_CPU_HAVE_AVX2_BUILD)
 namespace rnn_avx2 {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#include "cpu/gemm_micro_kernel.h"
 #include "cpu/rnn_cpu_kernels.h"
 #pragma GCC pop_options
 }  // namespace rnn_avx2
 #endif
 
 namespace rnn_portable {
+#include "cpu/gemm_micro_kernel.h"
 #include "cpu/rnn_cpu_kernels.h"
 }  // namespace rnn_portable
 
-namespace {
-
-bool cpu_has_avx2_fma() {
-#if defined(HS_RNN_HAVE_AVX2_BUILD)
-    static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return supported;
-#else
-    return false;
-#endif
-}
-
-}  // namespace
-
 template <typename T>
 void rnn_forward_cpu(const RnnParams<T>& p) {
-#if defined(HS_RNN_HAVE_AVX2_BUILD)
+#if defined(HS_CPU_HAVE_AVX2_BUILD)
     if (cpu_has_avx2_fma()) {
         rnn_avx2::forward(p);
         return;
@@ -123,7 +83,7 @@ void rnn_forward_cpu(const RnnParams<T>& p) {
 
 template <typename T>
 void rnn_backward_cpu(const RnnBackwardParams<T>& p) {
-#if defined(HS_RNN_HAVE_AVX2_BUILD)
+#if defined(HS_CPU_HAVE_AVX2_BUILD)
     if (cpu_has_avx2_fma()) {
         rnn_avx2::backward(p);
         return;

@@ -1,8 +1,8 @@
 // The CPU twin of the fused recurrence (ops/rnn.h), as templates over the element type. rnn_cpu.cpp includes this
 // file twice: once inside namespace hs::rnn_avx2 under `#pragma GCC target("avx2,fma")` and once inside
-// hs::rnn_portable, then picks one at run time. That is why it has no include guard and no #include of its own
-// (rnn_cpu.cpp includes everything first) and why every helper is always_inline: the helpers must be compiled for
-// the ISA of the function that uses them.
+// hs::rnn_portable, each time right after gemm_micro_kernel.h (vector loads/stores and the GEMM tile), then picks one
+// at run time. That is why it has no include guard and no #include of its own (rnn_cpu.cpp includes everything first)
+// and why every helper is always_inline: the helpers must be compiled for the ISA of the function that uses them.
 //
 // Structure of one call:
 //   forward   per processing step s: [GEMM] pre = h_{s-1} R^T per head (all batch rows), barrier,
@@ -16,46 +16,19 @@
 // Vector helpers (GCC vector extensions, 32 bytes: AVX2 registers here, pairs of SSE registers in the portable build)
 // ---------------------------------------------------------------------------------------------------------------
 
-// Every lane = value. `value - 0` keeps -0.0 (which `Vec{} + value` would turn into +0.0) and compiles to a single
-// broadcast; a lane-by-lane fill loop instead became chains of inserts inside the GEMM micro-kernel.
-template <typename T>
-HS_RNN_INLINE Vec<T> splat(T value) {
-    return value - Vec<T>{};
-}
-
-template <typename T>
-HS_RNN_INLINE Vec<T> load(const T* source, int count) {
-    Vec<T> v{};
-    if (count == kLanes<T>) {
-        __builtin_memcpy(&v, source, sizeof(v));
-    } else {
-        for (int lane = 0; lane < count; ++lane) v[lane] = source[lane];
-    }
-    return v;
-}
-
-template <typename T>
-HS_RNN_INLINE void store(T* target, Vec<T> v, int count) {
-    if (count == kLanes<T>) {
-        __builtin_memcpy(target, &v, sizeof(v));
-    } else {
-        for (int lane = 0; lane < count; ++lane) target[lane] = v[lane];
-    }
-}
-
 // mask ? a : b, lane-wise, for a mask from a vector comparison (all ones / all zeros per lane).
 template <typename T>
-HS_RNN_INLINE Vec<T> select(IVec<T> mask, Vec<T> a, Vec<T> b) {
+HS_CPU_INLINE Vec<T> select(IVec<T> mask, Vec<T> a, Vec<T> b) {
     return reinterpret_cast<Vec<T>>((reinterpret_cast<IVec<T>>(a) & mask) | (reinterpret_cast<IVec<T>>(b) & ~mask));
 }
 
 template <typename T>
-HS_RNN_INLINE Vec<T> abs_value(Vec<T> x) {
+HS_CPU_INLINE Vec<T> abs_value(Vec<T> x) {
     return reinterpret_cast<Vec<T>>(reinterpret_cast<IVec<T>>(x) & ~reinterpret_cast<IVec<T>>(splat<T>(T(-0.0))));
 }
 
 template <typename T>
-HS_RNN_INLINE Vec<T> copy_sign(Vec<T> magnitude, Vec<T> sign_source) {
+HS_CPU_INLINE Vec<T> copy_sign(Vec<T> magnitude, Vec<T> sign_source) {
     const IVec<T> sign_bit = reinterpret_cast<IVec<T>>(splat<T>(T(-0.0)));
     return reinterpret_cast<Vec<T>>((reinterpret_cast<IVec<T>>(magnitude) & ~sign_bit) |
                                     (reinterpret_cast<IVec<T>>(sign_source) & sign_bit));
@@ -65,7 +38,7 @@ HS_RNN_INLINE Vec<T> copy_sign(Vec<T> magnitude, Vec<T> sign_source) {
 // float, 13 for double: truncation below half an ulp for |r| <= 0.35) and 2^n. x is clamped so that 2^n stays a
 // normal number; a NaN fails both clamp comparisons and flows through into the result.
 template <typename T>
-HS_RNN_INLINE void exp_reduce(Vec<T> x, Vec<T>& expm1_r, Vec<T>& two_n) {
+HS_CPU_INLINE void exp_reduce(Vec<T> x, Vec<T>& expm1_r, Vec<T>& two_n) {
     using Limits = ExpLimits<T>;
     x = select<T>(x > splat<T>(Limits::high), splat<T>(Limits::high), x);
     x = select<T>(x < splat<T>(Limits::low), splat<T>(Limits::low), x);
@@ -82,7 +55,7 @@ HS_RNN_INLINE void exp_reduce(Vec<T> x, Vec<T>& expm1_r, Vec<T>& two_n) {
 }
 
 template <typename T>
-HS_RNN_INLINE Vec<T> vexp(Vec<T> x) {
+HS_CPU_INLINE Vec<T> vexp(Vec<T> x) {
     Vec<T> p, scale;
     exp_reduce<T>(x, p, scale);
     return scale + scale * p;
@@ -90,27 +63,27 @@ HS_RNN_INLINE Vec<T> vexp(Vec<T> x) {
 
 // expm1 keeps full relative precision near 0 (tanh of small arguments needs it).
 template <typename T>
-HS_RNN_INLINE Vec<T> vexpm1(Vec<T> x) {
+HS_CPU_INLINE Vec<T> vexpm1(Vec<T> x) {
     Vec<T> p, scale;
     exp_reduce<T>(x, p, scale);
     return scale * p + (scale - splat<T>(T(1)));
 }
 
 template <typename T>
-HS_RNN_INLINE Vec<T> vsigmoid(Vec<T> x) {
+HS_CPU_INLINE Vec<T> vsigmoid(Vec<T> x) {
     return splat<T>(T(1)) / (splat<T>(T(1)) + vexp<T>(-x));
 }
 
 // tanh(x) = sign(x) * -expm1(-2|x|) / (2 + expm1(-2|x|)): no cancellation for small |x|, saturates to +-1.
 template <typename T>
-HS_RNN_INLINE Vec<T> vtanh(Vec<T> x) {
+HS_CPU_INLINE Vec<T> vtanh(Vec<T> x) {
     const Vec<T> e = vexpm1<T>(splat<T>(T(-2)) * abs_value<T>(x));
     return copy_sign<T>(-e / (splat<T>(T(2)) + e), x);
 }
 
 // log1p(u) for u in [0, 1]: 2 atanh(s) with s = u / (2 + u) <= 1/3, by its odd series.
 template <typename T>
-HS_RNN_INLINE Vec<T> vlog1p_unit(Vec<T> u) {
+HS_CPU_INLINE Vec<T> vlog1p_unit(Vec<T> u) {
     const Vec<T> s = u / (splat<T>(T(2)) + u);
     const Vec<T> s2 = s * s;
     constexpr int terms = ExpLimits<T>::atanh_terms;
@@ -121,94 +94,9 @@ HS_RNN_INLINE Vec<T> vlog1p_unit(Vec<T> u) {
 
 // log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)).
 template <typename T>
-HS_RNN_INLINE Vec<T> vlogsigmoid(Vec<T> x) {
+HS_CPU_INLINE Vec<T> vlogsigmoid(Vec<T> x) {
     const Vec<T> zero{};
     return select<T>(x < zero, x, zero) - vlog1p_unit<T>(vexp<T>(-abs_value<T>(x)));
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// GEMM micro-kernel: C[m][n] (=|+=) sum_k A(m, k) * B(k, n) for a tile of MR rows and kPanel<T> = 2 vectors of
-// columns, k innermost with MR x 2 vector accumulators in registers.
-// ---------------------------------------------------------------------------------------------------------------
-
-// A(m, k) = base[k * k_stride + m * m_stride].
-template <typename T>
-struct StridedA {
-    const T* base;
-    int64_t k_stride;
-    int64_t m_stride;
-    HS_RNN_INLINE const T* column(int64_t k) const { return base + k * k_stride; }
-};
-
-// A(m, k) = base[k * kTileRows + m]: a block of A packed k-major in kTileRows-wide strips (pack_strips), so that a
-// tile streams its A values contiguously.
-template <typename T>
-struct PackedA {
-    const T* base;
-    static constexpr int64_t m_stride = 1;
-    HS_RNN_INLINE const T* column(int64_t k) const { return base + k * kTileRows; }
-};
-
-// B(k, n) = base[k * row_stride + n].
-template <typename T>
-struct StridedB {
-    const T* base;
-    int64_t row_stride;
-    HS_RNN_INLINE const T* row(int64_t k) const { return base + k * row_stride; }
-};
-
-// One tile: rows m0 .. m0+MR-1 of A, columns n0 .. n0+kPanel-1 of B (B rows must be readable that far), written to
-// c[m * ldc + n] for n < columns.
-template <typename T, int MR, typename AOperand, typename BOperand>
-HS_RNN_INLINE void gemm_tile(int64_t depth, const AOperand& a, int64_t m0, const BOperand& b, int64_t n0, T* c,
-                             int64_t ldc, int64_t columns, bool accumulate) {
-    constexpr int W = kLanes<T>;
-    Vec<T> acc0[MR], acc1[MR];
-    for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = Vec<T>{};
-    const int64_t m_stride = a.m_stride;
-    for (int64_t k = 0; k < depth; ++k) {
-        const T* b_row = b.row(k) + n0;
-        const Vec<T> b0 = load<T>(b_row, W);
-        const Vec<T> b1 = load<T>(b_row + W, W);
-        const T* a_column = a.column(k) + m0 * m_stride;
-        for (int m = 0; m < MR; ++m) {
-            const Vec<T> a_value = splat<T>(a_column[m * m_stride]);
-            acc0[m] += a_value * b0;
-            acc1[m] += a_value * b1;
-        }
-    }
-    for (int m = 0; m < MR; ++m) {
-        T* c_row = c + m * ldc;
-        if (columns == 2 * W) {
-            if (accumulate) {
-                acc0[m] += load<T>(c_row, W);
-                acc1[m] += load<T>(c_row + W, W);
-            }
-            store<T>(c_row, acc0[m], W);
-            store<T>(c_row + W, acc1[m], W);
-        } else {
-            T values[2 * W];
-            store<T>(values, acc0[m], W);
-            store<T>(values + W, acc1[m], W);
-            for (int64_t n = 0; n < columns; ++n) c_row[n] = accumulate ? c_row[n] + values[n] : values[n];
-        }
-    }
-}
-
-// Rows m0 .. m0+rows-1 (rows <= kTileRows) of one column panel.
-template <typename T, typename AOperand, typename BOperand>
-HS_RNN_INLINE void gemm_rows(int64_t rows, int64_t depth, const AOperand& a, int64_t m0, const BOperand& b,
-                             int64_t n0, T* c, int64_t ldc, int64_t columns, bool accumulate) {
-    static_assert(kTileRows == 6, "the switch below covers 1..6 rows");
-    switch (rows) {
-        case 6: gemm_tile<T, 6>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
-        case 5: gemm_tile<T, 5>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
-        case 4: gemm_tile<T, 4>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
-        case 3: gemm_tile<T, 3>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
-        case 2: gemm_tile<T, 2>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
-        case 1: gemm_tile<T, 1>(depth, a, m0, b, n0, c, ldc, columns, accumulate); break;
-        default: break;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -296,7 +184,7 @@ struct UnitChunk {
 };
 
 template <typename T>
-HS_RNN_INLINE UnitChunk unit_chunk(const RnnDims& d, int64_t item) {
+HS_CPU_INLINE UnitChunk unit_chunk(const RnnDims& d, int64_t item) {
     UnitChunk u;
     const int64_t chunk = item % d.unit_chunks;
     const int64_t bh = item / d.unit_chunks;
@@ -306,14 +194,6 @@ HS_RNN_INLINE UnitChunk unit_chunk(const RnnDims& d, int64_t item) {
     u.count = static_cast<int>(std::min<int64_t>(kLanes<T>, d.head_dim - u.j0));
     u.unit = u.head * d.head_dim + u.j0;
     return u;
-}
-
-// [begin, end) of `count` items for thread `thread` of `threads`: fixed contiguous ranges.
-struct ItemRange {
-    int64_t begin, end;
-};
-inline ItemRange thread_range(int64_t count, int thread, int threads) {
-    return {count * thread / threads, count * (thread + 1) / threads};
 }
 
 inline int64_t sequence_length(const int64_t* lengths, int64_t b, int64_t steps) {
@@ -326,7 +206,7 @@ inline int64_t position_of(bool reverse, int64_t length, int64_t s) { return rev
 // The saved states a step at `position` started from (ops/rnn.h): states[t] forward, states[t+2] in reverse (states[0]
 // for the first processed position). Returns the (S, Bt, H) block; index it with (slot * Bt + b) * H.
 template <typename T>
-HS_RNN_INLINE const T* states_before(const T* states, const RnnDims& d, bool reverse, int64_t length,
+HS_CPU_INLINE const T* states_before(const T* states, const RnnDims& d, bool reverse, int64_t length,
                                      int64_t position) {
     const int64_t block = d.states * d.batch * d.hidden;
     if (!reverse) return states + position * block;
@@ -342,15 +222,15 @@ struct ForwardChunk {
     int64_t head_dim, hidden, unit;
     int count;
 
-    HS_RNN_INLINE Vec<T> recurrent(int q, int64_t j0) const { return load<T>(pre + q * head_dim + j0, count); }
-    HS_RNN_INLINE Vec<T> input(int q) const { return load<T>(wx + q * hidden + unit, count); }
-    HS_RNN_INLINE Vec<T> bias_of(int q) const { return load<T>(bias + q * hidden + unit, count); }
+    HS_CPU_INLINE Vec<T> recurrent(int q, int64_t j0) const { return load<T>(pre + q * head_dim + j0, count); }
+    HS_CPU_INLINE Vec<T> input(int q) const { return load<T>(wx + q * hidden + unit, count); }
+    HS_CPU_INLINE Vec<T> bias_of(int q) const { return load<T>(bias + q * hidden + unit, count); }
 };
 
 // The cell updates. `state[slot]` points at the chunk in each state slot (read s_{t-1}, written s_t); `cache` at the
 // chunk of slot 0 of the cache row (slots H apart) or null.
 template <typename T>
-HS_RNN_INLINE void lstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
+HS_CPU_INLINE void lstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
     const int n = g.count;
     const Vec<T> i = vsigmoid<T>(g.recurrent(0, j0) + g.input(0) + g.bias_of(0));
     const Vec<T> f = vsigmoid<T>(g.recurrent(1, j0) + g.input(1) + g.bias_of(1));
@@ -369,7 +249,7 @@ HS_RNN_INLINE void lstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* c
 }
 
 template <typename T>
-HS_RNN_INLINE void gru_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
+HS_CPU_INLINE void gru_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
     const int n = g.count;
     const Vec<T> r = vsigmoid<T>(g.recurrent(0, j0) + g.input(0) + g.bias_of(0));
     const Vec<T> z = vsigmoid<T>(g.recurrent(1, j0) + g.input(1) + g.bias_of(1));
@@ -386,7 +266,7 @@ HS_RNN_INLINE void gru_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* co
 }
 
 template <typename T>
-HS_RNN_INLINE void slstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
+HS_CPU_INLINE void slstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
     const int n = g.count;
     const Vec<T> i_pre = g.recurrent(0, j0) + g.input(0) + g.bias_of(0);
     const Vec<T> f_pre = g.recurrent(1, j0) + g.input(1) + g.bias_of(1);
@@ -413,12 +293,12 @@ HS_RNN_INLINE void slstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* 
 
 // count <= lanes; a full chunk is one vector load and store.
 template <typename T>
-HS_RNN_INLINE void copy_chunk(T* target, const T* source, int count) {
+HS_CPU_INLINE void copy_chunk(T* target, const T* source, int count) {
     store<T>(target, load<T>(source, count), count);
 }
 
 template <typename T>
-HS_RNN_INLINE void zero_chunk(T* target, int count) {
+HS_CPU_INLINE void zero_chunk(T* target, int count) {
     for (int lane = 0; lane < count; ++lane) target[lane] = T(0);
 }
 
@@ -553,19 +433,19 @@ struct BackwardChunk {
     T* dg_rec;           // dg_rec row of (step, b) at (head, j0), gates DH apart
     int64_t head_dim;
 
-    HS_RNN_INLINE Vec<T> cached(int slot) const { return load<T>(cache + slot * hidden, count); }
-    HS_RNN_INLINE Vec<T> state_before(int slot) const { return load<T>(before + slot * slot_stride, count); }
-    HS_RNN_INLINE Vec<T> state_after(int slot) const { return load<T>(after + slot * slot_stride, count); }
-    HS_RNN_INLINE Vec<T> carried_of(int slot) const { return load<T>(carried + slot * slot_stride, count); }
-    HS_RNN_INLINE void set_carried(int slot, Vec<T> v) const { store<T>(carried + slot * slot_stride, v, count); }
-    HS_RNN_INLINE void gate(int q, Vec<T> input_grad, Vec<T> recurrent_grad) const {
+    HS_CPU_INLINE Vec<T> cached(int slot) const { return load<T>(cache + slot * hidden, count); }
+    HS_CPU_INLINE Vec<T> state_before(int slot) const { return load<T>(before + slot * slot_stride, count); }
+    HS_CPU_INLINE Vec<T> state_after(int slot) const { return load<T>(after + slot * slot_stride, count); }
+    HS_CPU_INLINE Vec<T> carried_of(int slot) const { return load<T>(carried + slot * slot_stride, count); }
+    HS_CPU_INLINE void set_carried(int slot, Vec<T> v) const { store<T>(carried + slot * slot_stride, v, count); }
+    HS_CPU_INLINE void gate(int q, Vec<T> input_grad, Vec<T> recurrent_grad) const {
         store<T>(dwx + q * hidden, input_grad, count);
         store<T>(dg_rec + q * head_dim, recurrent_grad, count);
     }
 };
 
 template <typename T>
-HS_RNN_INLINE void lstm_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
+HS_CPU_INLINE void lstm_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
     const Vec<T> one = splat<T>(T(1));
     const Vec<T> i = k.cached(0), f = k.cached(1), z = k.cached(2), o = k.cached(3);
     const Vec<T> tanh_c = vtanh<T>(k.state_after(1));
@@ -582,7 +462,7 @@ HS_RNN_INLINE void lstm_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
 }
 
 template <typename T>
-HS_RNN_INLINE void gru_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
+HS_CPU_INLINE void gru_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
     const Vec<T> one = splat<T>(T(1));
     const Vec<T> r = k.cached(0), z = k.cached(1), candidate = k.cached(2), recurrent_n = k.cached(3);
     const Vec<T> d_candidate = dh * (one - z) * (one - candidate * candidate);
@@ -595,7 +475,7 @@ HS_RNN_INLINE void gru_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
 }
 
 template <typename T>
-HS_RNN_INLINE void slstm_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
+HS_CPU_INLINE void slstm_backward_chunk(const BackwardChunk<T>& k, Vec<T> dh) {
     const Vec<T> one = splat<T>(T(1));
     const Vec<T> i_pre = k.cached(0), f_pre = k.cached(1), z = k.cached(2), o = k.cached(3);
     // Recompute the stabiliser exactly as the forward did (same operations, same order).
@@ -636,7 +516,7 @@ struct BackwardScratch {
 
 // dS_h of row b after its step s+1 (which it processed): R^T dg_rec (+ GRU's direct part).
 template <typename T>
-HS_RNN_INLINE void finish_carried_h(const RnnDims& d, RnnCell cell, BackwardScratch<T>& scratch, const UnitChunk& u) {
+HS_CPU_INLINE void finish_carried_h(const RnnDims& d, RnnCell cell, BackwardScratch<T>& scratch, const UnitChunk& u) {
     const int64_t offset = u.b * d.hidden + u.unit;
     T* target = scratch.carried.data() + offset;  // slot 0 (h)
     const T* recurrent = scratch.recurrent_dh.data() + offset;
