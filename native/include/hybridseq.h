@@ -38,7 +38,7 @@ extern "C" {
 /* Compile-time constants of the ABI (an enum, so that binding generators see them as values). */
 typedef enum hs_constants {
     /* Bumped on every incompatible change of this header; the managed layer refuses a library that differs. */
-    HS_API_VERSION = 1,
+    HS_API_VERSION = 2,
     /* The most dimensions an hs_tensor can describe. */
     HS_MAX_RANK = 6,
     /* The selective scan saves its state every HS_SELECTIVE_SCAN_CHUNK time steps for the backward pass. */
@@ -230,8 +230,9 @@ HS_API hs_status hs_selective_scan_step(const hs_selective_scan_inputs* inputs, 
  *   lengths  (Bt) int64        optional, 0 <= lengths[b] <= T: steps t >= lengths[b] are padding (y = 0 there, the
  *                              states stop at the length, padding gets zero gradient)
  *   reverse  0 or 1            1 runs each sequence from step lengths[b]-1 down to 0 (outputs stay at their steps)
- * dtypes: float32 or float64 on CPU, float32 on CUDA. allow_tf32 = 1 lets CUDA use TF32 tensor cores for R h
- * (faster, about 1e-3 relative error); 0 (the default) keeps full fp32. CPU ignores it.
+ * dtypes: float32 or float64 on CPU, float32 on CUDA. allow_tf32 = 1 permits CUDA to use TF32 tensor cores for R h
+ * (about 1e-3 relative error) and 0 (the default) guarantees full fp32; the current CUDA kernels have no TF32 path
+ * and compute in full fp32 either way. CPU ignores it.
  * ------------------------------------------------------------------------------------------------------------- */
 
 typedef enum hs_rnn_cell {
@@ -294,6 +295,24 @@ HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* s
  *   backward = 0, ...) elements, NULL when that is 0 (a decoder can allocate it once and reuse it every step). */
 HS_API hs_status hs_rnn_step(const hs_rnn_inputs* inputs, const hs_tensor* state, const hs_tensor* y,
                              const hs_tensor* workspace, hs_stream stream);
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Dense projection (CPU): y = x W^T + b, the input projection of the fused recurrence and of any linear layer.
+ *
+ * Shapes (M rows, K input features, N output features):
+ *   x (M, K), w (N, K) (the nn.Linear / weight_ih layout), b (N) optional, y (M, N)
+ * Backward from dy (M, N): dx = dy w (M, K), dw = dy^T x (N, K), db = column sums of dy (N); each output is
+ * optional (NULL skips it) and overwritten. dx must not alias dy; y must not alias x.
+ * dtypes: float32 or float64 (one for all tensors), CPU only: CUDA tensors give HS_ERR_UNSUPPORTED (libtorch's
+ * cuBLAS serves them). Every output element is summed in a fixed order by one thread, so results are bitwise
+ * independent of the thread count. `stream` is ignored (CPU), kept so that the signature matches every other op.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+HS_API hs_status hs_linear_forward(const hs_tensor* x, const hs_tensor* w, const hs_tensor* b, const hs_tensor* y,
+                                   hs_stream stream);
+
+HS_API hs_status hs_linear_backward(const hs_tensor* x, const hs_tensor* w, const hs_tensor* dy,
+                                    const hs_tensor* dx, const hs_tensor* dw, const hs_tensor* db, hs_stream stream);
 
 #ifdef __cplusplus
 } /* extern "C" */

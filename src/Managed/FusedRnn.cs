@@ -20,7 +20,8 @@ public static class FusedRnn
     /// <param name="lengths">optional (Bt) int64 valid lengths in [0, T] (right padding), on the CPU or wx's
     /// device: y is 0 from lengths[b] on, the states stop there and padding gets zero gradient.</param>
     /// <param name="reverse">run each sequence from step lengths[b]-1 down to 0 (outputs stay at their steps).</param>
-    /// <param name="allowTf32">CUDA only: let R h use TF32 tensor cores (faster, about 1e-3 relative error).</param>
+    /// <param name="allowTf32">CUDA only: permit TF32 tensor cores for R h (about 1e-3 relative error); false
+    /// guarantees full fp32. The current CUDA kernels have no TF32 path and compute in fp32 either way.</param>
     /// <returns>Y (T, Bt, H), the h of every step, and SLast (S, Bt, H), the states after each sequence's last step;
     /// new tensors on wx's device and dtype.</returns>
     public static (Tensor Y, Tensor SLast) Forward(RnnCell cell, Tensor wx, Tensor R, Tensor b, Tensor? s0 = null,

@@ -1,0 +1,212 @@
+// The CPU dense projection (ops/linear.h) as templates over the element type: one blocked GEMM driver around the
+// shared micro-kernel (gemm_micro_kernel.h), used for y = x W^T + b, dx = dy W and dw = dy^T x, plus the column
+// sums of db. linear_cpu.cpp includes this file once per instruction set (after gemm_micro_kernel.h), like
+// rnn_cpu_kernels.h, so it has no include guard and no #include of its own.
+//
+// Blocking (GotoBLAS-style): B is packed once per call into column panels of kPanel<T> (depth x kPanel each,
+// contiguous, zero past the last column), so that a panel streams from L1 while the rows of a strip reuse it. The
+// output is cut into items of kBlockRows rows x a block of columns, split between threads in fixed contiguous
+// ranges; per depth block of kBlockDepth and per item, the A rows are packed into strips of kTileRows (PackedA) and
+// every (strip, panel) tile runs the micro-kernel, accumulating over depth blocks in order. Every output element is
+// computed by one thread with the same code and summation order whatever the thread count.
+
+// A(m, d) = base[m * row_stride + d * depth_stride]: covers x and dy read by rows and dy read by columns (dw).
+template <typename T>
+struct MatrixView {
+    const T* base;
+    int64_t row_stride, depth_stride;
+    HS_CPU_INLINE T at(int64_t m, int64_t d) const { return base[m * row_stride + d * depth_stride]; }
+};
+
+template <typename T>
+struct GemmProblem {
+    int64_t rows, columns, depth;
+    MatrixView<T> a;   // A(m, d), rows x depth
+    MatrixView<T> b;   // B(d, n) = b.at(d, n), depth x columns (row index = depth)
+    const T* bias;     // (columns) added to every row, or null
+    T* c;              // rows x columns, row-major with leading dimension ldc
+    int64_t ldc;
+};
+
+constexpr int64_t kBlockRows = 16 * kTileRows;  // 96: one item's A block (96 x 256 floats = 96 KB) stays in L2
+constexpr int64_t kBlockDepth = 256;            // a panel slice (256 x kPanel) is 16 KB of floats: L1
+constexpr int64_t kBlockColumns = 256;          // one item's C block (96 x 256) stays in L2
+// C blocks of one group of items (see gemm): half of a 1 MB L2, the rest for B's depth block and A's strips.
+constexpr int64_t kGroupBytes = 512 * 1024;
+// Below this many multiply-adds a call runs on the calling thread (starting the pool would cost more).
+constexpr int64_t kMinParallelGemmWork = int64_t(1) << 18;
+
+// Packs B into panels: panel p holds B(d, p*P + j) at [(p * depth + d) * P + j], zero for columns past the end.
+template <typename T>
+void pack_b_panels(const GemmProblem<T>& g, int64_t panels, T* packed, bool parallel) {
+    constexpr int64_t P = kPanel<T>;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t panel = 0; panel < panels; ++panel) {
+        const int64_t n0 = panel * P;
+        const int64_t width = std::min<int64_t>(P, g.columns - n0);
+        T* out = packed + panel * g.depth * P;
+        for (int64_t d = 0; d < g.depth; ++d) {
+            for (int64_t j = 0; j < width; ++j) out[d * P + j] = g.b.at(d, n0 + j);
+            for (int64_t j = width; j < P; ++j) out[d * P + j] = T(0);
+        }
+    }
+}
+
+// Packs rows [m0, m0 + rows) x depth [d0, d0 + depth) of A into strips of kTileRows, each (depth, kTileRows)
+// k-major with zero rows past the end: the PackedA layout. Reads follow A's contiguous direction: along each row
+// when A is row-major (x, dy for dx), across rows when A is read by columns (dy^T for dw).
+template <typename T>
+void pack_a_strips(const MatrixView<T>& a, int64_t m0, int64_t rows, int64_t d0, int64_t depth, T* packed) {
+    const int64_t strips = (rows + kTileRows - 1) / kTileRows;
+    for (int64_t strip = 0; strip < strips; ++strip) {
+        T* out = packed + strip * depth * kTileRows;
+        const int64_t first = m0 + strip * kTileRows;
+        const int count = static_cast<int>(std::min<int64_t>(kTileRows, m0 + rows - first));
+        if (count < kTileRows) std::fill(out, out + depth * kTileRows, T(0));
+        if (a.depth_stride == 1) {
+            for (int r = 0; r < count; ++r) {
+                const T* source = a.base + (first + r) * a.row_stride + d0;
+                for (int64_t d = 0; d < depth; ++d) out[d * kTileRows + r] = source[d];
+            }
+        } else {
+            for (int64_t d = 0; d < depth; ++d) {
+                const T* source = a.base + (d0 + d) * a.depth_stride + first * a.row_stride;
+                for (int r = 0; r < count; ++r) out[d * kTileRows + r] = source[r * a.row_stride];
+            }
+        }
+    }
+}
+
+// The output blocks of a GEMM: items of kBlockRows rows x `columns` columns, row block major.
+struct GemmItems {
+    int64_t columns, column_blocks, count;
+};
+
+// A thread's packed A strips and which rows and depth block they hold (consecutive items of one row block reuse them).
+template <typename T>
+struct PackedRows {
+    std::vector<T> strips = std::vector<T>(static_cast<size_t>(kBlockRows * kBlockDepth));
+    int64_t m0 = -1, d0 = -1;
+};
+
+// One item's contribution of depth block [d0, d0 + depth): C (=|+=) A B, plus the bias after the last block.
+template <typename T>
+void gemm_item(const GemmProblem<T>& g, const GemmItems& items, int64_t item, int64_t d0, int64_t depth,
+               const T* packed_b, PackedRows<T>& packed) {
+    constexpr int64_t P = kPanel<T>;
+    const int64_t m0 = (item / items.column_blocks) * kBlockRows;
+    const int64_t n_begin = (item % items.column_blocks) * items.columns;
+    const int64_t rows = std::min<int64_t>(kBlockRows, g.rows - m0);
+    const int64_t n_end = std::min<int64_t>(g.columns, n_begin + items.columns);
+    const int64_t strips = (rows + kTileRows - 1) / kTileRows;
+    if (packed.m0 != m0 || packed.d0 != d0) {
+        pack_a_strips(g.a, m0, rows, d0, depth, packed.strips.data());
+        packed.m0 = m0;
+        packed.d0 = d0;
+    }
+    const T* packed_a = packed.strips.data();
+    for (int64_t n0 = n_begin; n0 < n_end; n0 += P) {
+        const StridedB<T> b{packed_b + ((n0 / P) * g.depth + d0) * P, P};
+        const int64_t width = std::min<int64_t>(P, g.columns - n0);
+        for (int64_t strip = 0; strip < strips; ++strip) {
+            const PackedA<T> a{packed_a + strip * depth * kTileRows};
+            T* c = g.c + (m0 + strip * kTileRows) * g.ldc + n0;
+            gemm_rows<T>(std::min<int64_t>(kTileRows, rows - strip * kTileRows), depth, a, 0, b, 0, c, g.ldc, width,
+                         d0 > 0);
+        }
+    }
+    if (g.bias != nullptr && d0 + depth == g.depth) {
+        for (int64_t m = m0; m < m0 + rows; ++m) {
+            T* c_row = g.c + m * g.ldc;
+            for (int64_t n = n_begin; n < n_end; ++n) c_row[n] += g.bias[n];
+        }
+    }
+}
+
+// C = A B (+ bias). depth == 0 gives C = bias (or 0).
+template <typename T>
+void gemm(const GemmProblem<T>& g) {
+    constexpr int64_t P = kPanel<T>;
+    if (g.rows == 0 || g.columns == 0) return;
+    if (g.depth == 0) {
+        for (int64_t m = 0; m < g.rows; ++m) {
+            for (int64_t n = 0; n < g.columns; ++n) g.c[m * g.ldc + n] = g.bias != nullptr ? g.bias[n] : T(0);
+        }
+        return;
+    }
+    const bool parallel = g.rows * g.columns * g.depth >= kMinParallelGemmWork;
+    const int64_t panels = (g.columns + P - 1) / P;
+    std::vector<T> packed_b(static_cast<size_t>(panels * g.depth * P));
+    pack_b_panels(g, panels, packed_b.data(), parallel);
+
+    GemmItems items{};
+    const int64_t row_blocks = (g.rows + kBlockRows - 1) / kBlockRows;
+    // Narrower column blocks when the rows alone give too few items to keep every thread busy (dw: N x K outputs).
+    items.columns = row_blocks >= 16 ? kBlockColumns : kBlockColumns / 4;
+    items.column_blocks = (g.columns + items.columns - 1) / items.columns;
+    items.count = row_blocks * items.column_blocks;
+    // Items go in groups of consecutive items, taken by the threads one group at a time. Within a group the depth
+    // blocks are the outer loop, so that one depth block of B serves every item of the group while it is in cache
+    // and A's depth slice (the dy rows, for dw) is read once per group. A group's C blocks fit in L2 together
+    // (kGroupBytes), and there are at least 4 groups per thread for balance. Which thread computes a group does not
+    // change any result: every element is summed in the same order by the same code.
+    const int64_t fitting = kGroupBytes / (kBlockRows * items.columns * int64_t(sizeof(T)));
+    const int64_t balanced = items.count / (4 * int64_t(omp_get_max_threads()));
+    const int64_t group = std::max<int64_t>(1, std::min(fitting, balanced));
+    const int64_t groups = (items.count + group - 1) / group;
+#pragma omp parallel if (parallel)
+    {
+        PackedRows<T> packed_a;
+#pragma omp for schedule(dynamic)
+        for (int64_t index = 0; index < groups; ++index) {
+            const int64_t first = index * group, last = std::min<int64_t>(items.count, first + group);
+            for (int64_t d0 = 0; d0 < g.depth; d0 += kBlockDepth) {
+                const int64_t depth = std::min<int64_t>(kBlockDepth, g.depth - d0);
+                for (int64_t item = first; item < last; ++item) {
+                    gemm_item(g, items, item, d0, depth, packed_b.data(), packed_a);
+                }
+            }
+        }
+    }
+}
+
+// db[n] = sum over rows of dy[m][n], in a fixed order: partial sums of kSumBlock rows, then the partials in order.
+template <typename T>
+void column_sums(const T* dy, int64_t rows, int64_t columns, T* db) {
+    constexpr int64_t kSumBlock = 128;  // bounds the rounding error growth of long float sums
+    constexpr int64_t kColumnChunk = 256;
+    const int64_t chunks = (columns + kColumnChunk - 1) / kColumnChunk;
+#pragma omp parallel for schedule(static) if (rows * columns >= kMinParallelGemmWork)
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        const int64_t n0 = chunk * kColumnChunk, width = std::min<int64_t>(kColumnChunk, columns - n0);
+        T total[kColumnChunk], partial[kColumnChunk];
+        for (int64_t j = 0; j < width; ++j) total[j] = T(0);
+        for (int64_t m0 = 0; m0 < rows; m0 += kSumBlock) {
+            for (int64_t j = 0; j < width; ++j) partial[j] = T(0);
+            const int64_t m_end = std::min<int64_t>(rows, m0 + kSumBlock);
+            for (int64_t m = m0; m < m_end; ++m) {
+                const T* row = dy + m * columns + n0;
+                for (int64_t j = 0; j < width; ++j) partial[j] += row[j];
+            }
+            for (int64_t j = 0; j < width; ++j) total[j] += partial[j];
+        }
+        for (int64_t j = 0; j < width; ++j) db[n0 + j] = total[j];
+    }
+}
+
+template <typename T>
+void linear_forward(const LinearParams<T>& p) {
+    const int64_t M = p.rows, K = p.in_features, N = p.out_features;
+    // y (M x N) = x (M x K) . W^T: B(d, n) = W[n][d].
+    gemm<T>({M, N, K, {p.x, K, 1}, {p.w, 1, K}, p.b, p.y, N});
+}
+
+template <typename T>
+void linear_backward(const LinearBackwardParams<T>& p) {
+    const int64_t M = p.rows, K = p.in_features, N = p.out_features;
+    // dx (M x K) = dy (M x N) . W (N x K).
+    if (p.dx != nullptr) gemm<T>({M, K, N, {p.dy, N, 1}, {p.w, K, 1}, nullptr, p.dx, K});
+    // dw (N x K) = dy^T (N x M) . x (M x K): A(n, m) = dy[m][n].
+    if (p.dw != nullptr) gemm<T>({N, K, M, {p.dy, 1, N}, {p.x, K, 1}, nullptr, p.dw, K});
+    if (p.db != nullptr) column_sums(p.dy, M, N, p.db);
+}
