@@ -77,7 +77,8 @@ public abstract class FusedRecurrentNetwork : nn.Module<Tensor, RecurrentState?,
     public int Directions { get; }
     public double Dropout { get; }
     public bool BatchFirst { get; }
-    /// <summary>CUDA only: let the recurrent matmul use TF32 tensor cores (faster, about 1e-3 relative error).</summary>
+    /// <summary>CUDA only: permit TF32 tensor cores for the recurrent matmul (about 1e-3 relative error); false
+    /// guarantees full fp32. The current CUDA kernels have no TF32 path and compute in fp32 either way.</summary>
     public bool AllowTf32 { get; set; }
 
     /// <summary>The four parameters of one layer and direction (0 forward, 1 reverse). Looked up by name on each
@@ -116,7 +117,7 @@ public abstract class FusedRecurrentNetwork : nn.Module<Tensor, RecurrentState?,
             {
                 (Parameter weightIH, Parameter biasIH, Parameter weightHH, Parameter biasHH) =
                     LayerParameters(layer, direction);
-                Tensor wx = nn.functional.linear(x, weightIH, biasIH); // (T, Bt, G*H), one matmul for all steps
+                Tensor wx = DenseProjection.Forward(x, weightIH, biasIH); // (T, Bt, G*H), one matmul for all steps
                 (outputs[direction], finalStates[layer * Directions + direction]) = FusedRnn.Forward(Cell, wx,
                     weightHH, biasHH, state?[layer, direction], lengths, reverse: direction == 1, AllowTf32);
             }
@@ -152,7 +153,7 @@ public abstract class FusedRecurrentNetwork : nn.Module<Tensor, RecurrentState?,
             next[layer] = state is null
                 ? torch.zeros([Cell.States(), x.shape[0], HiddenSize], dtype: x.dtype, device: x.device)
                 : state[layer, 0].clone();
-            x = FusedRnn.Step(Cell, nn.functional.linear(x, weightIH, biasIH), weightHH, biasHH, next[layer]);
+            x = FusedRnn.Step(Cell, DenseProjection.Forward(x, weightIH, biasIH), weightHH, biasHH, next[layer]);
         }
         return (x, new RecurrentState(Cell, NumLayers, 1, next));
     }
