@@ -5,10 +5,13 @@
 // and why every helper is always_inline: the helpers must be compiled for the ISA of the function that uses them.
 //
 // Structure of one call:
-//   forward   per processing step s: [GEMM] pre = h_{s-1} R^T per head (all batch rows), barrier,
-//             [pointwise] gates = pre + wx + b and the cell update per (batch row, head, chunk of units), barrier.
-//   backward  per step s from T-1 down: [pointwise] the cell's backward -> dwx and dg_rec (workspace), barrier,
-//             [GEMM] dh_{s-1} = dg_rec R per head, barrier; after the loop dR and db as one reduction over all rows.
+//   forward   per processing step s, per (head, block of units) item of this thread: [GEMM] pre = h_{s-1} R^T for
+//             the G gates of those units (all batch rows), then [pointwise] gates = pre + wx + b and the cell update
+//             of those units; barrier (h_s is double-buffered, see forward()).
+//   backward  per step s from T-1 down, per (head, block of units) item of this thread: [GEMM] the recurrent part of
+//             dh for those units from the dg_rec row of the step processed after s, then [pointwise] the cell's
+//             backward of those units -> dwx and this step's dg_rec row (workspace); barrier. After the loop dR and
+//             db as one reduction over all rows.
 // Work items (GEMM tiles, pointwise chunks) are split between threads by fixed index ranges and every output element is
 // computed by the same code whatever the thread count, so results are bitwise independent of the thread count.
 
@@ -108,7 +111,6 @@ struct RnnDims {
     int64_t gates, states, cache_gates;
     int64_t head_gates;         // G * DH: gate rows of one head
     int64_t head_gates_padded;  // rounded up to kGateRowAlign: the stride of a head in pre / dg_rec rows
-    int64_t unit_chunks;        // ceil(DH / lanes): pointwise items per (batch row, head)
 
     template <typename T>
     static RnnDims of(const RnnParams<T>& p) {
@@ -124,26 +126,28 @@ struct RnnDims {
         d.cache_gates = shape.cache_gates;
         d.head_gates = d.gates * d.head_dim;
         d.head_gates_padded = round_up(d.head_gates, kGateRowAlign);
-        d.unit_chunks = (d.head_dim + kLanes<T> - 1) / kLanes<T>;
         return d;
     }
     int64_t row_width() const { return heads * head_gates_padded; }  // one (step, batch) row of pre / dg_rec
 };
 
-// Forward B operand: per head, R^T (DH x G*DH) cut into column panels of kPanel<T>, each stored k-major
-// ((DH, kPanel), zero past G*DH) so the micro-kernel streams it contiguously.
+// Forward B operand: per head, gate and block of kPanel<T> units, the slice of R^T that maps h_{t-1} of the head to
+// those units of that gate ((DH, kPanel), k-major, zero past DH), so that the micro-kernel streams it contiguously.
+// Block (head, q, block) starts at ((head * G + q) * unit_blocks + block) * DH * kPanel, unit_blocks = ceil(DH / kPanel).
 template <typename T>
-std::vector<T> pack_forward_weights(const T* R, const RnnDims& d, int64_t& panels) {
+std::vector<T> pack_forward_weights(const T* R, const RnnDims& d, int64_t unit_blocks) {
     constexpr int64_t P = kPanel<T>;
-    panels = (d.head_gates + P - 1) / P;
-    std::vector<T> packed(static_cast<size_t>(d.heads * panels * d.head_dim * P), T(0));
+    const int64_t DH = d.head_dim;
+    std::vector<T> packed(static_cast<size_t>(d.heads * d.gates * unit_blocks * DH * P), T(0));
     for (int64_t head = 0; head < d.heads; ++head) {
-        const T* R_head = R + head * d.head_gates * d.head_dim;
-        for (int64_t panel = 0; panel < panels; ++panel) {
-            T* out = packed.data() + (head * panels + panel) * d.head_dim * P;
-            for (int64_t k = 0; k < d.head_dim; ++k) {
-                for (int64_t c = 0; c < P && panel * P + c < d.head_gates; ++c) {
-                    out[k * P + c] = R_head[(panel * P + c) * d.head_dim + k];
+        const T* R_head = R + head * d.head_gates * DH;
+        for (int64_t q = 0; q < d.gates; ++q) {
+            for (int64_t block = 0; block < unit_blocks; ++block) {
+                T* out = packed.data() + ((head * d.gates + q) * unit_blocks + block) * DH * P;
+                for (int64_t k = 0; k < DH; ++k) {
+                    for (int64_t c = 0; c < P && block * P + c < DH; ++c) {
+                        out[k * P + c] = R_head[(q * DH + block * P + c) * DH + k];
+                    }
                 }
             }
         }
@@ -183,16 +187,16 @@ struct UnitChunk {
     int64_t unit;   // head * DH + j0: the offset inside an H-wide vector
 };
 
+// Chunk `chunk` of the unit block [l0, l0 + width) of one head, batch row major: row chunk / (chunks per row).
 template <typename T>
-HS_CPU_INLINE UnitChunk unit_chunk(const RnnDims& d, int64_t item) {
+HS_CPU_INLINE UnitChunk block_chunk(const RnnDims& d, int64_t head, int64_t l0, int64_t width, int64_t chunk) {
+    const int64_t per_row = (width + kLanes<T> - 1) / kLanes<T>;
     UnitChunk u;
-    const int64_t chunk = item % d.unit_chunks;
-    const int64_t bh = item / d.unit_chunks;
-    u.b = bh / d.heads;
-    u.head = bh % d.heads;
-    u.j0 = chunk * kLanes<T>;
-    u.count = static_cast<int>(std::min<int64_t>(kLanes<T>, d.head_dim - u.j0));
-    u.unit = u.head * d.head_dim + u.j0;
+    u.b = chunk / per_row;
+    u.head = head;
+    u.j0 = l0 + (chunk % per_row) * kLanes<T>;
+    u.count = static_cast<int>(std::min<int64_t>(kLanes<T>, l0 + width - u.j0));
+    u.unit = head * d.head_dim + u.j0;
     return u;
 }
 
@@ -216,19 +220,22 @@ HS_CPU_INLINE const T* states_before(const T* states, const RnnDims& d, bool rev
 // Gate pre-activations of one chunk: pre (the R h part) + wx + b, for gate q.
 template <typename T>
 struct ForwardChunk {
-    const T* pre;   // pre row of (b, head): gate q unit j at q * DH + j
+    const T* pre;   // pre row of (b, unit block): gate q unit j of the block at q * kPanel + j
     const T* wx;    // wx row of (position, b): gate q unit u at q * H + u
     const T* bias;  // b: gate q unit u at q * H + u
-    int64_t head_dim, hidden, unit;
+    const T* h_previous;  // h_{t-1} of the chunk (GRU reads it; the other cells carry h in nothing else)
+    int64_t hidden, unit;
     int count;
 
-    HS_CPU_INLINE Vec<T> recurrent(int q, int64_t j0) const { return load<T>(pre + q * head_dim + j0, count); }
+    // j0: the chunk's first unit within its block.
+    HS_CPU_INLINE Vec<T> recurrent(int q, int64_t j0) const { return load<T>(pre + q * kPanel<T> + j0, count); }
     HS_CPU_INLINE Vec<T> input(int q) const { return load<T>(wx + q * hidden + unit, count); }
     HS_CPU_INLINE Vec<T> bias_of(int q) const { return load<T>(bias + q * hidden + unit, count); }
 };
 
-// The cell updates. `state[slot]` points at the chunk in each state slot (read s_{t-1}, written s_t); `cache` at the
-// chunk of slot 0 of the cache row (slots H apart) or null.
+// The cell updates. `state[slot]` points at the chunk in each state slot: slot 0 (h) is written only (h_{t-1} is
+// g.h_previous), the other slots are read as s_{t-1} and overwritten with s_t. `cache` points at the chunk of slot 0
+// of the cache row (slots H apart) or is null.
 template <typename T>
 HS_CPU_INLINE void lstm_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* const* state, T* cache) {
     const int n = g.count;
@@ -255,7 +262,7 @@ HS_CPU_INLINE void gru_forward_chunk(const ForwardChunk<T>& g, int64_t j0, T* co
     const Vec<T> z = vsigmoid<T>(g.recurrent(1, j0) + g.input(1) + g.bias_of(1));
     const Vec<T> recurrent_n = g.recurrent(2, j0) + g.bias_of(2);
     const Vec<T> candidate = vtanh<T>(g.input(2) + r * recurrent_n);
-    const Vec<T> h = (splat<T>(T(1)) - z) * candidate + z * load<T>(state[0], n);
+    const Vec<T> h = (splat<T>(T(1)) - z) * candidate + z * load<T>(g.h_previous, n);
     store<T>(state[0], h, n);
     if (cache != nullptr) {
         store<T>(cache, r, n);
@@ -302,50 +309,66 @@ HS_CPU_INLINE void zero_chunk(T* target, int count) {
     for (int lane = 0; lane < count; ++lane) target[lane] = T(0);
 }
 
+// The pointwise update of processing step s for one head's unit block [u0, u0 + width) of every batch row, from the
+// block's pre-activations `pre` (row b at b * G * kPanel). Reads h_{s-1} from h_read, writes h_s to h_write and
+// updates the other state slots of `current` in place.
 template <typename T, RnnCell Cell>
-void forward_pointwise(const RnnParams<T>& p, const RnnDims& d, int64_t s, const T* pre, T* current,
-                       ItemRange items) {
+void forward_pointwise(const RnnParams<T>& p, const RnnDims& d, int64_t s, const T* pre, int64_t head, int64_t u0,
+                       int64_t width, const T* h_read, T* h_write, T* current) {
     const int64_t H = d.hidden, Bt = d.batch, S = d.states;
     const int64_t state_block = S * Bt * H;
-    for (int64_t item = items.begin; item < items.end; ++item) {
-        const UnitChunk u = unit_chunk<T>(d, item);
-        const int64_t length = sequence_length(p.lengths, u.b, d.steps);
-        if (s >= length) {
-            // Position s of this row is padding: y = 0; the saved states hold s_last (forward) or s0 (reverse).
-            zero_chunk(p.y + (s * Bt + u.b) * H + u.unit, u.count);
+    for (int64_t b = 0; b < Bt; ++b) {
+        const int64_t length = sequence_length(p.lengths, b, d.steps);
+        for (int64_t j0 = 0; j0 < width; j0 += kLanes<T>) {
+            const int count = static_cast<int>(std::min<int64_t>(kLanes<T>, width - j0));
+            const int64_t unit = head * d.head_dim + u0 + j0;
+            T* state[4];
+            state[0] = h_write + b * H + unit;
+            for (int64_t slot = 1; slot < S; ++slot) state[slot] = current + (slot * Bt + b) * H + unit;
+            const T* h_previous = h_read + b * H + unit;
+            if (s >= length) {
+                // Position s of this row is padding: y = 0, h stays; the saved states hold s_last (forward) or s0
+                // (reverse).
+                copy_chunk(state[0], h_previous, count);
+                zero_chunk(p.y + (s * Bt + b) * H + unit, count);
+                if (p.states != nullptr) {
+                    for (int64_t slot = 0; slot < S; ++slot) {
+                        const int64_t offset = (slot * Bt + b) * H + unit;
+                        const T* source = p.reverse ? p.states + offset : state[slot];
+                        copy_chunk(p.states + (s + 1) * state_block + offset, source, count);
+                    }
+                }
+                continue;
+            }
+            const int64_t t = position_of(p.reverse, length, s);
+            if (s + 1 < length) {
+                // The input rows of this chunk's next step: G lines H apart in a (T, Bt, G*H) tensor far larger than
+                // the caches, too many streams for the hardware prefetcher to follow.
+                const T* next = p.wx + (position_of(p.reverse, length, s + 1) * Bt + b) * d.gates * H + unit;
+                for (int64_t q = 0; q < d.gates; ++q) __builtin_prefetch(next + q * H);
+            }
+            ForwardChunk<T> g;
+            g.pre = pre + b * d.gates * kPanel<T>;
+            g.wx = p.wx + (t * Bt + b) * d.gates * H;
+            g.bias = p.b;
+            g.h_previous = h_previous;
+            g.hidden = H;
+            g.unit = unit;
+            g.count = count;
+            T* cache = p.cache == nullptr ? nullptr : p.cache + (t * Bt + b) * d.cache_gates * H + unit;
+            if constexpr (Cell == RnnCell::Lstm) {
+                lstm_forward_chunk<T>(g, j0, state, cache);
+            } else if constexpr (Cell == RnnCell::Gru) {
+                gru_forward_chunk<T>(g, j0, state, cache);
+            } else {
+                slstm_forward_chunk<T>(g, j0, state, cache);
+            }
+            copy_chunk(p.y + (t * Bt + b) * H + unit, state[0], count);
             if (p.states != nullptr) {
                 for (int64_t slot = 0; slot < S; ++slot) {
-                    const int64_t offset = (slot * Bt + u.b) * H + u.unit;
-                    const T* source = p.reverse ? p.states + offset : current + offset;
-                    copy_chunk(p.states + (s + 1) * state_block + offset, source, u.count);
+                    const int64_t offset = (slot * Bt + b) * H + unit;
+                    copy_chunk(p.states + (t + 1) * state_block + offset, state[slot], count);
                 }
-            }
-            continue;
-        }
-        const int64_t t = position_of(p.reverse, length, s);
-        ForwardChunk<T> g;
-        g.pre = pre + u.b * d.row_width() + u.head * d.head_gates_padded;
-        g.wx = p.wx + (t * Bt + u.b) * d.gates * H;
-        g.bias = p.b;
-        g.head_dim = d.head_dim;
-        g.hidden = H;
-        g.unit = u.unit;
-        g.count = u.count;
-        T* state[4];
-        for (int64_t slot = 0; slot < S; ++slot) state[slot] = current + (slot * Bt + u.b) * H + u.unit;
-        T* cache = p.cache == nullptr ? nullptr : p.cache + (t * Bt + u.b) * d.cache_gates * H + u.unit;
-        if constexpr (Cell == RnnCell::Lstm) {
-            lstm_forward_chunk<T>(g, u.j0, state, cache);
-        } else if constexpr (Cell == RnnCell::Gru) {
-            gru_forward_chunk<T>(g, u.j0, state, cache);
-        } else {
-            slstm_forward_chunk<T>(g, u.j0, state, cache);
-        }
-        copy_chunk(p.y + (t * Bt + u.b) * H + u.unit, state[0], u.count);
-        if (p.states != nullptr) {
-            for (int64_t slot = 0; slot < S; ++slot) {
-                const int64_t offset = (slot * Bt + u.b) * H + u.unit;
-                copy_chunk(p.states + (t + 1) * state_block + offset, state[slot], u.count);
             }
         }
     }
@@ -360,58 +383,71 @@ inline int rnn_thread_count(const RnnDims& d) {
     return work < kMinParallelStepWork ? 1 : std::max(1, omp_get_max_threads());
 }
 
+// One barrier per step: each thread owns fixed (head, unit block) items and, for each, computes the pre-activations
+// of all G gates of those units for every batch row (G micro-kernel panels, into a private buffer) and then their
+// pointwise update right away. h alternates between two buffers (read h_{s-1}, write h_s), because other threads
+// still read h_{s-1} while this one writes h_s; the other state slots belong to the units' owner alone.
 template <typename T>
 void forward(const RnnParams<T>& p) {
     const RnnDims d = RnnDims::of(p);
-    const int64_t H = d.hidden, Bt = d.batch, state_elements = d.states * Bt * H;
+    const int64_t H = d.hidden, Bt = d.batch, S = d.states, state_elements = S * Bt * H;
     constexpr int64_t P = kPanel<T>;
 
-    // The running states (S, Bt, H): a private copy, so that s0 and s_last may alias (hs_rnn_step).
-    std::vector<T> current(static_cast<size_t>(state_elements), T(0));
+    // The running states (S, Bt, H): a private copy, so that s0 and s_last may alias (hs_rnn_step). Slot 0 (h) is
+    // the first of the two h buffers; the second follows the states.
+    std::vector<T> current(static_cast<size_t>(state_elements + Bt * H), T(0));
     if (p.s0 != nullptr) std::copy(p.s0, p.s0 + state_elements, current.begin());
-    if (p.states != nullptr) std::copy(current.begin(), current.end(), p.states);
+    if (p.states != nullptr) std::copy(current.begin(), current.begin() + state_elements, p.states);
+    T* const h_buffers[2] = {current.data(), current.data() + state_elements};
 
-    int64_t panels = 0;
-    const std::vector<T> packed = pack_forward_weights(p.R, d, panels);
-    std::vector<T> pre(static_cast<size_t>(Bt * d.row_width()));
-    const int64_t row_blocks = (Bt + kTileRows - 1) / kTileRows;
-    const int64_t tiles = d.heads * panels * row_blocks;
-    const int64_t chunks = Bt * d.heads * d.unit_chunks;
+    const int64_t unit_blocks = (d.head_dim + P - 1) / P;
+    const std::vector<T> packed = pack_forward_weights(p.R, d, unit_blocks);
+    const int64_t items = d.heads * unit_blocks;
+    const int64_t pre_width = d.gates * P;
 
 #pragma omp parallel num_threads(rnn_thread_count(d))
     {
-        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-        const ItemRange my_tiles = thread_range(tiles, thread, threads);
-        const ItemRange my_chunks = thread_range(chunks, thread, threads);
+        const ItemRange mine = thread_range(items, omp_get_thread_num(), omp_get_num_threads());
+        std::vector<T> pre(static_cast<size_t>(Bt * pre_width));
         for (int64_t s = 0; s < d.steps; ++s) {
-            // pre[b][head][n] = sum_k h[b][head * DH + k] * R[head][n][k]; consecutive tiles share a weight panel.
-            for (int64_t tile = my_tiles.begin; tile < my_tiles.end; ++tile) {
-                const int64_t row_block = tile % row_blocks;
-                const int64_t head_panel = tile / row_blocks;
-                const int64_t head = head_panel / panels, panel = head_panel % panels;
-                const int64_t m0 = row_block * kTileRows;
-                const StridedA<T> a{current.data() + head * d.head_dim, 1, H};
-                const StridedB<T> b{packed.data() + head_panel * d.head_dim * P, P};
-                T* c = pre.data() + m0 * d.row_width() + head * d.head_gates_padded + panel * P;
-                gemm_rows<T>(std::min<int64_t>(kTileRows, Bt - m0), d.head_dim, a, m0, b, 0, c, d.row_width(), P,
-                             false);
-            }
-#pragma omp barrier
-            switch (p.cell) {
-                case RnnCell::Lstm:
-                    forward_pointwise<T, RnnCell::Lstm>(p, d, s, pre.data(), current.data(), my_chunks);
-                    break;
-                case RnnCell::Gru:
-                    forward_pointwise<T, RnnCell::Gru>(p, d, s, pre.data(), current.data(), my_chunks);
-                    break;
-                case RnnCell::Slstm:
-                    forward_pointwise<T, RnnCell::Slstm>(p, d, s, pre.data(), current.data(), my_chunks);
-                    break;
+            const T* h_read = h_buffers[s % 2];
+            T* h_write = h_buffers[(s + 1) % 2];
+            for (int64_t item = mine.begin; item < mine.end; ++item) {
+                const int64_t head = item / unit_blocks, block = item % unit_blocks;
+                const int64_t u0 = block * P, width = std::min<int64_t>(P, d.head_dim - u0);
+                // pre[b][q * P + j] = sum_k h[b][head * DH + k] * R[head][q * DH + u0 + j][k]
+                const StridedA<T> a{h_read + head * d.head_dim, 1, H};
+                for (int64_t q = 0; q < d.gates; ++q) {
+                    const StridedB<T> b{packed.data() + ((head * d.gates + q) * unit_blocks + block) * d.head_dim * P,
+                                        P};
+                    for (int64_t m0 = 0; m0 < Bt; m0 += kTileRows) {
+                        gemm_rows<T>(std::min<int64_t>(kTileRows, Bt - m0), d.head_dim, a, m0, b, 0,
+                                     pre.data() + m0 * pre_width + q * P, pre_width, P, false);
+                    }
+                }
+                switch (p.cell) {
+                    case RnnCell::Lstm:
+                        forward_pointwise<T, RnnCell::Lstm>(p, d, s, pre.data(), head, u0, width, h_read, h_write,
+                                                            current.data());
+                        break;
+                    case RnnCell::Gru:
+                        forward_pointwise<T, RnnCell::Gru>(p, d, s, pre.data(), head, u0, width, h_read, h_write,
+                                                           current.data());
+                        break;
+                    case RnnCell::Slstm:
+                        forward_pointwise<T, RnnCell::Slstm>(p, d, s, pre.data(), head, u0, width, h_read, h_write,
+                                                             current.data());
+                        break;
+                }
             }
 #pragma omp barrier
         }
     }
-    if (p.s_last != nullptr) std::copy(current.begin(), current.end(), p.s_last);
+    if (p.s_last != nullptr) {
+        std::copy(current.begin(), current.begin() + state_elements, p.s_last);
+        const T* h_last = h_buffers[d.steps % 2];
+        std::copy(h_last, h_last + Bt * H, p.s_last);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -528,13 +564,14 @@ HS_CPU_INLINE void finish_carried_h(const RnnDims& d, RnnCell cell, BackwardScra
     }
 }
 
+// The cell backward of processing step s for one head's unit block [l0, l0 + width) of every batch row.
 template <typename T, RnnCell Cell>
 void backward_pointwise(const RnnBackwardParams<T>& p, const RnnDims& d, int64_t s, BackwardScratch<T>& scratch,
-                        ItemRange items) {
+                        int64_t head, int64_t l0, int64_t width) {
     const RnnParams<T>& f = p.fwd;
     const int64_t H = d.hidden, Bt = d.batch;
-    for (int64_t item = items.begin; item < items.end; ++item) {
-        const UnitChunk u = unit_chunk<T>(d, item);
+    for (int64_t chunk = 0; chunk < Bt * ((width + kLanes<T> - 1) / kLanes<T>); ++chunk) {
+        const UnitChunk u = block_chunk<T>(d, head, l0, width, chunk);
         const int64_t length = sequence_length(f.lengths, u.b, d.steps);
         if (s + 1 < length) finish_carried_h(d, Cell, scratch, u);
         T* dg_row = p.workspace + (s * Bt + u.b) * d.row_width() + u.head * d.head_gates_padded;
@@ -551,6 +588,16 @@ void backward_pointwise(const RnnBackwardParams<T>& p, const RnnDims& d, int64_t
             continue;
         }
         const int64_t t = position_of(f.reverse, length, s);
+        if (s > 0) {
+            // What the next (earlier) step of this chunk reads, as in forward_pointwise: its cache slots and the
+            // states it ends with, lines far apart in tensors much larger than the caches.
+            const int64_t earlier = position_of(f.reverse, length, s - 1);
+            const T* cache_row = p.cache + (earlier * Bt + u.b) * d.cache_gates * H + u.unit;
+            for (int64_t slot = 0; slot < d.cache_gates; ++slot) __builtin_prefetch(cache_row + slot * H);
+            const T* after = p.states + (earlier + 1) * d.states * Bt * H + u.b * H + u.unit;
+            for (int64_t slot = 0; slot < d.states; ++slot) __builtin_prefetch(after + slot * Bt * H);
+            __builtin_prefetch(p.dy + (earlier * Bt + u.b) * H + u.unit);
+        }
         BackwardChunk<T> k;
         k.hidden = H;
         k.count = u.count;
@@ -699,41 +746,53 @@ void backward(const RnnBackwardParams<T>& p) {
 
     int64_t panels = 0;
     const std::vector<T> packed = pack_backward_weights(f.R, d, panels);
-    const int64_t row_blocks = (Bt + kTileRows - 1) / kTileRows;
-    const int64_t tiles = d.heads * panels * row_blocks;
-    const int64_t chunks = Bt * d.heads * d.unit_chunks;
+    // Items: (head, block of kPanel units), one weight panel each. A thread computes, for its items, the recurrent
+    // part of dh from the dg_rec row of the step processed after this one (all of the head's gates: that row is
+    // complete after the barrier) and then the cell backward of those units, which writes this step's row.
+    const int64_t items = d.heads * panels;
+    auto recurrent_dh = [&](int64_t step, int64_t head, int64_t block) {
+        // recurrent_dh[b][head * DH + l] = sum_n dg_rec[step][b][head][n] * R[head][n][l] for l in the block
+        const T* dg_step = p.workspace + step * Bt * d.row_width();
+        const StridedA<T> a{dg_step + head * d.head_gates_padded, 1, d.row_width()};
+        const StridedB<T> b{packed.data() + (head * panels + block) * d.head_gates * P, P};
+        for (int64_t m0 = 0; m0 < Bt; m0 += kTileRows) {
+            T* c = scratch.recurrent_dh.data() + m0 * H + head * d.head_dim + block * P;
+            gemm_rows<T>(std::min<int64_t>(kTileRows, Bt - m0), d.head_gates, a, m0, b, 0, c, H,
+                         std::min<int64_t>(P, d.head_dim - block * P), false);
+        }
+    };
 
 #pragma omp parallel num_threads(rnn_thread_count(d))
     {
-        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-        const ItemRange my_tiles = thread_range(tiles, thread, threads);
-        const ItemRange my_chunks = thread_range(chunks, thread, threads);
+        const ItemRange mine = thread_range(items, omp_get_thread_num(), omp_get_num_threads());
         for (int64_t s = d.steps - 1; s >= 0; --s) {
-            switch (f.cell) {
-                case RnnCell::Lstm: backward_pointwise<T, RnnCell::Lstm>(p, d, s, scratch, my_chunks); break;
-                case RnnCell::Gru: backward_pointwise<T, RnnCell::Gru>(p, d, s, scratch, my_chunks); break;
-                case RnnCell::Slstm: backward_pointwise<T, RnnCell::Slstm>(p, d, s, scratch, my_chunks); break;
-            }
-#pragma omp barrier
-            // recurrent_dh[b][head * DH + l] = sum_n dg_rec[s][b][head][n] * R[head][n][l]
-            const T* dg_step = p.workspace + s * Bt * d.row_width();
-            for (int64_t tile = my_tiles.begin; tile < my_tiles.end; ++tile) {
-                const int64_t row_block = tile % row_blocks;
-                const int64_t head_panel = tile / row_blocks;
-                const int64_t head = head_panel / panels, panel = head_panel % panels;
-                const int64_t m0 = row_block * kTileRows;
-                const StridedA<T> a{dg_step + head * d.head_gates_padded, 1, d.row_width()};
-                const StridedB<T> b{packed.data() + head_panel * d.head_gates * P, P};
-                T* c = scratch.recurrent_dh.data() + m0 * H + head * d.head_dim + panel * P;
-                gemm_rows<T>(std::min<int64_t>(kTileRows, Bt - m0), d.head_gates, a, m0, b, 0, c, H,
-                             std::min<int64_t>(P, d.head_dim - panel * P), false);
+            for (int64_t item = mine.begin; item < mine.end; ++item) {
+                const int64_t head = item / panels, block = item % panels;
+                const int64_t l0 = block * P, width = std::min<int64_t>(P, d.head_dim - l0);
+                if (s + 1 < d.steps) recurrent_dh(s + 1, head, block);
+                switch (f.cell) {
+                    case RnnCell::Lstm:
+                        backward_pointwise<T, RnnCell::Lstm>(p, d, s, scratch, head, l0, width);
+                        break;
+                    case RnnCell::Gru:
+                        backward_pointwise<T, RnnCell::Gru>(p, d, s, scratch, head, l0, width);
+                        break;
+                    case RnnCell::Slstm:
+                        backward_pointwise<T, RnnCell::Slstm>(p, d, s, scratch, head, l0, width);
+                        break;
+                }
             }
 #pragma omp barrier
         }
-        // The gradient of the states each sequence started from.
-        for (int64_t item = my_chunks.begin; item < my_chunks.end; ++item) {
-            const UnitChunk u = unit_chunk<T>(d, item);
-            if (sequence_length(f.lengths, u.b, d.steps) > 0) finish_carried_h(d, f.cell, scratch, u);
+        // The gradient of the states each sequence started from: h's from the first processed step's dg_rec.
+        for (int64_t item = mine.begin; item < mine.end; ++item) {
+            const int64_t head = item / panels, block = item % panels;
+            const int64_t l0 = block * P, width = std::min<int64_t>(P, d.head_dim - l0);
+            if (d.steps > 0) recurrent_dh(0, head, block);
+            for (int64_t chunk = 0; chunk < Bt * ((width + kLanes<T> - 1) / kLanes<T>); ++chunk) {
+                const UnitChunk u = block_chunk<T>(d, head, l0, width, chunk);
+                if (sequence_length(f.lengths, u.b, d.steps) > 0) finish_carried_h(d, f.cell, scratch, u);
+            }
         }
     }
     if (p.ds0 != nullptr) std::copy(scratch.carried.begin(), scratch.carried.end(), p.ds0);
