@@ -37,6 +37,30 @@ public static class DenseProjection
         return DenseProjectionFunction.apply(rows, weight, bias!)[0].reshape(outputShape);
     }
 
+    /// <summary>Inference-only y = x W^T + b, written into this thread's cached scratch (<see cref="NativeScratch"/>)
+    /// instead of a new tensor: for a large result that is consumed before the next call of this method on this
+    /// thread, such as a recurrent layer's input projection in a no-grad forward (a fresh 64 MB tensor costs more in
+    /// page faults than the kernel that fills it). Never records autograd. Off the native path it returns a new tensor
+    /// like <see cref="Forward"/>.</summary>
+    /// <returns>(..., N): a view of the scratch, valid until the next call on this thread.</returns>
+    public static Tensor ForwardTransient(Tensor input, Tensor weight, Tensor? bias = null)
+    {
+        Check(input, weight, bias);
+        using var noGrad = torch.no_grad();
+        if (!RunsNatively(input))
+            return nn.functional.linear(input, weight, bias);
+        if (NativeScratch.Overlaps(ScratchUse.InputProjection, input))
+            return Forward(input, weight, bias);  // the input is a previous transient result: keep it intact
+        Native.Load();
+        long inFeatures = input.shape[^1], outFeatures = weight.shape[0];
+        long[] outputShape = [.. input.shape[..^1], outFeatures];
+        Tensor rows = input.reshape(-1, inFeatures).contiguous();
+        Tensor y = NativeScratch.Rent(ScratchUse.InputProjection, rows.shape[0] * outFeatures, input.dtype,
+            input.device).view(rows.shape[0], outFeatures);
+        DenseProjectionFunction.RunForward(rows, weight.contiguous(), bias?.contiguous(), y);
+        return y.view(outputShape);
+    }
+
     /// <summary>True when <see cref="Forward"/> runs the native kernel for this input (CPU, float32 or float64);
     /// false when it falls back to libtorch.</summary>
     public static bool RunsNatively(Tensor input) =>
@@ -82,16 +106,18 @@ internal sealed unsafe class DenseProjectionFunction : torch.autograd.MultiTenso
 {
     public override string Name => "HybridSeqDenseProjection";
 
-    /// <summary>y = x W^T + b through hs_linear_forward; x, w, b contiguous.</summary>
-    internal static Tensor RunForward(Tensor x, Tensor w, Tensor? b)
+    /// <summary>y = x W^T + b through hs_linear_forward; x, w, b contiguous; y (M, N) contiguous, or null for a new
+    /// tensor.</summary>
+    internal static Tensor RunForward(Tensor x, Tensor w, Tensor? b, Tensor? y = null)
     {
-        Tensor y = torch.empty([x.shape[0], w.shape[0]], dtype: x.dtype, device: x.device);
+        y ??= torch.empty([x.shape[0], w.shape[0]], dtype: x.dtype, device: x.device);
         hs_tensor xView = TensorView.Of(x, "x"), wView = TensorView.Of(w, "w"), yView = TensorView.Of(y, "y");
         hs_tensor bView = b is null ? default : TensorView.Of(b, "b");
         Native.Check(NativeMethods.hs_linear_forward(&xView, &wView, b is null ? null : &bView, &yView, null));
         GC.KeepAlive(x);
         GC.KeepAlive(w);
         GC.KeepAlive(b);
+        GC.KeepAlive(y);
         return y;
     }
 

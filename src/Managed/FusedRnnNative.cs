@@ -88,8 +88,8 @@ internal static unsafe class FusedRnnNative
     }
 
     // A 1-D scratch tensor in the inputs' dtype and device with the elements the library asks for one pass over
-    // `steps` steps, or null when it needs none. The caller disposes it after the call: CUDA work is ordered on the
-    // legacy default stream, on which libtorch's caching allocator also reuses the freed block, so no sync is needed.
+    // `steps` steps (a view of this thread's cached scratch, NativeScratch), or null when it needs none. The caller
+    // disposes the view after the call.
     private static Tensor? Workspace(RnnTensors x, long steps, RnnPass pass)
     {
         int deviceType = x.Wx.device_type == DeviceType.CUDA
@@ -98,7 +98,7 @@ internal static unsafe class FusedRnnNative
         long elements;
         Native.Check(NativeMethods.hs_rnn_workspace_elements(deviceType, (int)x.Cell, steps, x.Batch, x.Hidden,
             x.Heads, (int)pass, &elements));
-        return elements > 0 ? torch.empty([elements], dtype: x.Wx.dtype, device: x.Wx.device) : null;
+        return elements > 0 ? NativeScratch.Rent(ScratchUse.KernelWorkspace, elements, x.Wx.dtype, x.Wx.device) : null;
     }
 
     private static hs_rnn_inputs BindInputs(hs_tensor* views, RnnTensors x) => new()

@@ -117,7 +117,10 @@ public abstract class FusedRecurrentNetwork : nn.Module<Tensor, RecurrentState?,
             {
                 (Parameter weightIH, Parameter biasIH, Parameter weightHH, Parameter biasHH) =
                     LayerParameters(layer, direction);
-                Tensor wx = DenseProjection.Forward(x, weightIH, biasIH); // (T, Bt, G*H), one matmul for all steps
+                // (T, Bt, G*H), one matmul for all steps; without autograd it lives only until the kernel call returns.
+                Tensor wx = torch.is_grad_enabled()
+                    ? DenseProjection.Forward(x, weightIH, biasIH)
+                    : DenseProjection.ForwardTransient(x, weightIH, biasIH);
                 (outputs[direction], finalStates[layer * Directions + direction]) = FusedRnn.Forward(Cell, wx,
                     weightHH, biasHH, state?[layer, direction], lengths, reverse: direction == 1, AllowTf32);
             }
