@@ -3,12 +3,12 @@
 // sums of db. linear_cpu.cpp includes this file once per instruction set (after gemm_micro_kernel.h), like
 // rnn_cpu_kernels.h, so it has no include guard and no #include of its own.
 //
-// Blocking (GotoBLAS-style): B is packed once per call into column panels of kPanel<T> (depth x kPanel each,
-// contiguous, zero past the last column), so that a panel streams from L1 while the rows of a strip reuse it. The
-// output is cut into items of kBlockRows rows x a block of columns, split between threads in fixed contiguous
-// ranges; per depth block of kBlockDepth and per item, the A rows are packed into strips of kTileRows (PackedA) and
-// every (strip, panel) tile runs the micro-kernel, accumulating over depth blocks in order. Every output element is
-// computed by one thread with the same code and summation order whatever the thread count.
+// Blocking (GotoBLAS-style): B is packed once per call into column panels of kPanel<T> (zero past the last column),
+// cut into depth blocks of kBlockDepth (packed_b_offset), so that a panel's slice streams from L1 while the strips
+// reuse it. The output is cut into items of kBlockRows rows x a block of columns, taken by the threads in groups;
+// per depth block and per item, the A rows are packed into strips of kTileRows (PackedA) and every (strip, panel)
+// tile runs the micro-kernel, accumulating over depth blocks in order. Every output element is computed by one thread
+// with the same code and summation order whatever the thread count.
 
 // A(m, d) = base[m * row_stride + d * depth_stride]: covers x and dy read by rows and dy read by columns (dw).
 template <typename T>
@@ -36,18 +36,29 @@ constexpr int64_t kGroupBytes = 512 * 1024;
 // Below this many multiply-adds a call runs on the calling thread (starting the pool would cost more).
 constexpr int64_t kMinParallelGemmWork = int64_t(1) << 18;
 
-// Packs B into panels: panel p holds B(d, p*P + j) at [(p * depth + d) * P + j], zero for columns past the end.
+// Where B(d, panel * P + j) lives in the packed B: depth blocks of kBlockDepth outermost, then panels, each slice
+// (kBlockDepth, P) k-major, so that the slices one depth block needs are one contiguous stream.
+template <typename T>
+HS_CPU_INLINE int64_t packed_b_offset(int64_t panels, int64_t panel, int64_t d) {
+    return ((d / kBlockDepth) * panels + panel) * kBlockDepth * kPanel<T> + (d % kBlockDepth) * kPanel<T>;
+}
+
+// Packs B into panels of P columns (zero past the last column) in the packed_b_offset layout.
 template <typename T>
 void pack_b_panels(const GemmProblem<T>& g, int64_t panels, T* packed, bool parallel) {
     constexpr int64_t P = kPanel<T>;
+    const int64_t depth_blocks = (g.depth + kBlockDepth - 1) / kBlockDepth;
 #pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t panel = 0; panel < panels; ++panel) {
-        const int64_t n0 = panel * P;
-        const int64_t width = std::min<int64_t>(P, g.columns - n0);
-        T* out = packed + panel * g.depth * P;
-        for (int64_t d = 0; d < g.depth; ++d) {
-            for (int64_t j = 0; j < width; ++j) out[d * P + j] = g.b.at(d, n0 + j);
-            for (int64_t j = width; j < P; ++j) out[d * P + j] = T(0);
+    for (int64_t block = 0; block < depth_blocks; ++block) {
+        const int64_t d_end = std::min<int64_t>(g.depth, (block + 1) * kBlockDepth);
+        for (int64_t panel = 0; panel < panels; ++panel) {
+            const int64_t n0 = panel * P;
+            const int64_t width = std::min<int64_t>(P, g.columns - n0);
+            for (int64_t d = block * kBlockDepth; d < d_end; ++d) {
+                T* out = packed + packed_b_offset<T>(panels, panel, d);
+                for (int64_t j = 0; j < width; ++j) out[j] = g.b.at(d, n0 + j);
+                for (int64_t j = width; j < P; ++j) out[j] = T(0);
+            }
         }
     }
 }
@@ -92,7 +103,7 @@ struct PackedRows {
 // One item's contribution of depth block [d0, d0 + depth): C (=|+=) A B, plus the bias after the last block.
 template <typename T>
 void gemm_item(const GemmProblem<T>& g, const GemmItems& items, int64_t item, int64_t d0, int64_t depth,
-               const T* packed_b, PackedRows<T>& packed) {
+               const T* packed_b, int64_t panels, PackedRows<T>& packed) {
     constexpr int64_t P = kPanel<T>;
     const int64_t m0 = (item / items.column_blocks) * kBlockRows;
     const int64_t n_begin = (item % items.column_blocks) * items.columns;
@@ -106,7 +117,7 @@ void gemm_item(const GemmProblem<T>& g, const GemmItems& items, int64_t item, in
     }
     const T* packed_a = packed.strips.data();
     for (int64_t n0 = n_begin; n0 < n_end; n0 += P) {
-        const StridedB<T> b{packed_b + ((n0 / P) * g.depth + d0) * P, P};
+        const StridedB<T> b{packed_b + packed_b_offset<T>(panels, n0 / P, d0), P};
         const int64_t width = std::min<int64_t>(P, g.columns - n0);
         for (int64_t strip = 0; strip < strips; ++strip) {
             const PackedA<T> a{packed_a + strip * depth * kTileRows};
@@ -136,7 +147,8 @@ void gemm(const GemmProblem<T>& g) {
     }
     const bool parallel = g.rows * g.columns * g.depth >= kMinParallelGemmWork;
     const int64_t panels = (g.columns + P - 1) / P;
-    std::vector<T> packed_b(static_cast<size_t>(panels * g.depth * P));
+    const int64_t depth_blocks = (g.depth + kBlockDepth - 1) / kBlockDepth;
+    std::vector<T> packed_b(static_cast<size_t>(depth_blocks * panels * kBlockDepth * P));
     pack_b_panels(g, panels, packed_b.data(), parallel);
 
     GemmItems items{};
@@ -163,7 +175,7 @@ void gemm(const GemmProblem<T>& g) {
             for (int64_t d0 = 0; d0 < g.depth; d0 += kBlockDepth) {
                 const int64_t depth = std::min<int64_t>(kBlockDepth, g.depth - d0);
                 for (int64_t item = first; item < last; ++item) {
-                    gemm_item(g, items, item, d0, depth, packed_b.data(), packed_a);
+                    gemm_item(g, items, item, d0, depth, packed_b.data(), panels, packed_a);
                 }
             }
         }
