@@ -278,6 +278,9 @@ HS_API hs_status hs_rnn_workspace_elements(int32_t device_type, int32_t cell, in
                                            int64_t hidden, int64_t num_heads, int32_t backward, int64_t* elements);
 
 /* Backward through time from what the forward saved.
+ *   inputs as for the forward, except that inputs->wx may be NULL: the backward never reads wx's data (everything it
+ *   needs is in states and cache), so a caller need not keep wx alive after the forward; without it, T, Bt and G*H
+ *   come from dwx.
  *   dy (T, Bt, H) required; ds_last (S, Bt, H) optional (zeros when NULL)
  *   dwx (T, Bt, G*H), dR (NH, G*DH, DH), db (G*H) required, overwritten; ds0 (S, Bt, H) optional
  *   workspace: 1-D, the dtype of the inputs, >= hs_rnn_workspace_elements(..., backward = 1, ...) elements (NULL

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <type_traits>
 
@@ -260,7 +261,7 @@ RnnForwardResult run_rnn_forward(const RnnProblem& problem) {
 
 template <typename T>
 RnnGradients run_rnn_backward(const RnnProblem& problem, const std::vector<double>& dy,
-                              const std::vector<double>& ds_last) {
+                              const std::vector<double>& ds_last, BackwardWx wx_mode) {
     TypedInputs<T> in(problem);
     const RnnConfig& c = problem.config;
     const int32_t dtype = dtype_of<T>();
@@ -277,6 +278,11 @@ RnnGradients run_rnn_backward(const RnnProblem& problem, const std::vector<doubl
     std::vector<T> dwx(problem.wx.size()), dR(problem.R.size()), db(problem.b.size()),
         ds0(element_product(problem.state_shape()));
     const CpuWorkspace<T> backward_workspace(c, c.steps, 1);
+    if (wx_mode == BackwardWx::Null) {
+        in.inputs.wx = nullptr;
+    } else if (wx_mode == BackwardWx::Garbage) {
+        std::fill(in.wx.begin(), in.wx.end(), std::numeric_limits<T>::quiet_NaN());
+    }
     const hs_tensor dy_v = cpu_view(dy_t.data(), dtype, problem.y_shape());
     const hs_tensor ds_last_v = cpu_view(ds_last_t.data(), dtype, problem.state_shape());
     const hs_tensor dwx_v = cpu_view(dwx.data(), dtype, problem.wx_shape());
@@ -321,9 +327,9 @@ RnnForwardResult run_rnn_steps(const RnnProblem& problem) {
 template RnnForwardResult run_rnn_forward<float>(const RnnProblem&);
 template RnnForwardResult run_rnn_forward<double>(const RnnProblem&);
 template RnnGradients run_rnn_backward<float>(const RnnProblem&, const std::vector<double>&,
-                                              const std::vector<double>&);
+                                              const std::vector<double>&, BackwardWx);
 template RnnGradients run_rnn_backward<double>(const RnnProblem&, const std::vector<double>&,
-                                               const std::vector<double>&);
+                                               const std::vector<double>&, BackwardWx);
 template RnnForwardResult run_rnn_steps<float>(const RnnProblem&);
 template RnnForwardResult run_rnn_steps<double>(const RnnProblem&);
 

@@ -62,10 +62,14 @@ RnnForwardResult reference_rnn_forward(const RnnProblem& problem);
 template <typename T>
 RnnForwardResult run_rnn_forward(const RnnProblem& problem);
 
+// What run_rnn_backward hands the backward as inputs->wx: the forward's wx, NULL, or the same buffer overwritten
+// with NaN after the forward (the backward must not read it).
+enum class BackwardWx { Same, Null, Garbage };
+
 // hs_rnn_forward (states and cache) then hs_rnn_backward; ds_last may be empty (= NULL).
 template <typename T>
 RnnGradients run_rnn_backward(const RnnProblem& problem, const std::vector<double>& dy,
-                              const std::vector<double>& ds_last);
+                              const std::vector<double>& ds_last, BackwardWx wx_mode = BackwardWx::Same);
 
 // hs_rnn_step, T times, from s0 (or zeros): y of every step stacked (T, Bt, H) and the final state.
 template <typename T>

@@ -123,6 +123,36 @@ TEST(RnnBackward, NullDsLastEqualsZeros) {
     }
 }
 
+// The backward never reads wx (hybridseq.h): with wx NULL, or overwritten with NaN after the forward, every gradient
+// is bitwise what it is with the forward's wx.
+TEST(RnnBackward, DoesNotReadWx) {
+    for (int32_t cell : kCells) {
+        for (bool reverse : {false, true}) {
+            RnnConfig config;
+            config.cell = cell;
+            config.heads = 2;
+            config.head_dim = 5;
+            config.steps = 6;
+            config.batch = 3;
+            config.has_s0 = true;
+            config.has_lengths = true;
+            config.reverse = reverse;
+            SCOPED_TRACE(config.describe());
+            const RnnProblem problem = make_rnn_problem(config, 2100 + static_cast<uint32_t>(cell));
+            const std::vector<double> dy =
+                random_vector(problem.wx.size() / static_cast<size_t>(config.gates()), -1, 1, 4);
+            const RnnGradients same = run_rnn_backward<float>(problem, dy, {});
+            for (BackwardWx mode : {BackwardWx::Null, BackwardWx::Garbage}) {
+                const RnnGradients other = run_rnn_backward<float>(problem, dy, {}, mode);
+                EXPECT_EQ(other.dwx, same.dwx);
+                EXPECT_EQ(other.dR, same.dR);
+                EXPECT_EQ(other.db, same.db);
+                EXPECT_EQ(other.ds0, same.ds0);
+            }
+        }
+    }
+}
+
 TEST(RnnBackward, Float32MatchesFloat64) {
     for (int32_t cell : kCells) {
         for (bool reverse : {false, true}) {

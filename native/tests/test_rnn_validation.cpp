@@ -216,6 +216,16 @@ TEST(RnnValidation, InputsAreChecked) {
         expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 'wx'", "required", "NULL"});
     }
     {
+        // The backward accepts wx = NULL (it never reads it) and then sizes everything from dwx, which it requires.
+        ValidRnnCall call;
+        ASSERT_EQ(call.forward(), HS_OK) << hs_last_error();
+        call.inputs.wx = nullptr;
+        EXPECT_EQ(call.backward(), HS_OK) << hs_last_error();
+        call.dwx_v.sizes[1] = 1;  // Bt = 1 now (a view inside the buffer): the other inputs no longer fit
+        call.dwx_v.strides[0] = 24;
+        expect_error([&] { return call.backward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 's0'", "(2, 1, 6)"});
+    }
+    {
         ValidRnnCall call;
         call.inputs.R = nullptr;
         expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT, {"argument 'R'", "required", "NULL"});

@@ -58,7 +58,8 @@ struct RnnLayout {
     RnnCellShape shape{};
     int64_t steps = 0, batch = 0, heads = 0, head_dim = 0, hidden = 0;
     int32_t dtype = HS_DTYPE_FLOAT32;
-    const hs_tensor* wx = nullptr;  // the reference for dtype and device
+    const hs_tensor* wx = nullptr;      // the reference for sizes, dtype and device: 'wx', or 'dwx' in a backward
+    const char* wx_name = "wx";         //   without 'wx'
 
     bool on_cuda() const { return wx->device_type == HS_DEVICE_CUDA; }
     std::string cell_text() const {
@@ -75,10 +76,10 @@ struct RnnLayout {
     std::vector<int64_t> weights_shape() const { return {heads, shape.gates * head_dim, head_dim}; }
 };
 
-// A float tensor that must agree with 'wx' in dtype and device and have `shape`.
+// A float tensor that must agree with 'wx' (or its stand-in) in dtype and device and have `shape`.
 void check_float(const RnnLayout& layout, const char* name, const hs_tensor& tensor, const std::vector<int64_t>& shape,
                  const std::string& meaning) {
-    check_float_like(name, tensor, shape, meaning, *layout.wx, "wx");
+    check_float_like(name, tensor, shape, meaning, *layout.wx, layout.wx_name);
 }
 
 void check_optional_float(const RnnLayout& layout, const char* name, const hs_tensor* tensor,
@@ -87,12 +88,14 @@ void check_optional_float(const RnnLayout& layout, const char* name, const hs_te
 }
 
 // 'wx' decides dtype and device; those must be served by this build and backend.
-void check_wx(const hs_tensor& wx, RnnMode mode) {
+void check_wx(const char* name, const hs_tensor& wx, RnnMode mode) {
     const bool full = mode == RnnMode::Full;
-    check_primary_float("wx", wx, full ? 3 : 2, full ? "(T, Bt, G*H)" : "(Bt, G*H)");
+    check_primary_float(name, wx, full ? 3 : 2, full ? "(T, Bt, G*H)" : "(Bt, G*H)");
 }
 
-RnnLayout check_inputs(const hs_rnn_inputs* inputs, RnnMode mode) {
+// `wx_stand_in` (the backward's 'dwx', same shape) replaces a NULL inputs->wx; without it 'wx' is required.
+RnnLayout check_inputs(const hs_rnn_inputs* inputs, RnnMode mode, const hs_tensor* wx_stand_in = nullptr,
+                       const char* stand_in_name = nullptr) {
     if (inputs == nullptr) throw_invalid(arg("inputs") + " must not be NULL");
     RnnLayout layout;
     layout.mode = mode;
@@ -101,8 +104,9 @@ RnnLayout check_inputs(const hs_rnn_inputs* inputs, RnnMode mode) {
     check_flag("field 'reverse' of argument 'inputs'", inputs->reverse);
     check_flag("field 'allow_tf32' of argument 'inputs'", inputs->allow_tf32);
 
-    const hs_tensor& wx = require("wx", inputs->wx);
-    check_wx(wx, mode);
+    if (inputs->wx == nullptr && wx_stand_in != nullptr) layout.wx_name = stand_in_name;
+    const hs_tensor& wx = inputs->wx != nullptr ? *inputs->wx : require(layout.wx_name, wx_stand_in);
+    check_wx(layout.wx_name, wx, mode);
     layout.wx = &wx;
     layout.dtype = wx.dtype;
     layout.steps = mode == RnnMode::Full ? wx.sizes[0] : 1;
@@ -110,7 +114,8 @@ RnnLayout check_inputs(const hs_rnn_inputs* inputs, RnnMode mode) {
     const int64_t gate_width = wx.sizes[wx.rank - 1];
     const int64_t G = layout.shape.gates;
     if (gate_width % G != 0) {
-        throw_invalid(arg("wx") + " must have a last dimension G*H with G = " + std::to_string(G) + " gates of " +
+        throw_invalid(arg(layout.wx_name) + " must have a last dimension G*H with G = " + std::to_string(G) +
+                      " gates of " +
                       layout.cell_text() + ", got " + std::to_string(gate_width) + " (shape " + shape_string(wx) +
                       "), which is not a multiple of " + std::to_string(G));
     }
@@ -131,7 +136,7 @@ RnnLayout check_inputs(const hs_rnn_inputs* inputs, RnnMode mode) {
     if (layout.heads * layout.head_dim != layout.hidden) {
         throw_invalid(arg("R") + " has shape " + shape_string(R) + ", i.e. NH = " + std::to_string(layout.heads) +
                       " heads of DH = " + std::to_string(layout.head_dim) + " units (H = NH*DH = " +
-                      std::to_string(layout.heads * layout.head_dim) + "), but 'wx' has G*H = " +
+                      std::to_string(layout.heads * layout.head_dim) + "), but '" + layout.wx_name + "' has G*H = " +
                       std::to_string(gate_width) + " with G = " + std::to_string(G) + ", i.e. H = " +
                       std::to_string(layout.hidden));
     }
@@ -147,7 +152,8 @@ RnnLayout check_inputs(const hs_rnn_inputs* inputs, RnnMode mode) {
         return layout;
     }
     check_optional_float(layout, "s0", inputs->s0, layout.state_shape(), "= (S, Bt, H)");
-    check_lengths(inputs->lengths, layout.batch, layout.steps, "T of 'wx'", wx, "wx");
+    check_lengths(inputs->lengths, layout.batch, layout.steps, ("T of '" + std::string(layout.wx_name) + "'").c_str(),
+                  wx, layout.wx_name);
     return layout;
 }
 
@@ -204,8 +210,8 @@ CheckedWorkspace check_workspace(const RnnLayout& layout, RnnPass pass, const hs
         throw_invalid(arg("workspace") + " must be 1-D with at least " + std::to_string(needed) + " elements (" +
                       query + " for these sizes), got shape " + shape_string(ws));
     }
-    check_dtype("workspace", ws, layout.dtype, "like 'wx'");
-    check_same_device("workspace", ws, *layout.wx, "wx");
+    check_dtype("workspace", ws, layout.dtype, "like '" + std::string(layout.wx_name) + "'");
+    check_same_device("workspace", ws, *layout.wx, layout.wx_name);
     check_contiguous("workspace", ws);
     return {ws.data, ws.sizes[0]};
 }
@@ -323,7 +329,8 @@ void backward_typed(const RnnLayout& layout, const hs_rnn_inputs& inputs, const 
 void backward(const hs_rnn_inputs* inputs, const hs_tensor* states, const hs_tensor* cache, const hs_tensor* dy,
               const hs_tensor* ds_last, const hs_tensor* dwx, const hs_tensor* dR, const hs_tensor* db,
               const hs_tensor* ds0, const hs_tensor* workspace, hs_stream stream) {
-    const RnnLayout layout = check_inputs(inputs, RnnMode::Full);
+    // The backward never reads wx's data: without it, its sizes come from 'dwx' (same shape).
+    const RnnLayout layout = check_inputs(inputs, RnnMode::Full, dwx, "dwx");
     const hs_tensor& saved_states = require("states", states);
     check_float(layout, "states", saved_states, layout.states_shape(), "= (T+1, S, Bt, H)");
     const hs_tensor& saved_cache = require("cache", cache);

@@ -59,7 +59,7 @@ struct RnnParams {
     int64_t head_dim = 0;   // DH
     int64_t hidden = 0;     // H = NH * DH
 
-    const T* wx = nullptr;          // (T, Bt, G*H)
+    const T* wx = nullptr;          // (T, Bt, G*H); null in a backward (which never reads it)
     const T* R = nullptr;           // (NH, G*DH, DH)
     const T* b = nullptr;           // (G*H)
     const T* s0 = nullptr;          // (S, Bt, H) or null
