@@ -66,7 +66,7 @@ public static class DenseProjection
     public static bool RunsNatively(Tensor input) =>
         input.device_type == DeviceType.CPU && input.dtype is ScalarType.Float32 or ScalarType.Float64;
 
-    private static void Check(Tensor input, Tensor weight, Tensor? bias)
+    internal static void Check(Tensor input, Tensor weight, Tensor? bias)
     {
         ArgumentNullException.ThrowIfNull(input, nameof(input));
         ArgumentNullException.ThrowIfNull(weight, nameof(weight));
@@ -137,11 +137,25 @@ internal sealed unsafe class DenseProjectionFunction : torch.autograd.MultiTenso
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
         List<Tensor> saved = ctx.get_saved_variables();
-        Tensor x = saved[0], w = saved[1];
-        Tensor dy = gradOutputs[0].contiguous();
-        Tensor? dx = (bool)ctx.get_data("needsDx") ? torch.empty_like(x) : null;
-        Tensor? dw = (bool)ctx.get_data("needsDw") ? torch.empty_like(w) : null;
-        Tensor? db = (bool)ctx.get_data("needsDb") ? torch.empty([w.shape[0]], dtype: w.dtype, device: w.device) : null;
+        (Tensor? dx, Tensor? dw, Tensor? db) = RunBackward(saved[0], saved[1], gradOutputs[0].contiguous(),
+            (bool)ctx.get_data("needsDx"), (bool)ctx.get_data("needsDw"), (bool)ctx.get_data("needsDb"));
+        return [dx!, dw!, db!];
+    }
+
+    /// <summary>The gradients of y = x W^T + b that are asked for, as new tensors (null otherwise): dx (M, K) = dy w,
+    /// dw (N, K) = dy^T x, db (N) = column sums of dy. x (M, K), w (N, K), dy (M, N) contiguous; CPU float through
+    /// hs_linear_backward, any other device or dtype through libtorch.</summary>
+    internal static (Tensor? Dx, Tensor? Dw, Tensor? Db) RunBackward(Tensor x, Tensor w, Tensor dy, bool needsDx,
+        bool needsDw, bool needsDb)
+    {
+        if (!DenseProjection.RunsNatively(x))
+        {
+            using var noGrad = torch.no_grad();
+            return (needsDx ? dy.mm(w) : null, needsDw ? dy.t().mm(x) : null, needsDb ? dy.sum(dim: 0) : null);
+        }
+        Tensor? dx = needsDx ? torch.empty_like(x) : null;
+        Tensor? dw = needsDw ? torch.empty_like(w) : null;
+        Tensor? db = needsDb ? torch.empty([w.shape[0]], dtype: w.dtype, device: w.device) : null;
         if (dx is not null || dw is not null || db is not null)
         {
             hs_tensor xView = TensorView.Of(x, "x"), wView = TensorView.Of(w, "w"), dyView = TensorView.Of(dy, "dy");
@@ -157,6 +171,6 @@ internal sealed unsafe class DenseProjectionFunction : torch.autograd.MultiTenso
         }
         GC.KeepAlive(x);
         GC.KeepAlive(w);
-        return [dx!, dw!, db!];
+        return (dx, dw, db);
     }
 }

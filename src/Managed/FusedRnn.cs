@@ -69,8 +69,9 @@ public static class FusedRnn
 }
 
 /// <summary>The autograd node of <see cref="FusedRnn.Forward"/>. Arguments (in apply order): wx, R, b, s0?,
-/// lengths?, cell (RnnCell), reverse (bool), allowTf32 (bool). Outputs: y, s_last. Saves the contiguous inputs, the
-/// states of every step (T+1, S, Bt, H) and the gate cache (T, Bt, C*H) that hs_rnn_backward consumes.</summary>
+/// lengths?, cell (RnnCell), reverse (bool), allowTf32 (bool). Outputs: y, s_last. Saves the contiguous inputs except
+/// wx (which the backward never reads), the states of every step (T+1, S, Bt, H) and the gate cache (T, Bt, C*H) that
+/// hs_rnn_backward consumes.</summary>
 internal sealed class FusedRnnFunction : torch.autograd.MultiTensorFunction<FusedRnnFunction>
 {
     private const int ArgumentCount = 8;
@@ -103,7 +104,8 @@ internal sealed class FusedRnnFunction : torch.autograd.MultiTensorFunction<Fuse
         var x = new RnnTensors((RnnCell)vars[5], (Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2],
             vars[3] as Tensor, vars[4] as Tensor, (bool)vars[6], (bool)vars[7]).Contiguous();
         ((Tensor y, Tensor sLast), Tensor? states, Tensor? cache) = RunForward(x, saveForBackward: true);
-        ctx.save_for_backward([x.Wx, x.R, x.B, x.S0!, x.Lengths!, states!, cache!]);
+        // wx itself is not saved: the native backward never reads it (it may be freed once the forward is done).
+        ctx.save_for_backward([x.R, x.B, x.S0!, x.Lengths!, states!, cache!]);
         ctx.save_data("cell", x.Cell);
         ctx.save_data("reverse", x.Reverse);
         ctx.save_data("allowTf32", x.AllowTf32);
@@ -113,14 +115,18 @@ internal sealed class FusedRnnFunction : torch.autograd.MultiTensorFunction<Fuse
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
         List<Tensor> saved = ctx.get_saved_variables();
-        var x = new RnnTensors((RnnCell)ctx.get_data("cell"), saved[0], saved[1], saved[2], saved[3], saved[4],
-            (bool)ctx.get_data("reverse"), (bool)ctx.get_data("allowTf32"));
-        Tensor states = saved[5], cache = saved[6];
+        Tensor R = saved[0], b = saved[1], states = saved[4], cache = saved[5];
+        var cell = (RnnCell)ctx.get_data("cell");
+        // dwx (T, Bt, G*H), sized from the saved states (T+1, S, Bt, H); it also stands in for wx (sizes only).
+        Tensor dwx = torch.empty([states.shape[0] - 1, states.shape[2], cell.Gates() * states.shape[3]],
+            dtype: states.dtype, device: states.device);
+        var x = new RnnTensors(cell, dwx, R, b, saved[2], saved[3], (bool)ctx.get_data("reverse"),
+            (bool)ctx.get_data("allowTf32"));
 
         // Undefined output gradients arrive as zeros (the context materialises them).
         Tensor dy = gradOutputs[0].contiguous();
         Tensor dsLast = gradOutputs[1].contiguous();
-        var grads = new RnnGradients(torch.empty_like(x.Wx), torch.empty_like(x.R), torch.empty_like(x.B),
+        var grads = new RnnGradients(dwx, torch.empty_like(x.R), torch.empty_like(x.B),
             x.S0 is null ? null : torch.empty_like(x.S0));
         FusedRnnNative.Backward(x, states, cache, dy, dsLast, grads);
 

@@ -45,13 +45,15 @@ internal static unsafe class FusedRnnNative
     }
 
     /// <summary>Overwrites every gradient in <paramref name="grads"/> from what <see cref="Forward"/> saved;
-    /// dy (T, Bt, H), dsLast (S, Bt, H). Allocates the workspace the library asks for.</summary>
+    /// dy (T, Bt, H), dsLast (S, Bt, H). x.Wx only carries the sizes (it may be grads.DWx): the library is given
+    /// wx = NULL, which its backward accepts because it never reads wx. Allocates the workspace the library asks for.</summary>
     public static void Backward(RnnTensors x, Tensor states, Tensor cache, Tensor dy, Tensor dsLast,
         RnnGradients grads)
     {
         using Tensor? workspace = Workspace(x, x.Steps, RnnPass.Backward);
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
+        inputs.wx = null;
         Native.Check(NativeMethods.hs_rnn_backward(&inputs, Bind(views + 5, states, "states"),
             Bind(views + 6, cache, "cache"), Bind(views + 7, dy, "dy"), Bind(views + 8, dsLast, "ds_last"),
             Bind(views + 9, grads.DWx, "dwx"), Bind(views + 10, grads.DR, "dR"), Bind(views + 11, grads.DB, "db"),

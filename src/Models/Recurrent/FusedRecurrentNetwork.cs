@@ -7,8 +7,9 @@ namespace HybridSeq.Models.Recurrent;
 
 /// <summary>
 /// A stacked, optionally bidirectional recurrent network on the fused recurrence (<see cref="FusedRnn"/>): the shared
-/// base of <see cref="FusedLSTM"/>, <see cref="FusedGRU"/> and <see cref="SLSTM"/>. Per layer and direction, the input
-/// projection wx = x W_ih^T + b_ih is one matmul over all steps, then one fused kernel call runs the recurrence.
+/// base of <see cref="FusedLSTM"/>, <see cref="FusedGRU"/> and <see cref="SLSTM"/>. Per layer and direction, one
+/// <see cref="FusedRnnLayer"/>: the input projection wx = x W_ih^T + b_ih as one matmul over all steps, then one fused
+/// kernel call for the recurrence.
 /// Parameters per layer k and direction (suffix "" forward, "_reverse" reverse), named like PyTorch's nn.LSTM:
 ///   weight_ih_l{k}{suffix}  (G*H, I_k)        I_0 = inputSize, I_k = H * directions above
 ///   bias_ih_l{k}{suffix}    (G*H)
@@ -117,12 +118,9 @@ public abstract class FusedRecurrentNetwork : nn.Module<Tensor, RecurrentState?,
             {
                 (Parameter weightIH, Parameter biasIH, Parameter weightHH, Parameter biasHH) =
                     LayerParameters(layer, direction);
-                // (T, Bt, G*H), one matmul for all steps; without autograd it lives only until the kernel call returns.
-                Tensor wx = torch.is_grad_enabled()
-                    ? DenseProjection.Forward(x, weightIH, biasIH)
-                    : DenseProjection.ForwardTransient(x, weightIH, biasIH);
-                (outputs[direction], finalStates[layer * Directions + direction]) = FusedRnn.Forward(Cell, wx,
-                    weightHH, biasHH, state?[layer, direction], lengths, reverse: direction == 1, AllowTf32);
+                (outputs[direction], finalStates[layer * Directions + direction]) = FusedRnnLayer.Forward(Cell, x,
+                    weightIH, biasIH, weightHH, biasHH, state?[layer, direction], lengths, reverse: direction == 1,
+                    AllowTf32);
             }
             x = Directions == 1 ? outputs[0] : torch.cat(outputs, dim: 2);
             if (layer < NumLayers - 1 && Dropout > 0 && training)
