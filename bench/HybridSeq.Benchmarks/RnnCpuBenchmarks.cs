@@ -8,16 +8,17 @@ namespace HybridSeq.Benchmarks;
 
 /// <summary>
 /// LSTM on CPU, float32, B16 T1024 I256 H256, one layer, time-major (the default layout of both): HybridSeq's
-/// FusedLSTM (one input GEMM + the native fused recurrence) vs TorchSharp's nn.LSTM (libtorch's CPU LSTM, the
-/// baseline) with the same weights, forward and forward+backward. In-process, so the native library and the
-/// TorchSharp load fix of the build output are used as is.
+/// FusedLSTM (one FusedRnnLayer: the native input projection + the native fused recurrence) vs TorchSharp's nn.LSTM
+/// (libtorch's CPU LSTM through oneDNN, the baseline) with the same weights, forward and forward+backward.
+/// In-process, so the native library and the TorchSharp load fix of the build output are used as is. Five warm-up
+/// calls: nn.LSTM's first calls in a process (oneDNN primitive creation) take several times longer.
 /// </summary>
 [Config(typeof(Config))]
 public class RnnCpuBenchmarks
 {
     public const int Batch = 16, Steps = 1024, InputSize = 256, Hidden = 256;
 
-    private sealed class Config() : InProcessConfig(warmups: 2, iterations: 6, "Cell steps/s",
+    private sealed class Config() : InProcessConfig(warmups: 5, iterations: 10, "Cell steps/s",
         "B*T cell updates (H = 256 wide) divided by the mean time of one call", (double)Batch * Steps);
 
     private LSTM _torchLstm = null!;
