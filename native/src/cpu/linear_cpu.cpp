@@ -14,8 +14,6 @@
 #include "cpu/cpu_vector.h"
 #include "ops/linear.h"
 
-#pragma GCC diagnostic ignored "-Wpsabi"  // see rnn_cpu.cpp
-
 namespace hs {
 
 #if defined(HS_CPU_HAVE_AVX2_BUILD)

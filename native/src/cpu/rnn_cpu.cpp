@@ -12,14 +12,10 @@
 #include "cpu/cpu_vector.h"
 #include "ops/rnn.h"
 
-// The 32-byte vector helpers are always_inline, so no vector ever crosses a call in the portable build; GCC still
-// warns that such a call would use a different ABI without AVX.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 namespace hs {
 namespace {
 
-// Rows of pre-activations and of dg_rec keep each head kGateRowAlign-aligned (a multiple of every kPanel), so that
+// Rows of dg_rec (the backward workspace) keep each head kGateRowAlign-aligned (a multiple of every kPanel), so that
 // panel loads never leave a head's row. Part of the workspace size, so independent of the ISA picked at run time.
 constexpr int64_t kGateRowAlign = 16;
 

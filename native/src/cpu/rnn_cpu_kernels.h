@@ -110,7 +110,7 @@ struct RnnDims {
     int64_t steps, batch, heads, head_dim, hidden;
     int64_t gates, states, cache_gates;
     int64_t head_gates;         // G * DH: gate rows of one head
-    int64_t head_gates_padded;  // rounded up to kGateRowAlign: the stride of a head in pre / dg_rec rows
+    int64_t head_gates_padded;  // rounded up to kGateRowAlign: the stride of a head in dg_rec rows
 
     template <typename T>
     static RnnDims of(const RnnParams<T>& p) {
@@ -128,7 +128,7 @@ struct RnnDims {
         d.head_gates_padded = round_up(d.head_gates, kGateRowAlign);
         return d;
     }
-    int64_t row_width() const { return heads * head_gates_padded; }  // one (step, batch) row of pre / dg_rec
+    int64_t row_width() const { return heads * head_gates_padded; }  // one (step, batch) row of dg_rec
 };
 
 // Forward B operand: per head, gate and block of kPanel<T> units, the slice of R^T that maps h_{t-1} of the head to
