@@ -14,16 +14,18 @@ namespace HybridSeq.Benchmarks;
 /// </summary>
 public abstract class InProcessConfig : ManualConfig
 {
-    protected InProcessConfig(int warmups, int iterations, string rateName, string rateLegend, double workUnitsPerCall)
+    /// <param name="perUnitTime">false: the column is work units per second; true: microseconds per work unit.</param>
+    protected InProcessConfig(int warmups, int iterations, string rateName, string rateLegend, double workUnitsPerCall,
+        bool perUnitTime = false)
     {
         AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
             .WithWarmupCount(warmups).WithIterationCount(iterations).WithInvocationCount(1).WithUnrollFactor(1));
-        AddColumn(new RateColumn(rateName, rateLegend, workUnitsPerCall));
+        AddColumn(new RateColumn(rateName, rateLegend, workUnitsPerCall, perUnitTime));
         SummaryStyle = SummaryStyle.Default.WithRatioStyle(RatioStyle.Trend);
     }
 
-    /// <summary>Work units of one call divided by the mean time of one call.</summary>
-    private sealed class RateColumn(string name, string legend, double workUnitsPerCall) : IColumn
+    /// <summary>Work units of one call divided by the mean time of one call (or its inverse in microseconds).</summary>
+    private sealed class RateColumn(string name, string legend, double workUnitsPerCall, bool perUnitTime) : IColumn
     {
         public string Id => $"{nameof(RateColumn)}.{name}";
         public string ColumnName => name;
@@ -41,8 +43,10 @@ public abstract class InProcessConfig : ManualConfig
         public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
         {
             if (summary[benchmarkCase]?.ResultStatistics is not { } stats) return "-";
-            return (workUnitsPerCall / (stats.Mean * 1e-9)).ToString("0.00e0",
-                System.Globalization.CultureInfo.InvariantCulture);
+            var invariant = System.Globalization.CultureInfo.InvariantCulture;
+            return perUnitTime
+                ? (stats.Mean * 1e-3 / workUnitsPerCall).ToString("0.00", invariant)
+                : (workUnitsPerCall / (stats.Mean * 1e-9)).ToString("0.00e0", invariant);
         }
     }
 }

@@ -1,5 +1,16 @@
-// CPU benchmarks of HybridSeq's native kernels against the same computation composed from TorchSharp ops,
-// measured in the same run. Run: dotnet pwsh ./build.ps1 bench   (results: artifacts/bench/results/*.md)
+// Benchmarks of HybridSeq's native kernels against a baseline measured in the same run (the same computation composed
+// from TorchSharp ops, or libtorch's own op). Run: dotnet pwsh ./build.ps1 bench   (results: artifacts/bench/results/*.md)
+// The CUDA classes (names containing "Cuda") run only where libtorch and the native library both see a device.
 using BenchmarkDotNet.Running;
+using HybridSeq.Benchmarks;
 
-BenchmarkSwitcher.FromAssembly(typeof(HybridSeq.Benchmarks.SelectiveScanCpuBenchmarks).Assembly).Run(args);
+Type[] types = typeof(SelectiveScanCpuBenchmarks).Assembly.GetTypes()
+    .Where(t => t.IsClass && !t.IsAbstract && t.IsPublic &&
+                t.GetMethods().Any(m => m.IsDefined(typeof(BenchmarkDotNet.Attributes.BenchmarkAttribute), false)))
+    .ToArray();
+if (!CudaBenchmarks.DeviceAvailable(out string reason))
+{
+    Console.WriteLine($"CUDA benchmarks left out: {reason}.");
+    types = types.Where(t => !t.Name.Contains(CudaBenchmarks.NameMarker, StringComparison.Ordinal)).ToArray();
+}
+BenchmarkSwitcher.FromTypes(types).Run(args);

@@ -3,7 +3,8 @@
 #   1. builds the native library with that machine's nvcc (sm_90 unless CUDA_ARCHS says otherwise),
 #   2. runs the native tests (ctest) and the GPU benchmarks (selective scan, fused recurrence),
 #   3. runs the .NET tests (the published executable from artifacts/gpu/bundle.tar.xz, see tools/gpu/pack.sh)
-#      against the fresh library and the machine's own CUDA libtorch.
+#      against the fresh library and the machine's own CUDA libtorch, then the .NET CUDA benchmarks (FusedLSTM vs
+#      cuDNN's nn.LSTM in one process, head-wise shapes).
 # Everything it finds is written to $OUT (default artifacts/gpu-results). Exit code: non-zero if any step failed.
 # CUDA_ARCHS (default 90) and TORCH_LIB (default: the libraries of python3's torch) can be overridden.
 set -uo pipefail
@@ -48,6 +49,13 @@ if [ -f "$root/artifacts/gpu/bundle.tar.xz" ]; then
         LD_LIBRARY_PATH="$torch_lib:$PWD/runtimes/linux-x64/native" "$DOTNET_ROOT/dotnet" HybridSeq.Tests.dll \
         >"$out/dotnet-tests.log" 2>&1) && step ".NET tests: ok" || { step ".NET tests: FAILED"; status=1; }
     step ".NET tests: $(grep -E '^ *(total|failed|succeeded|skipped): [0-9]+' "$out/dotnet-tests.log" | tr -s ' \n' ' ')"
+    # The in-process CUDA benchmarks: FusedLSTM vs cuDNN's nn.LSTM in one process, and the head-wise shapes.
+    # BENCH_TIMEOUT (seconds, default 300) bounds them: device time is scarce.
+    cp "$lib" "$work/bundle/HybridSeq.Benchmarks/runtimes/linux-x64/native/libhybridseq.so"
+    (cd "$work/bundle/HybridSeq.Benchmarks" &&
+        LD_LIBRARY_PATH="$torch_lib:$PWD/runtimes/linux-x64/native" timeout "${BENCH_TIMEOUT:-300}" \
+        "$DOTNET_ROOT/dotnet" HybridSeq.Benchmarks.dll --filter '*Cuda*' --artifacts "$out/dotnet-bench" \
+        >"$out/dotnet-bench.log" 2>&1) && step ".NET CUDA benchmarks: ok" || { step ".NET CUDA benchmarks: FAILED"; status=1; }
 else
     step ".NET tests: skipped (no artifacts/gpu/bundle.tar.xz; run tools/gpu/pack.sh first)"
 fi

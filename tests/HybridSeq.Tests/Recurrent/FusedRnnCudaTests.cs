@@ -66,8 +66,8 @@ public sealed class FusedRnnCudaTests
         TensorAssert.Close(gpuState, cpuState, "state");
     }
 
-    /// <summary>A 2-layer bidirectional FusedLSTM with lengths on CUDA equals the same module on the CPU (forward and
-    /// parameter gradients).</summary>
+    /// <summary>A 2-layer bidirectional FusedLSTM with lengths on CUDA equals the same module on the CPU (forward, input
+    /// and parameter gradients: FusedRnnLayer's CUDA path, projection through libtorch and dwx in CUDA scratch).</summary>
     [Test]
     public void BidirectionalModuleMatchesTheCpu()
     {
@@ -78,14 +78,24 @@ public sealed class FusedRnnCudaTests
         gpuModule.load_state_dict(cpuModule.state_dict());
         gpuModule.to(torch.CUDA);
         Tensor input = torch.randn(6, 40, 12);
+        Tensor cpuInput = input.clone().requires_grad_(true), gpuInput = input.cuda().requires_grad_(true);
         Tensor lengths = torch.tensor(new long[] { 40, 17, 1, 0, 39, 20 });
 
-        (Tensor cpuOutput, _) = cpuModule.forward(input, null, lengths);
-        (Tensor gpuOutput, _) = gpuModule.forward(input.cuda(), null, lengths);
+        (Tensor cpuOutput, _) = cpuModule.forward(cpuInput, null, lengths);
+        (Tensor gpuOutput, _) = gpuModule.forward(gpuInput, null, lengths);
         TensorAssert.Close(gpuOutput, cpuOutput, "output", scale: 5);
         cpuOutput.square().sum().backward();
         gpuOutput.square().sum().backward();
+        HybridSeq.Managed.Native.Synchronize(0);
+        TensorAssert.Close(gpuInput.grad!, cpuInput.grad!, "d input", scale: 50);
         foreach (((string name, var g), (_, var c)) in gpuModule.named_parameters().Zip(cpuModule.named_parameters()))
             TensorAssert.Close(g.grad!, c.grad!, $"d{name}", scale: 50);
+
+        // Inference (no-grad) on CUDA gives the output of the recorded forward.
+        using (torch.no_grad())
+        {
+            (Tensor inference, _) = gpuModule.forward(gpuInput, null, lengths);
+            TensorAssert.Close(inference, gpuOutput, "no-grad output", scale: 1);
+        }
     }
 }
