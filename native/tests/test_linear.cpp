@@ -33,10 +33,13 @@ std::string describe(const LinearSize& size) {
 }
 
 // Together these hit every M in {1, 5, 6, 7, 97, 300}, K in {1, 3, 16, 17, 257, 600} and N in
-// {1, 15, 16, 17, 33, 1030}, with the largest case M=300, K=600, N=1030 and tails on every dimension.
+// {1, 15, 16, 17, 33, 1030}, with the largest case M=300, K=600, N=1030 and tails on every dimension. The last three
+// are deep, narrow products whose depth the kernel cuts into slices summed afterwards (linear_cpu_kernels.h): dw of
+// M=2500 (2 slices) and M=4100 (4 slices), and the forward of K=2100 (2 slices, bias added after the slices).
 const LinearSize kSizes[] = {
     {1, 1, 1},    {5, 3, 15},     {6, 16, 16},   {7, 17, 17},  {97, 257, 33}, {300, 600, 1030}, {1, 600, 1030},
     {5, 257, 1},  {6, 1, 1030},   {7, 3, 33},    {97, 17, 16}, {300, 16, 15}, {300, 1, 17},
+    {2500, 33, 40}, {4100, 7, 130}, {40, 2100, 33},
 };
 
 template <typename T>
@@ -394,7 +397,7 @@ void check_thread_independence() {
     // Large sizes, so that every product and the column sums of db (M * N = 309000) are big enough to be split across
     // threads, plus small and tail sizes that a kernel may keep on the calling thread.
     const LinearSize sizes[] = {{97, 257, 1030}, {300, 17, 1030}, {300, 600, 33}, {7, 17, 1030}, {300, 16, 15},
-                                {5, 600, 1}};
+                                {5, 600, 1},     {4100, 7, 130},  {40, 2100, 33}};
     uint32_t seed = 5000;
     for (const LinearSize& size : sizes) {
         const LinearProblem problem = make_linear_problem(size, std::is_same_v<T, float>, seed);

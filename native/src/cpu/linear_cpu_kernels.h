@@ -7,8 +7,9 @@
 // cut into depth blocks of kBlockDepth (packed_b_offset), so that a panel's slice streams from L1 while the strips
 // reuse it. The output is cut into items of kBlockRows rows x a block of columns, taken by the threads in groups;
 // per depth block and per item, the A rows are packed into strips of kTileRows (PackedA) and every (strip, panel)
-// tile runs the micro-kernel, accumulating over depth blocks in order. Every output element is computed by one thread
-// with the same code and summation order whatever the thread count.
+// tile runs the micro-kernel, accumulating over depth blocks in order. Deep products with few output items (dw) cut
+// their depth into a size-determined number of slices with partial sums added in order at the end. Every output
+// element is computed with the same code and summation order whatever the thread count.
 
 // A(m, d) = base[m * row_stride + d * depth_stride]: covers x and dy read by rows and dy read by columns (dw).
 template <typename T>
@@ -33,6 +34,10 @@ constexpr int64_t kBlockDepth = 256;            // a panel slice (256 x kPanel) 
 constexpr int64_t kBlockColumns = 256;          // one item's C block (96 x 256) stays in L2
 // C blocks of one group of items (see gemm): half of a 1 MB L2, the rest for B's depth block and A's strips.
 constexpr int64_t kGroupBytes = 512 * 1024;
+// Depth slicing of deep, narrow products (see gemm): at most kMaxSlices slices of at least kMinBlocksPerSlice blocks.
+constexpr int64_t kMaxSlices = 8;
+constexpr int64_t kMinBlocksPerSlice = 4;
+constexpr int64_t kFewItems = 64;  // output items below which a product counts as narrow
 // Below this many multiply-adds a call runs on the calling thread (starting the pool would cost more).
 constexpr int64_t kMinParallelGemmWork = int64_t(1) << 18;
 
@@ -100,10 +105,12 @@ struct PackedRows {
     int64_t m0 = -1, d0 = -1;
 };
 
-// One item's contribution of depth block [d0, d0 + depth): C (=|+=) A B, plus the bias after the last block.
+// One item's contribution of depth block [d0, d0 + depth) to c (leading dimension ldc): C (= or +=, `accumulate`)
+// A B, then the bias when `add_bias`.
 template <typename T>
 void gemm_item(const GemmProblem<T>& g, const GemmItems& items, int64_t item, int64_t d0, int64_t depth,
-               const T* packed_b, int64_t panels, PackedRows<T>& packed) {
+               bool accumulate, bool add_bias, T* c_base, int64_t ldc, const T* packed_b, int64_t panels,
+               PackedRows<T>& packed) {
     constexpr int64_t P = kPanel<T>;
     const int64_t m0 = (item / items.column_blocks) * kBlockRows;
     const int64_t n_begin = (item % items.column_blocks) * items.columns;
@@ -121,14 +128,14 @@ void gemm_item(const GemmProblem<T>& g, const GemmItems& items, int64_t item, in
         const int64_t width = std::min<int64_t>(P, g.columns - n0);
         for (int64_t strip = 0; strip < strips; ++strip) {
             const PackedA<T> a{packed_a + strip * depth * kTileRows};
-            T* c = g.c + (m0 + strip * kTileRows) * g.ldc + n0;
-            gemm_rows<T>(std::min<int64_t>(kTileRows, rows - strip * kTileRows), depth, a, 0, b, 0, c, g.ldc, width,
-                         d0 > 0);
+            T* c = c_base + (m0 + strip * kTileRows) * ldc + n0;
+            gemm_rows<T>(std::min<int64_t>(kTileRows, rows - strip * kTileRows), depth, a, 0, b, 0, c, ldc, width,
+                         accumulate);
         }
     }
-    if (g.bias != nullptr && d0 + depth == g.depth) {
+    if (add_bias && g.bias != nullptr) {
         for (int64_t m = m0; m < m0 + rows; ++m) {
-            T* c_row = g.c + m * g.ldc;
+            T* c_row = c_base + m * ldc;
             for (int64_t n = n_begin; n < n_end; ++n) c_row[n] += g.bias[n];
         }
     }
@@ -157,25 +164,54 @@ void gemm(const GemmProblem<T>& g) {
     items.columns = row_blocks >= 16 ? kBlockColumns : kBlockColumns / 4;
     items.column_blocks = (g.columns + items.columns - 1) / items.columns;
     items.count = row_blocks * items.column_blocks;
-    // Items go in groups of consecutive items, taken by the threads one group at a time. Within a group the depth
+    // Deep, narrow products (dw = dy^T x: a 1024 x 256 output summed over 16384 rows) have too few output items to
+    // keep every thread busy over the whole depth, so their depth is cut into `splits` slices of whole depth blocks,
+    // each summed into its own partial C, and the partials are added in slice order afterwards. The number of slices
+    // depends on the sizes only, never on the thread count, so the results do not either.
+    const int64_t splits =
+        items.count < kFewItems ? std::clamp<int64_t>(depth_blocks / kMinBlocksPerSlice, 1, kMaxSlices) : 1;
+    std::vector<T> partials(static_cast<size_t>(splits > 1 ? splits * g.rows * g.columns : 0));
+
+    // Work units: (slice, group of consecutive items), taken by the threads one at a time. Within a group the depth
     // blocks are the outer loop, so that one depth block of B serves every item of the group while it is in cache
-    // and A's depth slice (the dy rows, for dw) is read once per group. A group's C blocks fit in L2 together
-    // (kGroupBytes), and there are at least 4 groups per thread for balance. Which thread computes a group does not
-    // change any result: every element is summed in the same order by the same code.
+    // and A's depth slice is read once per group. A group's C blocks fit in L2 together (kGroupBytes), and there
+    // are at least 4 units per thread for balance. Which thread computes a unit does not change any result: every
+    // element is summed in the same order by the same code.
     const int64_t fitting = kGroupBytes / (kBlockRows * items.columns * int64_t(sizeof(T)));
-    const int64_t balanced = items.count / (4 * int64_t(omp_get_max_threads()));
+    const int64_t balanced = splits * items.count / (4 * int64_t(omp_get_max_threads()));
     const int64_t group = std::max<int64_t>(1, std::min(fitting, balanced));
     const int64_t groups = (items.count + group - 1) / group;
 #pragma omp parallel if (parallel)
     {
         PackedRows<T> packed_a;
 #pragma omp for schedule(dynamic)
-        for (int64_t index = 0; index < groups; ++index) {
+        for (int64_t unit = 0; unit < splits * groups; ++unit) {
+            const int64_t slice = unit / groups, index = unit % groups;
             const int64_t first = index * group, last = std::min<int64_t>(items.count, first + group);
-            for (int64_t d0 = 0; d0 < g.depth; d0 += kBlockDepth) {
+            const int64_t block_begin = depth_blocks * slice / splits, block_end = depth_blocks * (slice + 1) / splits;
+            T* c = splits > 1 ? partials.data() + slice * g.rows * g.columns : g.c;
+            const int64_t ldc = splits > 1 ? g.columns : g.ldc;
+            for (int64_t block = block_begin; block < block_end; ++block) {
+                const int64_t d0 = block * kBlockDepth;
                 const int64_t depth = std::min<int64_t>(kBlockDepth, g.depth - d0);
                 for (int64_t item = first; item < last; ++item) {
-                    gemm_item(g, items, item, d0, depth, packed_b.data(), panels, packed_a);
+                    gemm_item(g, items, item, d0, depth, block > block_begin, splits == 1 && block + 1 == block_end,
+                              c, ldc, packed_b.data(), panels, packed_a);
+                }
+            }
+        }
+        if (splits > 1) {
+#pragma omp for schedule(static)
+            for (int64_t m = 0; m < g.rows; ++m) {
+                T* c_row = g.c + m * g.ldc;
+                const T* first_row = partials.data() + m * g.columns;
+                for (int64_t n = 0; n < g.columns; ++n) c_row[n] = first_row[n];
+                for (int64_t slice = 1; slice < splits; ++slice) {
+                    const T* row = partials.data() + (slice * g.rows + m) * g.columns;
+                    for (int64_t n = 0; n < g.columns; ++n) c_row[n] += row[n];
+                }
+                if (g.bias != nullptr) {
+                    for (int64_t n = 0; n < g.columns; ++n) c_row[n] += g.bias[n];
                 }
             }
         }
