@@ -61,4 +61,12 @@ inline bool cpu_has_avx2_fma() {
 #endif
 }
 
+// Evaluates `avx2_call` when this build has the AVX2 + FMA variant of the kernels and the CPU supports it, else
+// `portable_call`. A macro, because without the AVX2 build the namespace `avx2_call` names does not exist.
+#if defined(HS_CPU_HAVE_AVX2_BUILD)
+#define HS_CPU_DISPATCH(avx2_call, portable_call) (cpu_has_avx2_fma() ? (avx2_call) : (portable_call))
+#else
+#define HS_CPU_DISPATCH(avx2_call, portable_call) (portable_call)
+#endif
+
 }  // namespace hs

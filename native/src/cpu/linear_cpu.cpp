@@ -33,24 +33,12 @@ namespace linear_portable {
 
 template <typename T>
 void linear_forward_cpu(const LinearParams<T>& p) {
-#if defined(HS_CPU_HAVE_AVX2_BUILD)
-    if (cpu_has_avx2_fma()) {
-        linear_avx2::linear_forward(p);
-        return;
-    }
-#endif
-    linear_portable::linear_forward(p);
+    HS_CPU_DISPATCH(linear_avx2::linear_forward(p), linear_portable::linear_forward(p));
 }
 
 template <typename T>
 void linear_backward_cpu(const LinearBackwardParams<T>& p) {
-#if defined(HS_CPU_HAVE_AVX2_BUILD)
-    if (cpu_has_avx2_fma()) {
-        linear_avx2::linear_backward(p);
-        return;
-    }
-#endif
-    linear_portable::linear_backward(p);
+    HS_CPU_DISPATCH(linear_avx2::linear_backward(p), linear_portable::linear_backward(p));
 }
 
 template void linear_forward_cpu<float>(const LinearParams<float>&);

@@ -68,24 +68,12 @@ namespace rnn_portable {
 
 template <typename T>
 void rnn_forward_cpu(const RnnParams<T>& p) {
-#if defined(HS_CPU_HAVE_AVX2_BUILD)
-    if (cpu_has_avx2_fma()) {
-        rnn_avx2::forward(p);
-        return;
-    }
-#endif
-    rnn_portable::forward(p);
+    HS_CPU_DISPATCH(rnn_avx2::forward(p), rnn_portable::forward(p));
 }
 
 template <typename T>
 void rnn_backward_cpu(const RnnBackwardParams<T>& p) {
-#if defined(HS_CPU_HAVE_AVX2_BUILD)
-    if (cpu_has_avx2_fma()) {
-        rnn_avx2::backward(p);
-        return;
-    }
-#endif
-    rnn_portable::backward(p);
+    HS_CPU_DISPATCH(rnn_avx2::backward(p), rnn_portable::backward(p));
 }
 
 int64_t rnn_workspace_elements_cpu(RnnPass pass, RnnCell cell, int64_t steps, int64_t batch, int64_t hidden,
