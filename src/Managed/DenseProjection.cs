@@ -37,28 +37,26 @@ public static class DenseProjection
         return DenseProjectionFunction.apply(rows, weight, bias!)[0].reshape(outputShape);
     }
 
-    /// <summary>Inference-only y = x W^T + b, written into this thread's cached scratch (<see cref="NativeScratch"/>)
-    /// instead of a new tensor: for a large result that is consumed before the next call of this method on this
-    /// thread, such as a recurrent layer's input projection in a no-grad forward (a fresh 64 MB tensor costs more in
-    /// page faults than the kernel that fills it). Never records autograd. Off the native path it returns a new tensor
-    /// like <see cref="Forward"/>.</summary>
-    /// <returns>(..., N): a view of the scratch, valid until the next call on this thread.</returns>
-    public static Tensor ForwardTransient(Tensor input, Tensor weight, Tensor? bias = null)
+    /// <summary>Inference-only y = x W^T + b into a scratch buffer leased from <see cref="NativeScratch"/>, for a
+    /// large result that is consumed within one call (a recurrent layer's input projection: a fresh 64 MB tensor costs
+    /// more in page faults than the kernel that fills it). Never records autograd. Off the native path the result is a
+    /// new tensor like <see cref="Forward"/>'s and the lease is null.</summary>
+    /// <returns>y (..., N) (a view of the lease's buffer on the native path) and the lease, which the caller disposes
+    /// once y is no longer needed.</returns>
+    internal static (Tensor Y, ScratchLease? Lease) ForwardIntoScratch(Tensor input, Tensor weight, Tensor? bias)
     {
         Check(input, weight, bias);
         using var noGrad = torch.no_grad();
         if (!RunsNatively(input))
-            return nn.functional.linear(input, weight, bias);
-        if (NativeScratch.Overlaps(ScratchUse.InputProjection, input))
-            return Forward(input, weight, bias);  // the input is a previous transient result: keep it intact
+            return (nn.functional.linear(input, weight, bias), null);
         Native.Load();
         long inFeatures = input.shape[^1], outFeatures = weight.shape[0];
         long[] outputShape = [.. input.shape[..^1], outFeatures];
         Tensor rows = input.reshape(-1, inFeatures).contiguous();
-        Tensor y = NativeScratch.Rent(ScratchUse.InputProjection, rows.shape[0] * outFeatures, input.dtype,
-            input.device).view(rows.shape[0], outFeatures);
+        ScratchLease lease = NativeScratch.Rent(rows.shape[0] * outFeatures, input.dtype, input.device);
+        Tensor y = lease.View.view(rows.shape[0], outFeatures);
         DenseProjectionFunction.RunForward(rows, weight.contiguous(), bias?.contiguous(), y);
-        return y.view(outputShape);
+        return (y.view(outputShape), lease);
     }
 
     /// <summary>True when <see cref="Forward"/> runs the native kernel for this input (CPU, float32 or float64);

@@ -6,7 +6,7 @@ namespace HybridSeq.Managed;
 /// <summary>One recurrent layer in one direction: the input projection wx = x W_ih^T + b_ih followed by the fused
 /// recurrence (<see cref="FusedRnn"/>), as one differentiable op. Equal to
 /// <c>FusedRnn.Forward(cell, DenseProjection.Forward(x, W_ih, b_ih), R, b, ...)</c>, but wx and its gradient dwx
-/// live only inside the op, in this thread's <see cref="NativeScratch"/>: a training step neither keeps the
+/// live only inside the op, in buffers leased from <see cref="NativeScratch"/>: a training step neither keeps the
 /// (T, Bt, G*H) projection alive until the backward nor allocates a fresh one for its gradient, which saves two
 /// tensors of T*Bt*G*H elements per layer and direction in memory and in allocation time.</summary>
 public static class FusedRnnLayer
@@ -36,8 +36,11 @@ public static class FusedRnnLayer
                           (x.requires_grad || weightIH.requires_grad || biasIH?.requires_grad == true ||
                            R.requires_grad || b.requires_grad || s0?.requires_grad == true);
         if (!needsGraph)
-            return FusedRnn.Forward(cell, DenseProjection.ForwardTransient(x, weightIH, biasIH), R, b, s0, lengths,
-                reverse, allowTf32);
+        {
+            (Tensor wx, ScratchLease? lease) = DenseProjection.ForwardIntoScratch(x, weightIH, biasIH);
+            using (lease)
+                return FusedRnn.Forward(cell, wx, R, b, s0, lengths, reverse, allowTf32);
+        }
 
         // The recurrence's own checks, on a stand-in for wx with its shape, dtype and device (no memory behind it).
         Tensor wxShape = torch.zeros(1, dtype: x.dtype, device: x.device).expand(x.shape[0], x.shape[1],
@@ -51,7 +54,7 @@ public static class FusedRnnLayer
 
 /// <summary>The autograd node of <see cref="FusedRnnLayer.Forward"/>. Arguments (apply order): x, W_ih, b_ih?, R, b,
 /// s0?, lengths?, cell, reverse, allowTf32. Outputs: y, s_last. Saves x (contiguous), the weights, s0, lengths and
-/// the recurrence's states and cache; not wx, which lives in this thread's scratch during the forward only.</summary>
+/// the recurrence's states and cache; not wx, which lives in a scratch lease during the forward only.</summary>
 internal sealed class FusedRnnLayerFunction : torch.autograd.MultiTensorFunction<FusedRnnLayerFunction>
 {
     private const int ArgumentCount = 10;
@@ -71,13 +74,16 @@ internal sealed class FusedRnnLayerFunction : torch.autograd.MultiTensorFunction
         ctx.save_data("reverse", reverse);
         ctx.save_data("allowTf32", allowTf32);
 
-        Tensor wx = DenseProjection.ForwardTransient(x, weightIH, biasIH);
-        var rnn = new RnnTensors(cell, wx, (Tensor)vars[3], (Tensor)vars[4], vars[5] as Tensor, vars[6] as Tensor,
-            reverse, allowTf32).Contiguous();
-        ((Tensor y, Tensor sLast), Tensor? states, Tensor? cache) =
-            FusedRnnFunction.RunForward(rnn, saveForBackward: true);
-        ctx.save_for_backward([x, weightIH, rnn.R, rnn.B, rnn.S0!, rnn.Lengths!, states!, cache!]);
-        return [y, sLast];
+        (Tensor wx, ScratchLease? lease) = DenseProjection.ForwardIntoScratch(x, weightIH, biasIH);
+        using (lease)
+        {
+            var rnn = new RnnTensors(cell, wx, (Tensor)vars[3], (Tensor)vars[4], vars[5] as Tensor, vars[6] as Tensor,
+                reverse, allowTf32).Contiguous();
+            ((Tensor y, Tensor sLast), Tensor? states, Tensor? cache) =
+                FusedRnnFunction.RunForward(rnn, saveForBackward: true);
+            ctx.save_for_backward([x, weightIH, rnn.R, rnn.B, rnn.S0!, rnn.Lengths!, states!, cache!]);
+            return [y, sLast];
+        }
     }
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> gradOutputs)
@@ -87,10 +93,10 @@ internal sealed class FusedRnnLayerFunction : torch.autograd.MultiTensorFunction
         var cell = (RnnCell)ctx.get_data("cell");
         long steps = x.shape[0], batch = x.shape[1], gateWidth = weightIH.shape[0];
 
-        // dwx (T, Bt, G*H) in this thread's scratch: consumed below by the projection's backward and then dead. It
+        // dwx (T, Bt, G*H) in a scratch lease: consumed below by the projection's backward and then given back. It
         // also stands in for wx, whose data the recurrence's backward never reads.
-        Tensor dwx = NativeScratch.Rent(ScratchUse.InputProjection, steps * batch * gateWidth, x.dtype, x.device)
-            .view(steps, batch, gateWidth);
+        using ScratchLease lease = NativeScratch.Rent(steps * batch * gateWidth, x.dtype, x.device);
+        Tensor dwx = lease.View.view(steps, batch, gateWidth);
         var rnn = new RnnTensors(cell, dwx, R, b, saved[4], saved[5], (bool)ctx.get_data("reverse"),
             (bool)ctx.get_data("allowTf32"));
         var grads = new RnnGradients(dwx, torch.empty_like(R), torch.empty_like(b),

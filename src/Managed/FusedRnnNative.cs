@@ -30,7 +30,8 @@ internal static unsafe class FusedRnnNative
     /// <see cref="Backward"/>). Allocates the scratch the library asks for (on CUDA with dense heads only).</summary>
     public static void Forward(RnnTensors x, Tensor y, Tensor sLast, Tensor? states, Tensor? cache)
     {
-        using Tensor? workspace = Workspace(x, x.Steps, RnnPass.Forward);
+        using ScratchLease? lease = Workspace(x, x.Steps, RnnPass.Forward);
+        Tensor? workspace = lease?.View;
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
         Native.Check(NativeMethods.hs_rnn_forward(&inputs, Bind(views + 5, y, "y"), Bind(views + 6, sLast, "s_last"),
@@ -50,7 +51,8 @@ internal static unsafe class FusedRnnNative
     public static void Backward(RnnTensors x, Tensor states, Tensor cache, Tensor dy, Tensor dsLast,
         RnnGradients grads)
     {
-        using Tensor? workspace = Workspace(x, x.Steps, RnnPass.Backward);
+        using ScratchLease? lease = Workspace(x, x.Steps, RnnPass.Backward);
+        Tensor? workspace = lease?.View;
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
         inputs.wx = null;
@@ -71,7 +73,8 @@ internal static unsafe class FusedRnnNative
     /// scratch for one step when the library asks for one.</summary>
     public static void Step(RnnTensors x, Tensor state, Tensor y)
     {
-        using Tensor? workspace = Workspace(x, steps: 1, RnnPass.Forward);
+        using ScratchLease? lease = Workspace(x, steps: 1, RnnPass.Forward);
+        Tensor? workspace = lease?.View;
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
         Native.Check(NativeMethods.hs_rnn_step(&inputs, Bind(views + 5, state, "state"), Bind(views + 6, y, "y"),
@@ -90,9 +93,9 @@ internal static unsafe class FusedRnnNative
     }
 
     // A 1-D scratch tensor in the inputs' dtype and device with the elements the library asks for one pass over
-    // `steps` steps (a view of this thread's cached scratch, NativeScratch), or null when it needs none. The caller
-    // disposes the view after the call.
-    private static Tensor? Workspace(RnnTensors x, long steps, RnnPass pass)
+    // `steps` steps, leased from NativeScratch, or null when it needs none. The caller disposes the lease after the
+    // call.
+    private static ScratchLease? Workspace(RnnTensors x, long steps, RnnPass pass)
     {
         int deviceType = x.Wx.device_type == DeviceType.CUDA
             ? (int)hs_device_type.HS_DEVICE_CUDA
@@ -100,7 +103,7 @@ internal static unsafe class FusedRnnNative
         long elements;
         Native.Check(NativeMethods.hs_rnn_workspace_elements(deviceType, (int)x.Cell, steps, x.Batch, x.Hidden,
             x.Heads, (int)pass, &elements));
-        return elements > 0 ? NativeScratch.Rent(ScratchUse.KernelWorkspace, elements, x.Wx.dtype, x.Wx.device) : null;
+        return elements > 0 ? NativeScratch.Rent(elements, x.Wx.dtype, x.Wx.device) : null;
     }
 
     private static hs_rnn_inputs BindInputs(hs_tensor* views, RnnTensors x) => new()

@@ -3,75 +3,115 @@ using static TorchSharp.torch;
 
 namespace HybridSeq.Managed;
 
-/// <summary>The scratch tensors the native kernels ask for (hs_*_workspace_elements), cached per thread so that a
-/// training loop does not allocate them on every call: the fused recurrence's CPU backward needs T*Bt*G*H elements
-/// (64 MB at B16 T1024 H256), and a fresh block that large costs glibc an mmap and a page fault per 4 KB on every
-/// call. A workspace's content is unspecified on entry, so handing out the same memory again is safe; on CUDA the
-/// kernels run on the legacy default stream, which orders a reuse after the previous call's work.
-/// The recurrent modules also keep their input projection here during inference (a no-grad forward), where it lives
-/// only for the duration of one kernel call.
-/// Each thread keeps at most one tensor per use, device and dtype, grown to the largest request it has seen;
-/// <see cref="ReleaseThisThread"/> gives them back.</summary>
+/// <summary>A process-wide pool of the large scratch tensors that HybridSeq's ops use for the duration of one call:
+/// the native kernels' workspaces (hs_*_workspace_elements; the fused recurrence's CPU backward needs T*Bt*G*H
+/// elements, 64 MB at B16 T1024 H256) and a recurrent layer's input projection wx and its gradient dwx
+/// (<see cref="FusedRnnLayer"/>). A fresh block that large costs glibc an mmap and a page fault per 4 KB on every call,
+/// which on the machines we measure takes longer than the kernel that fills it.
+/// A call leases a buffer (the smallest free one of its device and dtype that is large enough, else a new one) and
+/// gives it back when it returns, so the pool holds what concurrent calls needed at most, not one buffer per thread.
+/// A buffer's content is unspecified on lease, so handing out the same memory again is safe; on CUDA our kernels and
+/// libtorch's run on the legacy default stream, which orders a reuse after the previous call's work.
+/// Free buffers beyond <see cref="MaxPooledBytes"/> are released at once; <see cref="Release"/> frees them all.</summary>
 public static class NativeScratch
 {
-    [ThreadStatic]
-    private static Dictionary<(ScratchUse Use, DeviceType Type, int Index, ScalarType DType), Tensor>? t_buffers;
+    private static readonly object s_lock = new();
+    private static readonly List<Tensor> s_free = [];
+    private static long s_freeBytes;
 
-    /// <summary>Bytes this thread's cache holds.</summary>
-    public static long CachedBytesOfThisThread =>
-        t_buffers?.Values.Sum(t => t.NumberOfElements * t.ElementSize) ?? 0;
+    /// <summary>The most bytes of free buffers the pool keeps (default 1 GiB); a buffer given back beyond that is
+    /// freed. 0 turns the pool off (every call allocates).</summary>
+    public static long MaxPooledBytes { get; set; } = 1L << 30;
 
-    /// <summary>Frees every scratch tensor this thread's cache holds (the next call allocates again).</summary>
-    public static void ReleaseThisThread()
+    /// <summary>Bytes of the free buffers the pool holds now.</summary>
+    public static long PooledBytes
     {
-        if (t_buffers is null)
-            return;
-        foreach (Tensor buffer in t_buffers.Values)
-            buffer.Dispose();
-        t_buffers.Clear();
-    }
-
-    /// <summary>True when <paramref name="tensor"/> (float32, float64, int32 or int64) starts in memory of this thread's cached buffer for
-    /// <paramref name="use"/> (a caller that is about to overwrite that buffer must not read such a tensor).</summary>
-    internal static bool Overlaps(ScratchUse use, Tensor tensor)
-    {
-        if (t_buffers is null || tensor.NumberOfElements == 0)
-            return false;
-        foreach (((ScratchUse bufferUse, _, _, _), Tensor buffer) in t_buffers)
+        get
         {
-            if (bufferUse != use || buffer.device_type != tensor.device_type)
-                continue;
-            long begin = TensorView.DataPointer(buffer), end = begin + buffer.NumberOfElements * buffer.ElementSize;
-            long address = TensorView.DataPointer(tensor);
-            if (address >= begin && address < end)
-                return true;
+            lock (s_lock)
+                return s_freeBytes;
         }
-        return false;
     }
 
-    /// <summary>A 1-D scratch tensor of <paramref name="elements"/> elements (its content unspecified), a view of this
-    /// thread's cached buffer for <paramref name="use"/>. The caller may dispose the view; the buffer stays cached.
-    /// Valid until the next <see cref="Rent"/> on this thread for the same use, device and dtype.</summary>
-    internal static Tensor Rent(ScratchUse use, long elements, ScalarType dtype, Device device)
+    /// <summary>Frees every buffer the pool holds (buffers leased at the moment are freed when given back and the
+    /// pool is full, or stay pooled otherwise).</summary>
+    public static void Release()
     {
-        t_buffers ??= new();
-        var key = (use, device.type, device.index, dtype);
-        if (!t_buffers.TryGetValue(key, out Tensor? buffer) || buffer.NumberOfElements < elements)
+        lock (s_lock)
         {
-            buffer?.Dispose();
-            // Outside any DisposeScope of the caller: the cache, not the scope, owns the buffer.
-            buffer = torch.empty([elements], dtype: dtype, device: device).DetachFromDisposeScope();
-            t_buffers[key] = buffer;
+            foreach (Tensor buffer in s_free)
+                buffer.Dispose();
+            s_free.Clear();
+            s_freeBytes = 0;
         }
-        return buffer.narrow(0, 0, elements);
     }
+
+    /// <summary>Leases a 1-D tensor of <paramref name="elements"/> elements (content unspecified); dispose the lease
+    /// once the call that uses it has returned.</summary>
+    internal static ScratchLease Rent(long elements, ScalarType dtype, Device device)
+    {
+        Tensor? buffer = null;
+        lock (s_lock)
+        {
+            int best = -1;
+            for (int i = 0; i < s_free.Count; i++)
+            {
+                Tensor candidate = s_free[i];
+                if (candidate.dtype == dtype && candidate.device_type == device.type &&
+                    candidate.device_index == device.index && candidate.NumberOfElements >= elements &&
+                    (best < 0 || candidate.NumberOfElements < s_free[best].NumberOfElements))
+                    best = i;
+            }
+            if (best >= 0)
+            {
+                buffer = s_free[best];
+                s_free.RemoveAt(best);
+                s_freeBytes -= Bytes(buffer);
+            }
+        }
+        // Outside any DisposeScope of the caller: the pool, not the scope, owns the buffer.
+        buffer ??= torch.empty([elements], dtype: dtype, device: device).DetachFromDisposeScope();
+        return new ScratchLease(buffer, elements);
+    }
+
+    internal static void Return(Tensor buffer)
+    {
+        lock (s_lock)
+        {
+            long bytes = Bytes(buffer);
+            if (s_freeBytes + bytes <= MaxPooledBytes)
+            {
+                s_free.Add(buffer);
+                s_freeBytes += bytes;
+                return;
+            }
+        }
+        buffer.Dispose();
+    }
+
+    private static long Bytes(Tensor t) => t.NumberOfElements * t.ElementSize;
 }
 
-/// <summary>What a cached scratch tensor is for: uses that can be alive at the same time need different buffers.</summary>
-internal enum ScratchUse
+/// <summary>One leased scratch buffer: <see cref="View"/> is its first elements as a 1-D tensor. Dispose gives the
+/// buffer back to <see cref="NativeScratch"/>; the view must not be used after that.</summary>
+internal sealed class ScratchLease : IDisposable
 {
-    /// <summary>hs_*_workspace_elements scratch of one native call.</summary>
-    KernelWorkspace,
-    /// <summary>A recurrent layer's input projection wx during a no-grad forward.</summary>
-    InputProjection,
+    private Tensor? _buffer;
+
+    internal ScratchLease(Tensor buffer, long elements)
+    {
+        _buffer = buffer;
+        View = buffer.narrow(0, 0, elements).DetachFromDisposeScope();
+    }
+
+    public Tensor View { get; }
+
+    public void Dispose()
+    {
+        if (_buffer is null)
+            return;
+        View.Dispose();
+        NativeScratch.Return(_buffer);
+        _buffer = null;
+    }
 }

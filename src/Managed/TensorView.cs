@@ -64,7 +64,7 @@ public static unsafe class TensorView
 
     // storage<T>() converts (copies) when T does not match the dtype, so the dtype decides T here; the storage
     // pointer is the allocation base, element [0,..,0] is storage_offset elements further.
-    internal static IntPtr DataPointer(Tensor tensor)
+    private static IntPtr DataPointer(Tensor tensor)
     {
         IntPtr storageBase = tensor.dtype switch
         {
