@@ -31,6 +31,11 @@ public static class FusedRnnLayer
             throw new ArgumentException($"x: expected a rank-3 tensor (T, Bt, I), got shape {TensorView.ShapeText(x)}.",
                 nameof(x));
         DenseProjection.Check(x, weightIH, biasIH);
+        // The recurrence's own checks before any work, on a stand-in for wx with its shape, dtype and device (a
+        // broadcast scalar: no memory behind it).
+        using (Tensor wxShape = torch.zeros(1, dtype: x.dtype, device: x.device).expand(x.shape[0], x.shape[1],
+                   weightIH.shape[0]))
+            FusedRnnArguments.CheckForward(new RnnTensors(cell, wxShape, R, b, s0, lengths, reverse, allowTf32));
         Native.Load();
         bool needsGraph = torch.is_grad_enabled() &&
                           (x.requires_grad || weightIH.requires_grad || biasIH?.requires_grad == true ||
@@ -42,10 +47,6 @@ public static class FusedRnnLayer
                 return FusedRnn.Forward(cell, wx, R, b, s0, lengths, reverse, allowTf32);
         }
 
-        // The recurrence's own checks, on a stand-in for wx with its shape, dtype and device (no memory behind it).
-        Tensor wxShape = torch.zeros(1, dtype: x.dtype, device: x.device).expand(x.shape[0], x.shape[1],
-            weightIH.shape[0]);
-        FusedRnnArguments.CheckForward(new RnnTensors(cell, wxShape, R, b, s0, lengths, reverse, allowTf32));
         List<Tensor> outputs = FusedRnnLayerFunction.apply(x, weightIH, biasIH!, R, b, s0!, lengths!, cell, reverse,
             allowTf32);
         return (outputs[0], outputs[1]);
@@ -57,8 +58,6 @@ public static class FusedRnnLayer
 /// the recurrence's states and cache; not wx, which lives in a scratch lease during the forward only.</summary>
 internal sealed class FusedRnnLayerFunction : torch.autograd.MultiTensorFunction<FusedRnnLayerFunction>
 {
-    private const int ArgumentCount = 10;
-
     public override string Name => "HybridSeqFusedRnnLayer";
 
     public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)

@@ -111,5 +111,15 @@ public sealed class FusedRnnLayerTests
             torch.zeros(12, 3).requires_grad_(true), null, r, b))!;
         Assert.That(gates.ParamName, Is.EqualTo("wx"));
         Assert.That(gates.Message, Does.Contain("G*H = 4 * 2 = 8"));
+        // Recurrence arguments are checked before any work, with and without autograd.
+        var nullR = Assert.Throws<ArgumentNullException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, x, wIH, null,
+            null!, b))!;
+        Assert.That(nullR.ParamName, Is.EqualTo("R"));
+        using (torch.no_grad())
+        {
+            var badBias = Assert.Throws<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, x, wIH, null,
+                r, torch.zeros(7)))!;
+            Assert.That(badBias.ParamName, Is.EqualTo("b"));
+        }
     }
 }
