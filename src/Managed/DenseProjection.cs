@@ -76,24 +76,14 @@ public static class DenseProjection
             throw new ArgumentException(
                 $"weight: expected shape (N, K) with K = {inFeatures} (the last dimension of input), got " +
                 $"({string.Join(", ", weight.shape)}).", nameof(weight));
-        CheckSameKind(weight, nameof(weight), input);
+        ArgumentChecks.CheckSameKind(weight, nameof(weight), input, nameof(input));
         if (bias is null)
             return;
         if (bias.dim() != 1 || bias.shape[0] != weight.shape[0])
             throw new ArgumentException(
                 $"bias: expected shape ({weight.shape[0]}) (N from weight), got ({string.Join(", ", bias.shape)}).",
                 nameof(bias));
-        CheckSameKind(bias, nameof(bias), input);
-    }
-
-    private static void CheckSameKind(Tensor tensor, string name, Tensor input)
-    {
-        if (tensor.dtype != input.dtype)
-            throw new ArgumentException($"{name}: expected dtype {input.dtype} like input, got {tensor.dtype}.", name);
-        if (tensor.device_type != input.device_type ||
-            (tensor.device_type != DeviceType.CPU && tensor.device_index != input.device_index))
-            throw new ArgumentException($"{name}: expected device {input.device} like input, got {tensor.device}.",
-                name);
+        ArgumentChecks.CheckSameKind(bias, nameof(bias), input, nameof(input));
     }
 }
 

@@ -87,7 +87,7 @@ internal static class FusedRnnArguments
         CheckShape(lengths, "lengths", "(Bt)", batch);
         if (lengths.dtype != ScalarType.Int64)
             throw new ArgumentException($"lengths: expected dtype Int64, got {lengths.dtype}.", "lengths");
-        if (lengths.device_type != DeviceType.CPU && !SameDevice(lengths, wx))
+        if (lengths.device_type != DeviceType.CPU && !ArgumentChecks.SameDevice(lengths, wx))
             throw new ArgumentException(
                 $"lengths: expected a tensor on the CPU or on {wx.device} (the device of wx), got {lengths.device}.",
                 "lengths");
@@ -124,15 +124,5 @@ internal static class FusedRnnArguments
     }
 
     // Same dtype and device as wx, which sets both for the call.
-    private static void CheckSameKind(Tensor t, string name, Tensor wx)
-    {
-        if (t.dtype != wx.dtype)
-            throw new ArgumentException($"{name}: expected dtype {wx.dtype} (the dtype of wx), got {t.dtype}.", name);
-        if (!SameDevice(t, wx))
-            throw new ArgumentException(
-                $"{name}: expected a tensor on {wx.device} (the device of wx), got {t.device}.", name);
-    }
-
-    private static bool SameDevice(Tensor a, Tensor b)
-        => a.device_type == b.device_type && (a.device_type == DeviceType.CPU || a.device_index == b.device_index);
+    private static void CheckSameKind(Tensor t, string name, Tensor wx) => ArgumentChecks.CheckSameKind(t, name, wx, "wx");
 }

@@ -49,7 +49,7 @@ internal static class SelectiveScanArguments
             CheckShape(x.Lengths, "lengths", "(Bt)", batch);
             if (x.Lengths.dtype != ScalarType.Int64)
                 throw new ArgumentException($"lengths: expected dtype Int64, got {x.Lengths.dtype}.", "lengths");
-            if (x.Lengths.device_type != DeviceType.CPU && !SameDevice(x.Lengths, x.U))
+            if (x.Lengths.device_type != DeviceType.CPU && !ArgumentChecks.SameDevice(x.Lengths, x.U))
                 throw new ArgumentException(
                     $"lengths: expected a tensor on the CPU or on {x.U.device} (the device of u), got {x.Lengths.device}.",
                     "lengths");
@@ -149,13 +149,6 @@ internal static class SelectiveScanArguments
     {
         if (u.dtype is not (ScalarType.Float32 or ScalarType.Float64))
             throw new ArgumentException($"u: expected dtype Float32 or Float64, got {u.dtype}.", "u");
-        if (t.dtype != u.dtype)
-            throw new ArgumentException($"{name}: expected dtype {u.dtype} (the dtype of u), got {t.dtype}.", name);
-        if (!SameDevice(t, u))
-            throw new ArgumentException($"{name}: expected a tensor on {u.device} (the device of u), got {t.device}.",
-                name);
+        ArgumentChecks.CheckSameKind(t, name, u, "u");
     }
-
-    private static bool SameDevice(Tensor a, Tensor b)
-        => a.device_type == b.device_type && (a.device_type == DeviceType.CPU || a.device_index == b.device_index);
 }
