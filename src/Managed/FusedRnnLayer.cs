@@ -32,7 +32,7 @@ public static class FusedRnnLayer
                 nameof(x));
         DenseProjection.Check(x, weightIH, biasIH);
         // The recurrence's own checks before any work, on a stand-in for wx with its shape, dtype and device (a
-        // broadcast scalar: no memory behind it).
+        // broadcast scalar: no memory behind it). Everything below runs on checked arguments.
         using (Tensor wxShape = torch.zeros(1, dtype: x.dtype, device: x.device).expand(x.shape[0], x.shape[1],
                    weightIH.shape[0]))
             FusedRnnArguments.CheckForward(new RnnTensors(cell, wxShape, R, b, s0, lengths, reverse, allowTf32));
@@ -42,9 +42,13 @@ public static class FusedRnnLayer
                            R.requires_grad || b.requires_grad || s0?.requires_grad == true);
         if (!needsGraph)
         {
+            // Inference, as FusedRnn.Forward runs it: no saved states or cache, no autograd node.
+            using var noGrad = torch.no_grad();
             (Tensor wx, ScratchLease? lease) = DenseProjection.ForwardIntoScratch(x, weightIH, biasIH);
             using (lease)
-                return FusedRnn.Forward(cell, wx, R, b, s0, lengths, reverse, allowTf32);
+                return FusedRnnFunction.RunForward(
+                    new RnnTensors(cell, wx, R, b, s0, lengths, reverse, allowTf32).Contiguous(),
+                    saveForBackward: false).Outputs;
         }
 
         List<Tensor> outputs = FusedRnnLayerFunction.apply(x, weightIH, biasIH!, R, b, s0!, lengths!, cell, reverse,
