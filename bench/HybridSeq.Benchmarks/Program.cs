@@ -1,6 +1,6 @@
 // Benchmarks of HybridSeq's native kernels against a baseline measured in the same run (the same computation composed
 // from TorchSharp ops, or libtorch's own op). Run: dotnet pwsh ./build.ps1 bench   (results: artifacts/bench/results/*.md)
-// The CUDA classes (names containing "Cuda") run only where libtorch and the native library both see a device.
+// Classes marked [RequiresCuda] run only where libtorch and the native library both see a device.
 using BenchmarkDotNet.Running;
 using HybridSeq.Benchmarks;
 
@@ -11,6 +11,6 @@ Type[] types = typeof(SelectiveScanCpuBenchmarks).Assembly.GetTypes()
 if (!CudaBenchmarks.DeviceAvailable(out string reason))
 {
     Console.WriteLine($"CUDA benchmarks left out: {reason}.");
-    types = types.Where(t => !t.Name.Contains(CudaBenchmarks.NameMarker, StringComparison.Ordinal)).ToArray();
+    types = types.Where(t => !t.IsDefined(typeof(RequiresCudaAttribute), inherit: false)).ToArray();
 }
 BenchmarkSwitcher.FromTypes(types).Run(args);

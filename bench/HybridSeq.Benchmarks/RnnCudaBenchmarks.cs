@@ -11,9 +11,10 @@ namespace HybridSeq.Benchmarks;
 /// Dense LSTM on CUDA, float32, B16 T1024 I256 H256, one layer, time-major: HybridSeq's FusedLSTM vs TorchSharp's
 /// nn.LSTM on the same GPU (cuDNN, the baseline) with the same weights, forward and forward+backward, in one process.
 /// Every call ends with a device synchronisation, so the times are GPU times. Needs a CUDA device and a CUDA libtorch
-/// (the GPU machine: tools/gpu/device-check.sh); Program.cs leaves the CUDA classes out where there is no device.
+/// (the GPU machine: tools/gpu/device-check.sh); Program.cs leaves [RequiresCuda] classes out where there is none.
 /// </summary>
 [Config(typeof(Config))]
+[RequiresCuda]
 public class RnnCudaBenchmarks
 {
     public const int Batch = 16, Steps = 1024, InputSize = 256, Hidden = 256;
@@ -91,6 +92,7 @@ public class RnnCudaBenchmarks
 /// cells); the reference figures are FlashRNN's, in shared/research/perf-anchors.md.
 /// </summary>
 [Config(typeof(Config))]
+[RequiresCuda]
 public class RnnCudaHeadwiseBenchmarks
 {
     private const int Batch = 16, Steps = 1024;
@@ -141,12 +143,13 @@ public class RnnCudaHeadwiseBenchmarks
     }
 }
 
+/// <summary>Marks a benchmark class that needs a CUDA device: Program.cs leaves it out where there is none.</summary>
+[AttributeUsage(AttributeTargets.Class)]
+internal sealed class RequiresCudaAttribute : Attribute;
+
 /// <summary>What the CUDA benchmark classes share.</summary>
 internal static class CudaBenchmarks
 {
-    /// <summary>Benchmark classes whose name contains this run only where a CUDA device is usable.</summary>
-    public const string NameMarker = "Cuda";
-
     /// <summary>Both libtorch and the native library must see a device.</summary>
     public static bool DeviceAvailable(out string reason)
     {
