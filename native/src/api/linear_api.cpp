@@ -45,22 +45,6 @@ LinearLayout check_operands(const hs_tensor* x, const hs_tensor* w) {
     return layout;
 }
 
-// Element size of a float dtype that validation has accepted.
-int64_t element_bytes(int32_t dtype) { return dtype == HS_DTYPE_FLOAT64 ? 8 : 4; }
-
-// An output must not share memory with an input it is computed from (the kernels read inputs while writing).
-void check_no_overlap(const char* output_name, const hs_tensor& output, const char* input_name, const hs_tensor& input) {
-    const int64_t output_bytes = element_count(output) * element_bytes(output.dtype);
-    const int64_t input_bytes = element_count(input) * element_bytes(input.dtype);
-    if (output_bytes == 0 || input_bytes == 0) return;
-    const auto* output_begin = static_cast<const char*>(output.data);
-    const auto* input_begin = static_cast<const char*>(input.data);
-    if (output_begin < input_begin + input_bytes && input_begin < output_begin + output_bytes) {
-        throw_invalid(arg(output_name) + " overlaps the memory of " + arg(input_name) +
-                      "; outputs must not alias inputs, pass a separate buffer");
-    }
-}
-
 template <typename T>
 void forward_typed(const LinearLayout& layout, const hs_tensor& x, const hs_tensor& w, const hs_tensor* b,
                    const hs_tensor& y) {

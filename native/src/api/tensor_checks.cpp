@@ -176,4 +176,27 @@ void check_lengths(const hs_tensor* lengths, int64_t batch, int64_t max_length, 
     }
 }
 
+int64_t dtype_bytes(int32_t dtype) {
+    switch (dtype) {
+        case HS_DTYPE_FLOAT32:
+        case HS_DTYPE_INT32: return 4;
+        case HS_DTYPE_FLOAT64:
+        case HS_DTYPE_INT64: return 8;
+        default: return 0;
+    }
+}
+
+void check_no_overlap(const char* output_name, const hs_tensor& output, const char* input_name,
+                      const hs_tensor& input) {
+    const int64_t output_bytes = element_count(output) * dtype_bytes(output.dtype);
+    const int64_t input_bytes = element_count(input) * dtype_bytes(input.dtype);
+    if (output_bytes == 0 || input_bytes == 0) return;
+    const auto* output_begin = static_cast<const char*>(output.data);
+    const auto* input_begin = static_cast<const char*>(input.data);
+    if (output_begin < input_begin + input_bytes && input_begin < output_begin + output_bytes) {
+        throw_invalid(arg(output_name) + " overlaps the memory of " + arg(input_name) +
+                      "; outputs must not alias inputs, pass a separate buffer");
+    }
+}
+
 }  // namespace hs

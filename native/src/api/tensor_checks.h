@@ -46,6 +46,14 @@ void check_dtype(const char* name, const hs_tensor& tensor, int32_t expected_dty
 void check_same_device(const char* name, const hs_tensor& tensor, const hs_tensor& reference,
                        const char* reference_name);
 
+// Bytes per element of a dtype (float32, float64, int32, int64); 0 for an unknown one.
+int64_t dtype_bytes(int32_t dtype);
+
+// An output must not share memory with an input it is computed from (kernels read inputs while they write). Both
+// views are contiguous (checked before); an empty view overlaps nothing.
+void check_no_overlap(const char* output_name, const hs_tensor& output, const char* input_name,
+                      const hs_tensor& input);
+
 // The typed data pointer of an optional view (NULL for an absent tensor), once validation has fixed its dtype.
 template <typename T>
 const T* data_of(const hs_tensor* tensor) {
