@@ -6,8 +6,9 @@ namespace HybridSeq.Managed;
 /// <summary>A process-wide pool of the large scratch tensors that HybridSeq's ops use for the duration of one call:
 /// the native kernels' workspaces (hs_*_workspace_elements; the fused recurrence's CPU backward needs T*Bt*G*H
 /// elements, 64 MB at B16 T1024 H256) and a recurrent layer's input projection wx and its gradient dwx
-/// (<see cref="FusedRnnLayer"/>). A fresh block that large costs glibc an mmap and a page fault per 4 KB on every call,
-/// which on the machines we measure takes longer than the kernel that fills it.
+/// (<see cref="FusedRnnLayer"/>). A fresh block that large costs glibc an mmap and a page fault per 4 KB on every call:
+/// filling a fresh 64 MB tensor took 32 ms against 2 ms for a reused one on the machine we measure
+/// (docs/benchmarks.md, "Allocation"), two thirds of what the projection kernel that fills it takes.
 /// A call leases a buffer (the smallest free one of its device and dtype that is large enough, else a new one) and
 /// gives it back when it returns, so the pool holds what concurrent calls needed at most, not one buffer per thread.
 /// A buffer's content is unspecified on lease, so handing out the same memory again is safe; on CUDA our kernels and
