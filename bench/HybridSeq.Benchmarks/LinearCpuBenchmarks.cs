@@ -7,7 +7,7 @@ namespace HybridSeq.Benchmarks;
 
 /// <summary>
 /// The dense projection on CPU, float32, x (16384, 256) by W (1024, 256) plus bias: the input projection of an LSTM
-/// with B16 T1024 I256 H256. HybridSeq's DenseProjection (hs_linear_*) vs TorchSharp's nn.functional.linear (libtorch,
+/// with B16 T1024 I256 H256. HybridSeq's Linear (hs_linear_*) vs TorchSharp's nn.functional.linear (libtorch,
 /// oneMKL), forward and forward+backward (gradients of x, W and b). Each call allocates its outputs as a user's
 /// would, so both sides pay the same first-touch cost for fresh 64 MB tensors.
 /// </summary>
@@ -41,12 +41,12 @@ public class LinearCpuBenchmarks
         nn.functional.linear(_x, _weight, _bias);
     }
 
-    [Benchmark(Description = "HybridSeq DenseProjection fwd")]
+    [Benchmark(Description = "HybridSeq Linear fwd")]
     public void HybridSeqForward()
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        DenseProjection.Forward(_x, _weight, _bias);
+        Linear.Forward(_x, _weight, _bias);
     }
 
     [Benchmark(Description = "TorchSharp linear fwd+bwd")]
@@ -59,13 +59,13 @@ public class LinearCpuBenchmarks
         nn.functional.linear(x, _weight, _bias).backward([_gradOutput]);
     }
 
-    [Benchmark(Description = "HybridSeq DenseProjection fwd+bwd")]
+    [Benchmark(Description = "HybridSeq Linear fwd+bwd")]
     public void HybridSeqForwardBackward()
     {
         using var scope = torch.NewDisposeScope();
         _weight.grad?.zero_();
         _bias.grad?.zero_();
         Tensor x = _x.detach().requires_grad_(true);
-        DenseProjection.Forward(x, _weight, _bias).backward([_gradOutput]);
+        Linear.Forward(x, _weight, _bias).backward([_gradOutput]);
     }
 }

@@ -2,6 +2,8 @@ using HybridSeq.Managed;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+// HybridSeq.Managed.Linear is the op; the layers here are TorchSharp modules.
+using Linear = TorchSharp.Modules.Linear;
 
 namespace HybridSeq.Models;
 

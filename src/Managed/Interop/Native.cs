@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using HybridSeq.Bindings;
@@ -125,22 +124,17 @@ public static unsafe class Native
             "runtime) is missing, which the loader error above then names.");
     }
 
-    /// <summary>Maps a native status to a typed exception; returns when it is HS_OK. <paramref name="call"/> is
-    /// filled in by the compiler with the expression that produced <paramref name="status"/>.</summary>
-    public static void Check(hs_status status, [CallerArgumentExpression(nameof(status))] string call = "")
+    /// <summary>Maps the status of a library call that takes no user tensors (queries, device calls) to its typed
+    /// exception; returns when it is HS_OK. The ops map their statuses through <see cref="NativeCall.Check"/>, which
+    /// also names the caller's argument.</summary>
+    public static void Check(hs_status status)
     {
-        if (status == hs_status.HS_OK)
-            return;
-        string message = Utf8(NativeMethods.hs_last_error());
-        throw status switch
-        {
-            hs_status.HS_ERR_INVALID_ARGUMENT => new HybridSeqArgumentException(status, message, call),
-            hs_status.HS_ERR_UNSUPPORTED => new HybridSeqUnsupportedException(status, message, call),
-            hs_status.HS_ERR_CUDA => new HybridSeqCudaException(status, message, call),
-            hs_status.HS_ERR_OUT_OF_MEMORY => new HybridSeqOutOfMemoryException(status, message, call),
-            _ => new HybridSeqInternalException(status, message, call),
-        };
+        if (status != hs_status.HS_OK)
+            throw NativeErrors.For(status, LastError());
     }
+
+    /// <summary>hs_last_error() of the calling thread: the message of its last failed native call.</summary>
+    internal static string LastError() => Utf8(NativeMethods.hs_last_error());
 
     /// <summary>"major.minor.patch (cpu|cuda version)" of the loaded library.</summary>
     public static string VersionString

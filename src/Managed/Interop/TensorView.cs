@@ -5,8 +5,10 @@ using static TorchSharp.torch;
 namespace HybridSeq.Managed;
 
 /// <summary>Builds the non-owning <see cref="hs_tensor"/> view the C API takes from a TorchSharp tensor.</summary>
-/// <remarks>The view holds a raw pointer into the tensor's storage and does not keep the tensor alive: the caller
-/// keeps the tensor reachable (GC.KeepAlive after the native call) for as long as the view is used.</remarks>
+/// <remarks>The view holds a raw pointer into the tensor's storage and does not keep the tensor alive: the ops bind
+/// their views through <see cref="NativeCall"/>, which keeps every bound tensor reachable until the call is over.
+/// Only what a view cannot express is checked here (dtype, device type, rank); shapes, dtypes agreeing, devices
+/// agreeing and strides are the native shim's to check.</remarks>
 public static unsafe class TensorView
 {
     /// <summary>The view of <paramref name="tensor"/>: data = storage base + storage_offset * element size, sizes and
@@ -84,4 +86,17 @@ public static unsafe class TensorView
     }
 
     internal static string ShapeText(Tensor tensor) => "(" + string.Join(", ", tensor.shape) + ")";
+
+    /// <summary>Size <paramref name="dim"/> of <paramref name="tensor"/>, or 0 when it has no such dimension. The ops
+    /// size their outputs before the native shim has checked the inputs: a malformed input then gets outputs of
+    /// size 0, and the shim, which checks the inputs before the outputs, reports the input.</summary>
+    internal static long SizeOrZero(this Tensor tensor, int dim) => dim < tensor.dim() ? tensor.shape[dim] : 0;
+
+    /// <summary>Optional lengths on the device of <paramref name="reference"/>, contiguous: the ops accept them on the
+    /// CPU for a CUDA call and copy them over. Lengths anywhere else are passed as they are, for the view and the
+    /// native shim to reject.</summary>
+    internal static Tensor? LengthsFor(Tensor? lengths, Tensor reference)
+        => lengths is { device_type: DeviceType.CPU } && reference.device_type == DeviceType.CUDA
+            ? lengths.to(reference.device).contiguous()
+            : lengths?.contiguous();
 }

@@ -27,19 +27,15 @@ public static class FusedRnn
     public static (Tensor Y, Tensor SLast) Forward(RnnCell cell, Tensor wx, Tensor R, Tensor b, Tensor? s0 = null,
         Tensor? lengths = null, bool reverse = false, bool allowTf32 = false)
     {
+        RnnTensors x = Required(new RnnTensors(cell, wx, R, b, s0, lengths, reverse, allowTf32));
         Native.Load();
-        var arguments = new RnnTensors(cell, wx, R, b, s0, lengths, reverse, allowTf32);
-        FusedRnnArguments.CheckForward(arguments);
-        bool needsGraph = torch.is_grad_enabled() &&
-                          (wx.requires_grad || R.requires_grad || b.requires_grad || s0?.requires_grad == true);
-        if (!needsGraph)
+        if (!Autograd.NeedsGraph(wx, R, b, s0))
         {
             // Inference: no saved states or cache, no autograd node.
             using var noGrad = torch.no_grad();
-            return FusedRnnFunction.RunForward(arguments.Contiguous(), saveForBackward: false).Outputs;
+            return FusedRnnFunction.RunForward(x.Contiguous(), saveForBackward: false).Outputs;
         }
-        List<Tensor> outputs = FusedRnnFunction.apply(wx, R, b, s0!, lengths!, cell, reverse, allowTf32);
-        return (outputs[0], outputs[1]);
+        return FusedRnnFunction.Apply(x);
     }
 
     /// <summary>One step for decoding, equal to one step of <see cref="Forward"/>. Inference only: it always runs
@@ -52,85 +48,25 @@ public static class FusedRnn
     /// <returns>y (Bt, H) = h_t, a new tensor.</returns>
     public static Tensor Step(RnnCell cell, Tensor wx, Tensor R, Tensor b, Tensor state)
     {
+        ArgumentNullException.ThrowIfNull(state);
+        RnnTensors x = Required(new RnnTensors(cell, wx, R, b, null, null, false, false));
         Native.Load();
-        var arguments = new RnnTensors(cell, wx, R, b, null, null, false, false);
-        FusedRnnArguments.CheckStep(arguments, state);
-        using var noGrad = torch.no_grad();
-        RnnTensors x = arguments.Contiguous();
-        // The kernel updates the state buffer it is given; a non-contiguous state is updated through a contiguous
-        // copy that is written back.
-        Tensor work = state.is_contiguous() ? state : state.contiguous();
-        Tensor y = torch.empty([x.Batch, x.Hidden], dtype: wx.dtype, device: wx.device);
-        FusedRnnNative.Step(x, work, y);
-        if (!ReferenceEquals(work, state))
-            state.copy_(work);
-        return y;
-    }
-}
-
-/// <summary>The autograd node of <see cref="FusedRnn.Forward"/>. Arguments (in apply order): wx, R, b, s0?,
-/// lengths?, cell (RnnCell), reverse (bool), allowTf32 (bool). Outputs: y, s_last. Saves the contiguous inputs except
-/// wx (which the backward never reads), the states of every step (T+1, S, Bt, H) and the gate cache (T, Bt, C*H) that
-/// hs_rnn_backward consumes.</summary>
-internal sealed class FusedRnnFunction : torch.autograd.MultiTensorFunction<FusedRnnFunction>
-{
-    private const int ArgumentCount = 8;
-
-    public override string Name => "HybridSeqFusedRnn";
-
-    /// <summary>Allocates the outputs (and, when <paramref name="saveForBackward"/>, the states and cache) and runs
-    /// the native forward on checked, contiguous tensors.</summary>
-    internal static ((Tensor Y, Tensor SLast) Outputs, Tensor? States, Tensor? Cache) RunForward(RnnTensors x,
-        bool saveForBackward)
-    {
-        long steps = x.Steps, batch = x.Batch, hidden = x.Hidden, stateCount = x.Cell.States();
-        Device device = x.Wx.device;
-        ScalarType dtype = x.Wx.dtype;
-        Tensor y = torch.empty([steps, batch, hidden], dtype: dtype, device: device);
-        Tensor sLast = torch.empty([stateCount, batch, hidden], dtype: dtype, device: device);
-        Tensor? states = null, cache = null;
-        if (saveForBackward)
+        return Autograd.StepInPlace(state, work =>
         {
-            states = torch.empty([steps + 1, stateCount, batch, hidden], dtype: dtype, device: device);
-            cache = torch.empty([steps, batch, FusedRnnNative.CacheGates(x.Cell) * hidden], dtype: dtype,
-                device: device);
-        }
-        FusedRnnNative.Forward(x, y, sLast, states, cache);
-        return ((y, sLast), states, cache);
+            Tensor y = torch.empty([x.Batch, x.Hidden], dtype: wx.dtype, device: wx.device);
+            FusedRnnNative.Step(x.Contiguous(), work, y);
+            return y;
+        });
     }
 
-    public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
+    /// <summary>What the native shim cannot check, or what sizing the outputs needs first: the required tensors are
+    /// there and the cell is defined (its state count sizes the outputs).</summary>
+    internal static RnnTensors Required(RnnTensors x)
     {
-        var x = new RnnTensors((RnnCell)vars[5], (Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2],
-            vars[3] as Tensor, vars[4] as Tensor, (bool)vars[6], (bool)vars[7]).Contiguous();
-        ((Tensor y, Tensor sLast), Tensor? states, Tensor? cache) = RunForward(x, saveForBackward: true);
-        // wx itself is not saved: the native backward never reads it (it may be freed once the forward is done).
-        ctx.save_for_backward([x.R, x.B, x.S0!, x.Lengths!, states!, cache!]);
-        ctx.save_data("cell", x.Cell);
-        ctx.save_data("reverse", x.Reverse);
-        ctx.save_data("allowTf32", x.AllowTf32);
-        return [y, sLast];
-    }
-
-    public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> gradOutputs)
-    {
-        List<Tensor> saved = ctx.get_saved_variables();
-        Tensor R = saved[0], b = saved[1], states = saved[4], cache = saved[5];
-        var cell = (RnnCell)ctx.get_data("cell");
-        // dwx (T, Bt, G*H), sized from the saved states (T+1, S, Bt, H); it also stands in for wx (sizes only).
-        Tensor dwx = torch.empty([states.shape[0] - 1, states.shape[2], cell.Gates() * states.shape[3]],
-            dtype: states.dtype, device: states.device);
-        var x = new RnnTensors(cell, dwx, R, b, saved[2], saved[3], (bool)ctx.get_data("reverse"),
-            (bool)ctx.get_data("allowTf32"));
-
-        // Undefined output gradients arrive as zeros (the context materialises them).
-        Tensor dy = gradOutputs[0].contiguous();
-        Tensor dsLast = gradOutputs[1].contiguous();
-        var grads = new RnnGradients(dwx, torch.empty_like(x.R), torch.empty_like(x.B),
-            x.S0 is null ? null : torch.empty_like(x.S0));
-        FusedRnnNative.Backward(x, states, cache, dy, dsLast, grads);
-
-        var result = new List<Tensor>(ArgumentCount) { grads.DWx, grads.DR, grads.DB, grads.DS0!, null!, null!, null!, null! };
-        return result;
+        RnnCellInfo.Validate(x.Cell);
+        ArgumentNullException.ThrowIfNull(x.Wx, x.WxName);
+        ArgumentNullException.ThrowIfNull(x.R, "R");
+        ArgumentNullException.ThrowIfNull(x.B, "b");
+        return x;
     }
 }

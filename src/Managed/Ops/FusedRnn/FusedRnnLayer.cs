@@ -5,7 +5,7 @@ namespace HybridSeq.Managed;
 
 /// <summary>One recurrent layer in one direction: the input projection wx = x W_ih^T + b_ih followed by the fused
 /// recurrence (<see cref="FusedRnn"/>), as one differentiable op. Equal to
-/// <c>FusedRnn.Forward(cell, DenseProjection.Forward(x, W_ih, b_ih), R, b, ...)</c>, but wx and its gradient dwx
+/// <c>FusedRnn.Forward(cell, Linear.Forward(x, W_ih, b_ih), R, b, ...)</c>, but wx and its gradient dwx
 /// live only inside the op, in buffers leased from <see cref="NativeScratch"/>: a training step neither keeps the
 /// (T, Bt, G*H) projection alive until the backward nor allocates a fresh one for its gradient, which saves two
 /// tensors of T*Bt*G*H elements per layer and direction in memory and in allocation time.</summary>
@@ -26,65 +26,72 @@ public static class FusedRnnLayer
     public static (Tensor Y, Tensor SLast) Forward(RnnCell cell, Tensor x, Tensor weightIH, Tensor? biasIH, Tensor R,
         Tensor b, Tensor? s0 = null, Tensor? lengths = null, bool reverse = false, bool allowTf32 = false)
     {
-        ArgumentNullException.ThrowIfNull(x, nameof(x));
+        var layer = new LayerTensors(new LinearTensors(x, weightIH, biasIH, Names),
+            FusedRnn.Required(new RnnTensors(cell, x, R, b, s0, lengths, reverse, allowTf32) { WxName = "x" }));
+        layer.Projection.CheckRequired();
+        // The projection flattens (T, Bt) into rows, so the layer needs them before any native call sees x.
         if (x.dim() != 3)
             throw new ArgumentException($"x: expected a rank-3 tensor (T, Bt, I), got shape {TensorView.ShapeText(x)}.",
                 nameof(x));
-        DenseProjection.Check(x, weightIH, biasIH);
-        // The recurrence's own checks before any work, on a stand-in for wx with its shape, dtype and device (a
-        // broadcast scalar: no memory behind it). Everything below runs on checked arguments.
-        using (Tensor wxShape = torch.zeros(1, dtype: x.dtype, device: x.device).expand(x.shape[0], x.shape[1],
-                   weightIH.shape[0]))
-            FusedRnnArguments.CheckForward(new RnnTensors(cell, wxShape, R, b, s0, lengths, reverse, allowTf32));
         Native.Load();
-        bool needsGraph = torch.is_grad_enabled() &&
-                          (x.requires_grad || weightIH.requires_grad || biasIH?.requires_grad == true ||
-                           R.requires_grad || b.requires_grad || s0?.requires_grad == true);
-        if (!needsGraph)
+        if (!Autograd.NeedsGraph(x, weightIH, biasIH, R, b, s0))
         {
             // Inference, as FusedRnn.Forward runs it: no saved states or cache, no autograd node.
             using var noGrad = torch.no_grad();
-            (Tensor wx, ScratchLease? lease) = DenseProjection.ForwardIntoScratch(x, weightIH, biasIH);
+            (Tensor wx, ScratchLease? lease) = Linear.ForwardIntoScratch(layer.Projection);
             using (lease)
-                return FusedRnnFunction.RunForward(
-                    new RnnTensors(cell, wx, R, b, s0, lengths, reverse, allowTf32).Contiguous(),
-                    saveForBackward: false).Outputs;
+                return FusedRnnFunction.RunForward(layer.Recurrence(wx).Contiguous(), saveForBackward: false).Outputs;
         }
-
-        List<Tensor> outputs = FusedRnnLayerFunction.apply(x, weightIH, biasIH!, R, b, s0!, lengths!, cell, reverse,
-            allowTf32);
-        return (outputs[0], outputs[1]);
+        return FusedRnnLayerFunction.Apply(layer);
     }
+
+    /// <summary>The layer's parameter names, which its errors carry (the native calls name the projection's tensors
+    /// 'x', 'w', 'b').</summary>
+    internal static readonly LinearNames Names = new("x", "weightIH", "biasIH");
 }
 
-/// <summary>The autograd node of <see cref="FusedRnnLayer.Forward"/>. Arguments (apply order): x, W_ih, b_ih?, R, b,
-/// s0?, lengths?, cell, reverse, allowTf32. Outputs: y, s_last. Saves x (contiguous), the weights, s0, lengths and
-/// the recurrence's states and cache; not wx, which lives in a scratch lease during the forward only.</summary>
+/// <summary>One layer call: the projection's tensors and the recurrence's (whose <c>Wx</c> is a placeholder, x,
+/// until <see cref="Recurrence"/> puts the projection there).</summary>
+internal sealed record LayerTensors(LinearTensors Projection, RnnTensors Rnn)
+{
+    /// <summary>The recurrence on the projection wx. Its errors about 'wx' can only concern its width (its rank, dtype
+    /// and device are x's, checked by the projection): they name weightIH, whose rows set that width.</summary>
+    public RnnTensors Recurrence(Tensor wx) => Rnn with
+    {
+        Wx = wx, WxName = "weightIH", WxNote = "'wx' is the layer's input projection x W_ih^T + b_ih",
+    };
+}
+
+/// <summary>The autograd node of <see cref="FusedRnnLayer.Forward"/>. Outputs: y, s_last. Saves x (contiguous), the
+/// weights, s0, lengths and the recurrence's states and cache; not wx, which lives in a scratch lease during the
+/// forward only.</summary>
 internal sealed class FusedRnnLayerFunction : torch.autograd.MultiTensorFunction<FusedRnnLayerFunction>
 {
     public override string Name => "HybridSeqFusedRnnLayer";
 
+    /// <summary>Records the node and runs the forward.</summary>
+    public static (Tensor Y, Tensor SLast) Apply(LayerTensors layer)
+    {
+        List<Tensor> outputs = apply(ApplyArguments.Pack(layer));
+        return (outputs[0], outputs[1]);
+    }
+
     public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
     {
-        Tensor x = ((Tensor)vars[0]).contiguous(), weightIH = ((Tensor)vars[1]).contiguous();
-        Tensor? biasIH = (vars[2] as Tensor)?.contiguous();
-        var cell = (RnnCell)vars[7];
-        bool reverse = (bool)vars[8], allowTf32 = (bool)vars[9];
-        ctx.save_data("needsDx", ((Tensor)vars[0]).requires_grad);
-        ctx.save_data("needsDwIH", ((Tensor)vars[1]).requires_grad);
-        ctx.save_data("needsDbIH", (vars[2] as Tensor)?.requires_grad == true);
-        ctx.save_data("cell", cell);
-        ctx.save_data("reverse", reverse);
-        ctx.save_data("allowTf32", allowTf32);
-
-        (Tensor wx, ScratchLease? lease) = DenseProjection.ForwardIntoScratch(x, weightIH, biasIH);
+        LayerTensors layer = ApplyArguments.Unpack(vars);
+        ctx.save_data("wanted", LinearGradientsWanted.Of(layer.Projection));
+        LinearTensors projection = layer.Projection.Contiguous();
+        (Tensor wx, ScratchLease? lease) = Linear.ForwardIntoScratch(projection);
         using (lease)
         {
-            var rnn = new RnnTensors(cell, wx, (Tensor)vars[3], (Tensor)vars[4], vars[5] as Tensor, vars[6] as Tensor,
-                reverse, allowTf32).Contiguous();
+            RnnTensors rnn = layer.Recurrence(wx).Contiguous();
             ((Tensor y, Tensor sLast), Tensor? states, Tensor? cache) =
                 FusedRnnFunction.RunForward(rnn, saveForBackward: true);
-            ctx.save_for_backward([x, weightIH, rnn.R, rnn.B, rnn.S0!, rnn.Lengths!, states!, cache!]);
+            ctx.save_for_backward(Autograd.TensorList(projection.Input, projection.Weight, rnn.R, rnn.B, rnn.S0,
+                rnn.Lengths, states, cache));
+            ctx.save_data("cell", rnn.Cell);
+            ctx.save_data("reverse", rnn.Reverse);
+            ctx.save_data("allowTf32", rnn.AllowTf32);
             return [y, sLast];
         }
     }
@@ -93,6 +100,7 @@ internal sealed class FusedRnnLayerFunction : torch.autograd.MultiTensorFunction
     {
         List<Tensor> saved = ctx.get_saved_variables();
         Tensor x = saved[0], weightIH = saved[1], R = saved[2], b = saved[3], states = saved[6], cache = saved[7];
+        Tensor? s0 = saved[4], lengths = saved[5];
         var cell = (RnnCell)ctx.get_data("cell");
         long steps = x.shape[0], batch = x.shape[1], gateWidth = weightIH.shape[0];
 
@@ -100,15 +108,37 @@ internal sealed class FusedRnnLayerFunction : torch.autograd.MultiTensorFunction
         // also stands in for wx, whose data the recurrence's backward never reads.
         using ScratchLease lease = NativeScratch.Rent(steps * batch * gateWidth, x.dtype, x.device);
         Tensor dwx = lease.View.view(steps, batch, gateWidth);
-        var rnn = new RnnTensors(cell, dwx, R, b, saved[4], saved[5], (bool)ctx.get_data("reverse"),
+        var rnn = new RnnTensors(cell, dwx, R, b, s0, lengths, (bool)ctx.get_data("reverse"),
             (bool)ctx.get_data("allowTf32"));
         var grads = new RnnGradients(dwx, torch.empty_like(R), torch.empty_like(b),
-            rnn.S0 is null ? null : torch.empty_like(rnn.S0));
+            s0 is null ? null : torch.empty_like(s0));
         FusedRnnNative.Backward(rnn, states, cache, gradOutputs[0].contiguous(), gradOutputs[1].contiguous(), grads);
 
-        (Tensor? dx, Tensor? dwIH, Tensor? dbIH) = DenseProjectionFunction.RunBackward(x.view(-1, x.shape[2]),
-            weightIH, dwx.view(-1, gateWidth), (bool)ctx.get_data("needsDx"), (bool)ctx.get_data("needsDwIH"),
-            (bool)ctx.get_data("needsDbIH"));
-        return [dx?.view(x.shape)!, dwIH!, dbIH!, grads.DR, grads.DB, grads.DS0!, null!, null!, null!, null!];
+        var rows = new LinearTensors(x.view(-1, x.shape[2]), weightIH, null, FusedRnnLayer.Names);
+        (Tensor? dx, Tensor? dwIH, Tensor? dbIH) = LinearFunction.RunBackward(rows, dwx.view(-1, gateWidth),
+            (LinearGradientsWanted)ctx.get_data("wanted"));
+        return ApplyArguments.Gradients(dx?.view(x.shape), dwIH, dbIH, grads);
+    }
+
+    /// <summary>The apply arguments in TorchSharp's untyped order (x, W_ih, b_ih?, R, b, s0?, lengths?, cell,
+    /// reverse, allowTf32) and the gradient list in the same order: the one place that knows the positions.</summary>
+    private static class ApplyArguments
+    {
+        public static object[] Pack(LayerTensors layer) => Autograd.ApplyArguments(
+            layer.Projection.Input, layer.Projection.Weight, layer.Projection.Bias, layer.Rnn.R, layer.Rnn.B,
+            layer.Rnn.S0, layer.Rnn.Lengths, layer.Rnn.Cell, layer.Rnn.Reverse, layer.Rnn.AllowTf32);
+
+        public static LayerTensors Unpack(object[] vars)
+        {
+            Tensor x = Autograd.At(vars, 0);
+            var rnn = new RnnTensors((RnnCell)vars[7], x, Autograd.At(vars, 3), Autograd.At(vars, 4),
+                Autograd.OptionalAt(vars, 5), Autograd.OptionalAt(vars, 6), (bool)vars[8], (bool)vars[9]);
+            return new LayerTensors(
+                new LinearTensors(x, Autograd.At(vars, 1), Autograd.OptionalAt(vars, 2), FusedRnnLayer.Names), rnn);
+        }
+
+        // No gradient for lengths, the cell and the flags.
+        public static List<Tensor> Gradients(Tensor? dx, Tensor? dwIH, Tensor? dbIH, RnnGradients g)
+            => Autograd.TensorList(dx, dwIH, dbIH, g.DR, g.DB, g.DS0, null, null, null, null);
     }
 }

@@ -4,20 +4,43 @@ using static TorchSharp.torch;
 
 namespace HybridSeq.Managed;
 
+/// <summary>The tensors of one fused-recurrence call, as the user passed them (the native shim checks them).
+/// Shapes: Wx (T, Bt, G*H) for a sequence or (Bt, G*H) for a step; R (NH, G*DH, DH); B (G*H); S0 (S, Bt, H);
+/// Lengths (Bt) int64. Sizes derive from R: Heads = NH, HeadDim = DH, Hidden = H = NH * DH; they read 0 for a
+/// dimension a malformed input lacks (<see cref="TensorView.SizeOrZero"/>). <see cref="WxName"/> is the user's name
+/// of the tensor bound as 'wx' and <see cref="WxNote"/> what it is when that is not the user's own tensor.</summary>
+internal sealed record RnnTensors(
+    RnnCell Cell, Tensor Wx, Tensor R, Tensor B, Tensor? S0, Tensor? Lengths, bool Reverse, bool AllowTf32)
+{
+    public string WxName { get; init; } = "wx";
+    public string? WxNote { get; init; }
+
+    public long Heads => R.SizeOrZero(0);
+    public long HeadDim => R.SizeOrZero(2);
+    public long Hidden => Heads * HeadDim;
+    /// <summary>Bt: dimension 1 of a sequence's wx, dimension 0 of a step's.</summary>
+    public long Batch => Wx.dim() == 3 ? Wx.shape[1] : Wx.SizeOrZero(0);
+    public long Steps => Wx.dim() == 3 ? Wx.shape[0] : 1;
+
+    /// <summary>The same call with every tensor row-major contiguous and CPU lengths on the wx device (the C API
+    /// wants both; its strides are checked, not assumed).</summary>
+    public RnnTensors Contiguous() => this with
+    {
+        Wx = Wx.contiguous(), R = R.contiguous(), B = B.contiguous(), S0 = S0?.contiguous(),
+        Lengths = TensorView.LengthsFor(Lengths, Wx),
+    };
+}
+
 /// <summary>Gradients of one fused recurrence: DWx (T, Bt, G*H), DR (NH, G*DH, DH), DB (G*H), DS0 (S, Bt, H) or
 /// null when no initial state was given.</summary>
 internal sealed record RnnGradients(Tensor DWx, Tensor DR, Tensor DB, Tensor? DS0);
 
-/// <summary>The raw calls into hs_rnn_*: builds the hs_tensor views, calls, maps the status and keeps every tensor
-/// alive until the call returned. Inputs must already be checked and contiguous (<see cref="RnnTensors.Contiguous"/>).
-/// CUDA work goes to the legacy default stream (TorchSharp has no stream API), which orders it with libtorch's own
-/// work, so no synchronisation is needed here.</summary>
+/// <summary>The calls into hs_rnn_*: binds the views (under the names of <see cref="FusedRnn"/>'s parameters), calls,
+/// maps the status. Inputs must be contiguous (<see cref="RnnTensors.Contiguous"/>). CUDA work goes to the legacy
+/// default stream (TorchSharp has no stream API), which orders it with libtorch's own work, so no synchronisation is
+/// needed here.</summary>
 internal static unsafe class FusedRnnNative
 {
-    // Slots of the stack array of views: the five inputs first, then the call's own tensors.
-    private const int InputSlots = 5;
-    private const int TotalSlots = InputSlots + 10;
-
     /// <summary>C: the gate slots per step of the saved cache (T, Bt, C*H), from hs_rnn_cell_info.</summary>
     public static int CacheGates(RnnCell cell)
     {
@@ -27,62 +50,40 @@ internal static unsafe class FusedRnnNative
     }
 
     /// <summary>y (T, Bt, H); sLast (S, Bt, H); states (T+1, S, Bt, H) and cache (T, Bt, C*H) optional (needed by
-    /// <see cref="Backward"/>). Allocates the scratch the library asks for (on CUDA with dense heads only).</summary>
+    /// <see cref="Backward"/>). Leases the scratch the library asks for (on CUDA with dense heads only).</summary>
     public static void Forward(RnnTensors x, Tensor y, Tensor sLast, Tensor? states, Tensor? cache)
     {
-        using ScratchLease? lease = Workspace(x, x.Steps, RnnPass.Forward);
-        Tensor? workspace = lease?.View;
-        hs_tensor* views = stackalloc hs_tensor[TotalSlots];
-        hs_rnn_inputs inputs = BindInputs(views, x);
-        Native.Check(NativeMethods.hs_rnn_forward(&inputs, Bind(views + 5, y, "y"), Bind(views + 6, sLast, "s_last"),
-            Bind(views + 7, states, "states"), Bind(views + 8, cache, "cache"),
-            Bind(views + 9, workspace, "workspace"), null));
-        GC.KeepAlive(x);
-        GC.KeepAlive(y);
-        GC.KeepAlive(sLast);
-        GC.KeepAlive(states);
-        GC.KeepAlive(cache);
-        GC.KeepAlive(workspace);
+        using var call = new NativeCall();
+        hs_rnn_inputs inputs = BindInputs(call, x);
+        using ScratchLease? workspace = Workspace(call, x, x.Steps, RnnPass.Forward);
+        call.Check(NativeMethods.hs_rnn_forward(&inputs, call.Bind(y, "y"), call.Bind(sLast, "s_last"),
+            call.Bind(states, "states"), call.Bind(cache, "cache"), call.Bind(workspace?.View, "workspace"), null));
     }
 
     /// <summary>Overwrites every gradient in <paramref name="grads"/> from what <see cref="Forward"/> saved;
     /// dy (T, Bt, H), dsLast (S, Bt, H). x.Wx only carries the sizes (it may be grads.DWx): the library is given
-    /// wx = NULL, which its backward accepts because it never reads wx. Allocates the workspace the library asks for.</summary>
+    /// wx = NULL, which its backward accepts because it never reads wx. Leases the workspace the library asks for.</summary>
     public static void Backward(RnnTensors x, Tensor states, Tensor cache, Tensor dy, Tensor dsLast,
         RnnGradients grads)
     {
-        using ScratchLease? lease = Workspace(x, x.Steps, RnnPass.Backward);
-        Tensor? workspace = lease?.View;
-        hs_tensor* views = stackalloc hs_tensor[TotalSlots];
-        hs_rnn_inputs inputs = BindInputs(views, x);
-        inputs.wx = null;
-        Native.Check(NativeMethods.hs_rnn_backward(&inputs, Bind(views + 5, states, "states"),
-            Bind(views + 6, cache, "cache"), Bind(views + 7, dy, "dy"), Bind(views + 8, dsLast, "ds_last"),
-            Bind(views + 9, grads.DWx, "dwx"), Bind(views + 10, grads.DR, "dR"), Bind(views + 11, grads.DB, "db"),
-            Bind(views + 12, grads.DS0, "ds0"), Bind(views + 13, workspace, "workspace"), null));
-        GC.KeepAlive(x);
-        GC.KeepAlive(states);
-        GC.KeepAlive(cache);
-        GC.KeepAlive(dy);
-        GC.KeepAlive(dsLast);
-        GC.KeepAlive(grads);
-        GC.KeepAlive(workspace);
+        using var call = new NativeCall();
+        hs_rnn_inputs inputs = BindInputs(call, x, withWx: false);
+        using ScratchLease? workspace = Workspace(call, x, x.Steps, RnnPass.Backward);
+        call.Check(NativeMethods.hs_rnn_backward(&inputs, call.Bind(states, "states"), call.Bind(cache, "cache"),
+            call.Bind(dy, "dy"), call.Bind(dsLast, "ds_last"), call.Bind(grads.DWx, "dwx"),
+            call.Bind(grads.DR, "dR"), call.Bind(grads.DB, "db"), call.Bind(grads.DS0, "ds0"),
+            call.Bind(workspace?.View, "workspace"), null));
     }
 
-    /// <summary>x.Wx (Bt, G*H); state (S, Bt, H) contiguous, updated in place; y (Bt, H). Allocates the forward's
+    /// <summary>x.Wx (Bt, G*H); state (S, Bt, H) contiguous, updated in place; y (Bt, H). Leases the forward's
     /// scratch for one step when the library asks for one.</summary>
     public static void Step(RnnTensors x, Tensor state, Tensor y)
     {
-        using ScratchLease? lease = Workspace(x, steps: 1, RnnPass.Forward);
-        Tensor? workspace = lease?.View;
-        hs_tensor* views = stackalloc hs_tensor[TotalSlots];
-        hs_rnn_inputs inputs = BindInputs(views, x);
-        Native.Check(NativeMethods.hs_rnn_step(&inputs, Bind(views + 5, state, "state"), Bind(views + 6, y, "y"),
-            Bind(views + 7, workspace, "workspace"), null));
-        GC.KeepAlive(x);
-        GC.KeepAlive(state);
-        GC.KeepAlive(y);
-        GC.KeepAlive(workspace);
+        using var call = new NativeCall();
+        hs_rnn_inputs inputs = BindInputs(call, x);
+        using ScratchLease? workspace = Workspace(call, x, steps: 1, RnnPass.Forward);
+        call.Check(NativeMethods.hs_rnn_step(&inputs, call.Bind(state, "state"), call.Bind(y, "y"),
+            call.Bind(workspace?.View, "workspace"), null));
     }
 
     // hs_rnn_workspace_elements' `backward` argument.
@@ -93,37 +94,35 @@ internal static unsafe class FusedRnnNative
     }
 
     // A 1-D scratch tensor in the inputs' dtype and device with the elements the library asks for one pass over
-    // `steps` steps, leased from NativeScratch, or null when it needs none. The caller disposes the lease after the
-    // call.
-    private static ScratchLease? Workspace(RnnTensors x, long steps, RnnPass pass)
+    // `steps` steps, leased from NativeScratch, or null when it needs none. Without a head (a malformed R) there is
+    // nothing to ask: the call itself then reports R.
+    private static ScratchLease? Workspace(NativeCall call, RnnTensors x, long steps, RnnPass pass)
     {
+        if (x.Heads < 1)
+            return null;
         int deviceType = x.Wx.device_type == DeviceType.CUDA
             ? (int)hs_device_type.HS_DEVICE_CUDA
             : (int)hs_device_type.HS_DEVICE_CPU;
         long elements;
-        Native.Check(NativeMethods.hs_rnn_workspace_elements(deviceType, (int)x.Cell, steps, x.Batch, x.Hidden,
+        call.Check(NativeMethods.hs_rnn_workspace_elements(deviceType, (int)x.Cell, steps, x.Batch, x.Hidden,
             x.Heads, (int)pass, &elements));
         return elements > 0 ? NativeScratch.Rent(elements, x.Wx.dtype, x.Wx.device) : null;
     }
 
-    private static hs_rnn_inputs BindInputs(hs_tensor* views, RnnTensors x) => new()
+    private static hs_rnn_inputs BindInputs(NativeCall call, RnnTensors x, bool withWx = true)
     {
-        cell = (int)x.Cell,
-        reverse = x.Reverse ? 1 : 0,
-        wx = Bind(views + 0, x.Wx, "wx"),
-        R = Bind(views + 1, x.R, "R"),
-        b = Bind(views + 2, x.B, "b"),
-        s0 = Bind(views + 3, x.S0, "s0"),
-        lengths = Bind(views + 4, x.Lengths, "lengths"),
-        allow_tf32 = x.AllowTf32 ? 1 : 0,
-    };
-
-    // Writes the view of an optional tensor into its slot; null (the C API's "absent") when there is no tensor.
-    private static hs_tensor* Bind(hs_tensor* slot, Tensor? tensor, string argumentName)
-    {
-        if (tensor is null)
-            return null;
-        *slot = TensorView.Of(tensor, argumentName);
-        return slot;
+        call.Name("cell", "cell");
+        call.Name("allow_tf32", "allowTf32");
+        return new hs_rnn_inputs
+        {
+            cell = (int)x.Cell,
+            reverse = x.Reverse ? 1 : 0,
+            wx = withWx ? call.Bind(x.Wx, "wx", user: x.WxName, note: x.WxNote) : null,
+            R = call.Bind(x.R, "R"),
+            b = call.Bind(x.B, "b"),
+            s0 = call.Bind(x.S0, "s0"),
+            lengths = call.Bind(x.Lengths, "lengths"),
+            allow_tf32 = x.AllowTf32 ? 1 : 0,
+        };
     }
 }

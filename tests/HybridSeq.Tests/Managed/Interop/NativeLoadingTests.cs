@@ -4,7 +4,7 @@ using HybridSeq.Managed;
 using NUnit.Framework;
 using TorchSharp;
 
-namespace HybridSeq.Tests.Managed;
+namespace HybridSeq.Tests.Managed.Interop;
 
 [TestFixture]
 public sealed class NativeLoadingTests

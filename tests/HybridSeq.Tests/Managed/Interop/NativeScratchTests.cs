@@ -3,7 +3,7 @@ using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Managed;
+namespace HybridSeq.Tests.Managed.Interop;
 
 /// <summary>The process-wide scratch pool behind the native workspaces and the recurrent layers' projections: a
 /// backward pass gives its workspace back to the pool, later passes reuse it without changing any result (also

@@ -1,11 +1,12 @@
 using HybridSeq.Bindings;
 using HybridSeq.Managed;
+using HybridSeq.Tests.Managed.Ops;
 using HybridSeq.Tests.TestSupport;
 using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Managed;
+namespace HybridSeq.Tests.Managed.Interop;
 
 [TestFixture]
 public sealed unsafe class TensorViewTests

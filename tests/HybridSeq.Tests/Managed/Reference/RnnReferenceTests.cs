@@ -6,7 +6,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Recurrent;
+namespace HybridSeq.Tests.Managed.Reference;
 
 /// <summary>The oracle itself: RnnReference (no native code) against TorchSharp's nn.LSTM / nn.GRU, and its sLSTM
 /// against the unstabilised textbook recurrence, so that the native-vs-reference tests compare with something

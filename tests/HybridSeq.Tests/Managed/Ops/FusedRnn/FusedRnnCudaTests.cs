@@ -5,7 +5,7 @@ using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Recurrent;
+namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>The CUDA fused recurrence against the CPU twin (float32) through the managed op and the modules, end to
 /// end with TorchSharp CUDA tensors. Ignored (skipped) wherever HybridSeq or TorchSharp has no CUDA device.</summary>

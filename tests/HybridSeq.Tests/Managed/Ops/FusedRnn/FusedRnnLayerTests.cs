@@ -3,10 +3,10 @@ using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Recurrent;
+namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>The one-node layer (input projection + recurrence, wx and dwx in scratch) against its composition
-/// FusedRnn.Forward(DenseProjection.Forward(...)): the same kernels run on the same values, so outputs and every
+/// FusedRnn.Forward(Linear.Forward(...)): the same kernels run on the same values, so outputs and every
 /// gradient must be equal bit for bit, whichever inputs require grad; plus its argument checks.</summary>
 [TestFixture]
 public sealed class FusedRnnLayerTests
@@ -51,7 +51,7 @@ public sealed class FusedRnnLayerTests
             (Tensor y, Tensor sLast) = layer
                 ? FusedRnnLayer.Forward(c.Cell, leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], s0Leaf, lengths,
                     c.Reverse)
-                : FusedRnn.Forward(c.Cell, DenseProjection.Forward(leaves[0], leaves[1], leaves[2]), leaves[3],
+                : FusedRnn.Forward(c.Cell, Linear.Forward(leaves[0], leaves[1], leaves[2]), leaves[3],
                     leaves[4], s0Leaf, lengths, c.Reverse);
             torch.autograd.backward([y, sLast], [dy, dsLast]);
             var results = new List<Tensor> { y.detach(), sLast.detach() };
@@ -99,27 +99,35 @@ public sealed class FusedRnnLayerTests
     {
         using var scope = torch.NewDisposeScope();
         Tensor x = torch.zeros(5, 2, 3), wIH = torch.zeros(8, 3), r = torch.zeros(1, 8, 2), b = torch.zeros(8);
-        var rank = Assert.Throws<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, torch.zeros(2, 3), wIH,
+        var rank = Assert.Catch<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, torch.zeros(2, 3), wIH,
             null, r, b))!;
         Assert.That(rank.ParamName, Is.EqualTo("x"));
         Assert.That(rank.Message, Does.Contain("(T, Bt, I)").And.Contain("(2, 3)"));
-        var weight = Assert.Throws<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, x, torch.zeros(8, 4),
+        var weight = Assert.Catch<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, x, torch.zeros(8, 4),
             null, r, b))!;
-        Assert.That(weight.ParamName, Is.EqualTo("weight"));
-        // W_ih's rows (G*H = 12) disagree with R (G*DH = 8, H = 2): reported against the recurrence's wx.
-        var gates = Assert.Throws<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, x,
+        Assert.That(weight.ParamName, Is.EqualTo("weightIH"));
+        Assert.That(weight.Message, Does.Contain("K = 3").And.Contain("(8, 4)"));
+        // W_ih's rows (G*H = 12) disagree with R (G*DH = 8, H = 2): the shim checks R against the projection and
+        // names R, with both sides of the mismatch.
+        var gates = Assert.Catch<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, x,
             torch.zeros(12, 3).requires_grad_(true), null, r, b))!;
-        Assert.That(gates.ParamName, Is.EqualTo("wx"));
-        Assert.That(gates.Message, Does.Contain("G*H = 4 * 2 = 8"));
-        // Recurrence arguments are checked before any work, with and without autograd.
+        Assert.That(gates.ParamName, Is.EqualTo("R"));
+        Assert.That(gates.Message, Does.Contain("H = NH*DH = 2").And.Contain("'wx' has G*H = 12"));
+        // A null recurrence argument is named before any work, with and without autograd.
         var nullR = Assert.Throws<ArgumentNullException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, x, wIH, null,
             null!, b))!;
         Assert.That(nullR.ParamName, Is.EqualTo("R"));
         using (torch.no_grad())
         {
-            var badBias = Assert.Throws<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, x, wIH, null,
+            var badBias = Assert.Catch<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm, x, wIH, null,
                 r, torch.zeros(7)))!;
             Assert.That(badBias.ParamName, Is.EqualTo("b"));
         }
+        // The layer's input in a dtype no kernel takes is named as the layer's x (not as W_ih, and not as the
+        // projection wx the recurrence sees).
+        var intInput = Assert.Catch<ArgumentException>(() => FusedRnnLayer.Forward(RnnCell.Lstm,
+            x.to(ScalarType.Int32), wIH, null, r, b))!;
+        Assert.That(intInput.ParamName, Is.EqualTo("x"));
+        Assert.That(intInput.Message, Does.Contain("float32 or float64").And.Contain("int32"));
     }
 }

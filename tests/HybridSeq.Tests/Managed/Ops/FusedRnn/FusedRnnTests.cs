@@ -6,7 +6,7 @@ using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Recurrent;
+namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>The managed fused-recurrence op (native CPU twin) against the TorchSharp reference: forward and gradients
 /// over cell x heads x options, finite differences, lengths, reverse, step, and head-wise vs dense R.</summary>

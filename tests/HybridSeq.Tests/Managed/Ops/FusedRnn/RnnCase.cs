@@ -3,7 +3,7 @@ using HybridSeq.Managed.Reference;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Recurrent;
+namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>One configuration of the fused recurrence for the test matrix: cell, sizes (Hidden = Heads * HeadDim)
 /// and which options are on.</summary>

@@ -5,7 +5,7 @@ using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Managed;
+namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>One shape of a dense projection: input (Leading..., K), weight (N, K), bias (N) or none.</summary>
 public sealed record LinearCase(long[] Leading, long K, long N, bool HasBias)
@@ -22,12 +22,12 @@ public sealed record LinearCase(long[] Leading, long K, long N, bool HasBias)
         $"x{string.Join("x", InputShape)} w{N}x{K} {(HasBias ? "bias" : "nobias")}";
 }
 
-/// <summary>DenseProjection.Forward (y = x W^T + b) against nn.functional.linear computed in float64: every input
+/// <summary>Linear.Forward (y = x W^T + b) against nn.functional.linear computed in float64: every input
 /// rank, odd and empty sizes, non-contiguous operands, gradients (finite differences and linear's autograd),
 /// partial requires_grad, inference without a graph, bitwise repeatability and thread-count independence, argument
 /// errors, the libtorch fallback for other dtypes, and CUDA (Ignored without a GPU).</summary>
 [TestFixture]
-public sealed class DenseProjectionTests
+public sealed class LinearTests
 {
     private static readonly long[] InFeatures = [1, 7, 300];
     private static readonly long[] OutFeatures = [1, 17, 1030];
@@ -143,9 +143,9 @@ public sealed class DenseProjectionTests
         (Tensor x, Tensor w, Tensor? b) = MakeInputs(linearCase, dtype, linearCase.Seed);
         Tensor xBefore = x.clone(), wBefore = w.clone();
         Tensor? bBefore = b?.clone();
-        Assert.That(DenseProjection.RunsNatively(x), Is.True, "CPU float32 / float64 runs the native kernel");
+        Assert.That(Linear.RunsNatively(x), Is.True, "CPU float32 / float64 runs the native kernel");
 
-        Tensor y = DenseProjection.Forward(x, w, b);
+        Tensor y = Linear.Forward(x, w, b);
 
         Assert.That(y.dtype, Is.EqualTo(dtype), "dtype of y");
         Assert.That(y.device_type, Is.EqualTo(DeviceType.CPU), "device of y");
@@ -193,7 +193,7 @@ public sealed class DenseProjectionTests
             Assert.That(x.is_contiguous() && w.is_contiguous() && (b?.is_contiguous() ?? true), Is.False,
                 $"{layout.Name}: the case must have a non-contiguous operand");
 
-            Tensor y = DenseProjection.Forward(x, w, b);
+            Tensor y = Linear.Forward(x, w, b);
             CloseRelativeTo(y, Reference(x, w, b), Magnitude(x, w, b), relative, $"{layout.Name}: y");
 
             Tensor g = Normal(generator, dtype, y.shape);
@@ -231,12 +231,12 @@ public sealed class DenseProjectionTests
         Tensor x = LeafLike(x0, true), w = LeafLike(w0, true);
         Tensor? b = b0 is null ? null : LeafLike(b0, true);
         Tensor g = torch.randn(linearCase.OutputShape, dtype: ScalarType.Float64, generator: new torch.Generator(12));
-        Loss(DenseProjection.Forward(x, w, b), g).backward();
+        Loss(Linear.Forward(x, w, b), g).backward();
 
         double LossValue()
         {
             using var inner = torch.NewDisposeScope();
-            return Loss(DenseProjection.Forward(x, w, b), g).item<double>();
+            return Loss(Linear.Forward(x, w, b), g).item<double>();
         }
 
         var inputs = new List<(string Name, Tensor Tensor)> { ("x", x), ("w", w) };
@@ -276,7 +276,7 @@ public sealed class DenseProjectionTests
         Tensor g = Normal(new torch.Generator((ulong)linearCase.Seed + 7), dtype, linearCase.OutputShape);
         Tensor x = LeafLike(x0, true), w = LeafLike(w0, true);
         Tensor? b = b0 is null ? null : LeafLike(b0, true);
-        Tensor y = DenseProjection.Forward(x, w, b);
+        Tensor y = Linear.Forward(x, w, b);
         Assert.That(y.requires_grad, Is.True, "y requires grad");
         Loss(y, g).backward();
 
@@ -330,7 +330,7 @@ public sealed class DenseProjectionTests
         Tensor x = LeafLike(x0, needsX), w = LeafLike(w0, needsW);
         Tensor? b = b0 is null ? null : LeafLike(b0, needsB);
 
-        Tensor y = DenseProjection.Forward(x, w, b);
+        Tensor y = Linear.Forward(x, w, b);
         Assert.That(y.requires_grad, Is.True, "y requires grad when any input does");
         CloseRelativeTo(y, Reference(x0, w0, b0), Magnitude(x0, w0, b0), RelativeTolerance(dtype), "y");
         Loss(y, g).backward();
@@ -368,16 +368,16 @@ public sealed class DenseProjectionTests
         (Tensor x0, Tensor w0, Tensor? b0) = MakeInputs(linearCase, dtype, seed: 31);
 
         Tensor x = LeafLike(x0, true), w = LeafLike(w0, true), b = LeafLike(b0!, true);
-        Tensor withGraph = DenseProjection.Forward(x, w, b);
+        Tensor withGraph = Linear.Forward(x, w, b);
         Assert.That(withGraph.requires_grad, Is.True, "the control: inputs requiring grad give a graph");
 
         Tensor underNoGrad;
         using (torch.no_grad())
-            underNoGrad = DenseProjection.Forward(x, w, b);
+            underNoGrad = Linear.Forward(x, w, b);
         Assert.That(underNoGrad.requires_grad, Is.False, "under no_grad");
         Assert.That(underNoGrad.is_leaf, Is.True, "under no_grad: no grad_fn");
 
-        Tensor plain = DenseProjection.Forward(x0, w0, b0);
+        Tensor plain = Linear.Forward(x0, w0, b0);
         Assert.That(plain.requires_grad, Is.False, "no input requires grad");
         Assert.That(plain.is_leaf, Is.True, "no input requires grad: no grad_fn");
 
@@ -401,7 +401,7 @@ public sealed class DenseProjectionTests
     private static List<Tensor> ForwardAndGradients(Tensor x0, Tensor w0, Tensor b0, Tensor g)
     {
         Tensor x = LeafLike(x0, true), w = LeafLike(w0, true), b = LeafLike(b0, true);
-        Tensor y = DenseProjection.Forward(x, w, b);
+        Tensor y = Linear.Forward(x, w, b);
         Loss(y, g).backward();
         return [y.detach(), x.grad!, w.grad!, b.grad!];
     }
@@ -483,7 +483,7 @@ public sealed class DenseProjectionTests
 
     private static void Expect(TestDelegate call, string parameter, params string[] fragments)
     {
-        var error = Assert.Throws<ArgumentException>(call)!;
+        var error = Assert.Catch<ArgumentException>(call)!;
         Assert.That(error.ParamName, Is.EqualTo(parameter), error.Message);
         foreach (string fragment in fragments)
             Assert.That(error.Message, Does.Contain(fragment), $"message of the {parameter} error");
@@ -495,19 +495,20 @@ public sealed class DenseProjectionTests
         using var scope = torch.NewDisposeScope();
         Tensor x = torch.zeros(3, 4), w = torch.zeros(5, 4), b = torch.zeros(5);
 
-        Expect(() => DenseProjection.Forward(torch.tensor(1.0f), w, b), "input", "at least one dimension", "scalar");
-        Expect(() => DenseProjection.Forward(x, torch.zeros(4), b), "weight", "(N, K)", "K = 4", "got (4)");
-        Expect(() => DenseProjection.Forward(x, torch.zeros(5, 3), b), "weight", "K = 4", "got (5, 3)");
-        Expect(() => DenseProjection.Forward(x, torch.zeros(1, 5, 4), b), "weight", "(N, K)", "got (1, 5, 4)");
-        Expect(() => DenseProjection.Forward(x, w, torch.zeros(4)), "bias", "expected shape (5)", "got (4)");
-        Expect(() => DenseProjection.Forward(x, w, torch.zeros(1, 5)), "bias", "expected shape (5)", "got (1, 5)");
-        Expect(() => DenseProjection.Forward(x, w.to(ScalarType.Float64), b), "weight", "Float32", "Float64");
-        Expect(() => DenseProjection.Forward(x, w, b.to(ScalarType.Float64)), "bias", "Float32", "Float64");
-        Expect(() => DenseProjection.Forward(x.to(ScalarType.Float64), w, null), "weight", "Float64", "Float32");
-        // The meta device exists without a GPU.
-        Expect(() => DenseProjection.Forward(x, torch.empty(5, 4, device: torch.META), b), "weight", "device",
+        Expect(() => Linear.Forward(torch.tensor(1.0f), w, b), "input", "at least one dimension", "scalar");
+        // The native shim's checks, named by the Linear.Forward parameter the tensor came from.
+        Expect(() => Linear.Forward(x, torch.zeros(4), b), "weight", "rank 2 (N, K)", "(4,)");
+        Expect(() => Linear.Forward(x, torch.zeros(5, 3), b), "weight", "K = 4", "got (5, 3)");
+        Expect(() => Linear.Forward(x, torch.zeros(1, 5, 4), b), "weight", "(N, K)", "(1, 5, 4)");
+        Expect(() => Linear.Forward(x, w, torch.zeros(4)), "bias", "shape (5,)", "got (4,)");
+        Expect(() => Linear.Forward(x, w, torch.zeros(1, 5)), "bias", "shape (5,)", "got (1, 5)");
+        Expect(() => Linear.Forward(x, w.to(ScalarType.Float64), b), "weight", "float32", "float64");
+        Expect(() => Linear.Forward(x, w, b.to(ScalarType.Float64)), "bias", "float32", "float64");
+        Expect(() => Linear.Forward(x.to(ScalarType.Float64), w, null), "weight", "float64", "float32");
+        // The meta device exists without a GPU; no view can express it.
+        Expect(() => Linear.Forward(x, torch.empty(5, 4, device: torch.META), b), "weight", "CPU or CUDA",
             "meta");
-        Expect(() => DenseProjection.Forward(x, w, torch.empty(5, device: torch.META)), "bias", "device", "meta");
+        Expect(() => Linear.Forward(x, w, torch.empty(5, device: torch.META)), "bias", "CPU or CUDA", "meta");
     }
 
     [Test]
@@ -515,9 +516,9 @@ public sealed class DenseProjectionTests
     {
         using var scope = torch.NewDisposeScope();
         Tensor x = torch.zeros(3, 4), w = torch.zeros(5, 4);
-        Assert.That(Assert.Throws<ArgumentNullException>(() => DenseProjection.Forward(null!, w))!.ParamName,
+        Assert.That(Assert.Throws<ArgumentNullException>(() => Linear.Forward(null!, w))!.ParamName,
             Is.EqualTo("input"));
-        Assert.That(Assert.Throws<ArgumentNullException>(() => DenseProjection.Forward(x, null!))!.ParamName,
+        Assert.That(Assert.Throws<ArgumentNullException>(() => Linear.Forward(x, null!))!.ParamName,
             Is.EqualTo("weight"));
     }
 
@@ -533,14 +534,14 @@ public sealed class DenseProjectionTests
         Tensor x = torch.randint(-9, 10, [3, 5, 7], dtype: ScalarType.Int64, generator: generator);
         Tensor w = torch.randint(-9, 10, [17, 7], dtype: ScalarType.Int64, generator: generator);
         Tensor b = torch.randint(-9, 10, [17], dtype: ScalarType.Int64, generator: generator);
-        Assert.That(DenseProjection.RunsNatively(x), Is.False);
+        Assert.That(Linear.RunsNatively(x), Is.False);
 
-        Tensor y = DenseProjection.Forward(x, w, b);
+        Tensor y = Linear.Forward(x, w, b);
         Assert.That(y.dtype, Is.EqualTo(ScalarType.Int64));
         // Small integers: the float64 reference is exact.
         Tensor expected = Reference(x, w, b).to(ScalarType.Int64);
         TensorAssert.Identical(y, expected, "int64 y");
-        TensorAssert.Identical(DenseProjection.Forward(x, w), Reference(x, w, null).to(ScalarType.Int64),
+        TensorAssert.Identical(Linear.Forward(x, w), Reference(x, w, null).to(ScalarType.Int64),
             "int64 y without bias");
     }
 
@@ -551,10 +552,10 @@ public sealed class DenseProjectionTests
         using var scope = torch.NewDisposeScope();
         var linearCase = new LinearCase([3, 5], 300, 17, true);
         (Tensor x0, Tensor w0, Tensor? b0) = MakeInputs(linearCase, dtype, seed: 62);
-        Assert.That(DenseProjection.RunsNatively(x0), Is.False);
+        Assert.That(Linear.RunsNatively(x0), Is.False);
 
         Tensor x = LeafLike(x0, true);
-        Tensor y = DenseProjection.Forward(x, w0, b0);
+        Tensor y = Linear.Forward(x, w0, b0);
         Assert.That(y.dtype, Is.EqualTo(dtype));
         Assert.That(y.requires_grad, Is.True, "the fallback is differentiable");
         CloseRelativeTo(y, Reference(x0, w0, b0), Magnitude(x0, w0, b0), RelativeTolerance(dtype), $"{dtype} y");
@@ -571,15 +572,15 @@ public sealed class DenseProjectionTests
     public void RunsNativelyOnlyForCpuFloat32AndFloat64()
     {
         using var scope = torch.NewDisposeScope();
-        Assert.That(DenseProjection.RunsNatively(torch.zeros(2, dtype: ScalarType.Float32)), Is.True);
-        Assert.That(DenseProjection.RunsNatively(torch.zeros(2, dtype: ScalarType.Float64)), Is.True);
+        Assert.That(Linear.RunsNatively(torch.zeros(2, dtype: ScalarType.Float32)), Is.True);
+        Assert.That(Linear.RunsNatively(torch.zeros(2, dtype: ScalarType.Float64)), Is.True);
         foreach (ScalarType dtype in new[]
                  {
                      ScalarType.Float16, ScalarType.BFloat16, ScalarType.Int64, ScalarType.Int32,
                      ScalarType.ComplexFloat32,
                  })
-            Assert.That(DenseProjection.RunsNatively(torch.zeros(2, dtype: dtype)), Is.False, $"{dtype}");
-        Assert.That(DenseProjection.RunsNatively(torch.empty(2, device: torch.META)), Is.False, "meta device");
+            Assert.That(Linear.RunsNatively(torch.zeros(2, dtype: dtype)), Is.False, $"{dtype}");
+        Assert.That(Linear.RunsNatively(torch.empty(2, device: torch.META)), Is.False, "meta device");
     }
 
     [Test]
@@ -592,9 +593,9 @@ public sealed class DenseProjectionTests
         (Tensor x0, Tensor w0, Tensor? b0) = MakeInputs(linearCase, ScalarType.Float32, seed: 71);
         Tensor g = Normal(new torch.Generator(72), ScalarType.Float32, linearCase.OutputShape);
         Tensor x = LeafLike(x0.cuda(), true), w = LeafLike(w0.cuda(), true), b = LeafLike(b0!.cuda(), true);
-        Assert.That(DenseProjection.RunsNatively(x), Is.False, "CUDA goes through libtorch");
+        Assert.That(Linear.RunsNatively(x), Is.False, "CUDA goes through libtorch");
 
-        Tensor y = DenseProjection.Forward(x, w, b);
+        Tensor y = Linear.Forward(x, w, b);
         Assert.That(y.device_type, Is.EqualTo(DeviceType.CUDA));
         // cuBLAS may round through TF32 where libtorch allows it: a wider bound than the CPU's.
         const double relative = 2e-3;
@@ -604,7 +605,7 @@ public sealed class DenseProjectionTests
         CloseRelativeTo(x.grad!, reference.Dx, reference.MagDx, relative, "CUDA dx");
         CloseRelativeTo(w.grad!, reference.Dw, reference.MagDw, relative, "CUDA dw");
         CloseRelativeTo(b.grad!, reference.Db!, reference.MagDb!, relative, "CUDA db");
-        Expect(() => DenseProjection.Forward(x.detach(), w0, null), "weight", "device", "cuda");
+        Expect(() => Linear.Forward(x.detach(), w0, null), "weight", "device", "cuda");
     }
 }
 

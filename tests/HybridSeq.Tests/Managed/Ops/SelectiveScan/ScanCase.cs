@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Managed;
+namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>One configuration of the selective scan for the test matrix: sizes and which optional inputs are given.
 /// Groups applies to a time-varying B / C (G must divide Dim).</summary>

@@ -3,7 +3,7 @@ using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Managed;
+namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>The CUDA kernels against the CPU twin (float32) through the managed op, end to end with TorchSharp CUDA
 /// tensors. Ignored (skipped) wherever HybridSeq or TorchSharp has no CUDA device.</summary>

@@ -4,7 +4,7 @@ using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Managed;
+namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>The managed op against the plain-TorchSharp reference: forward over the flag matrix with odd sizes,
 /// gradients of every input, finite differences, lengths, Step, and bitwise-repeatable backward.</summary>
