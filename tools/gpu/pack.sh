@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs into artifacts/gpu/bundle.tar.xz what a bare GPU machine (no .NET SDK, no network) needs to run the GPU
 # check: the .NET runtime and the framework-dependent published tests, benchmarks and CLI. libtorch is left out:
-# on the GPU machine TorchSharp uses that machine's own CUDA-enabled torch libraries (see shared/notes/platform.md).
+# on the GPU machine TorchSharp uses that machine's own CUDA-enabled torch libraries (recipe: docs/platform.md).
 # Usage: tools/gpu/pack.sh [Release|Debug]     (or: dotnet pwsh ./build.ps1 gpu-pack)
 set -euo pipefail
 cfg=${1:-Release}
