@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>The CUDA kernels against the CPU twin (float32) through the managed op, end to end with TorchSharp CUDA
-/// tensors. Ignored (skipped) wherever HybridSeq or TorchSharp has no CUDA device.</summary>
+/// tensors. Ignored (skipped) wherever HybridSeq or TorchSharp has no CUDA device. The properties that hold on every
+/// device (step equals forward, repeatable backward) are in <see cref="SelectiveScanDeviceTests"/>.</summary>
 [TestFixture]
 [Category("Cuda")]
 public sealed class SelectiveScanCudaTests
@@ -47,40 +48,5 @@ public sealed class SelectiveScanCudaTests
             foreach (((string name, Tensor g), (_, Tensor c)) in gpu.FloatInputs().Zip(cpu.FloatInputs()))
                 TensorAssert.Close(g.grad!, c.grad!, $"d{name} (deterministic={deterministic})", 10 * scale);
         }
-    }
-
-    [Test]
-    public void DeterministicBackwardIsBitwiseRepeatableOnCuda()
-    {
-        using var scope = torch.NewDisposeScope();
-        ScanCase scanCase = new(4, 64, 16, 513, BVarying: true, CVarying: true, HasD: true, HasDeltaBias: true);
-        ScanInputs x = scanCase.MakeInputs(ScalarType.Float32, seed: 71, torch.CUDA);
-        (Tensor outputWeights, Tensor stateWeights) =
-            SelectiveScanTests.LossWeights(scanCase, seed: 72, ScalarType.Float32, torch.CUDA);
-        List<Tensor> Gradients()
-        {
-            ScanInputs leaves = x.RequiringGrad();
-            ScanInputs.Loss(leaves.RunManaged(deterministic: true), outputWeights, stateWeights).backward();
-            return leaves.FloatInputs().Select(p => p.Tensor.grad!).ToList();
-        }
-        List<Tensor> first = Gradients(), second = Gradients();
-        for (int i = 0; i < first.Count; i++)
-            TensorAssert.Identical(second[i], first[i], $"gradient {i} of the second run");
-    }
-
-    [Test]
-    public void StepOnCudaMatchesForward()
-    {
-        using var scope = torch.NewDisposeScope();
-        ScanCase scanCase = new(2, 8, 16, 5, Groups: 2, BVarying: true, HasD: true, HasZ: true, HasH0: true);
-        ScanInputs x = scanCase.MakeInputs(ScalarType.Float32, seed: 81, torch.CUDA);
-        (Tensor expected, Tensor expectedState) = x.RunManaged();
-        Tensor state = x.H0!.clone();
-        var outputs = new List<Tensor>();
-        for (int t = 0; t < scanCase.Length; t++)
-            outputs.Add(HybridSeq.Managed.SelectiveScan.Step(state, x.U[.., .., t], x.Delta[.., .., t], x.A,
-                x.B[.., .., .., t], x.C, x.D, x.Z![.., .., t]));
-        TensorAssert.Close(torch.stack(outputs, dim: 2), expected, "step outputs");
-        TensorAssert.Close(state, expectedState, "state");
     }
 }
