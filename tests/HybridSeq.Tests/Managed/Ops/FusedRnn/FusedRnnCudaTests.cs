@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>The CUDA fused recurrence against the CPU twin (float32) through the managed op and the modules, end to
-/// end with TorchSharp CUDA tensors. Ignored (skipped) wherever HybridSeq or TorchSharp has no CUDA device.</summary>
+/// end with TorchSharp CUDA tensors. Ignored (skipped) wherever HybridSeq or TorchSharp has no CUDA device. What holds
+/// on every device (step equals forward) is in <see cref="FusedRnnDeviceTests"/>.</summary>
 [TestFixture]
 [Category("Cuda")]
 public sealed class FusedRnnCudaTests
