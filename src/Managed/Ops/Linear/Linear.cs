@@ -52,6 +52,11 @@ public static class Linear
         using var noGrad = torch.no_grad();
         if (x.Input.device_type != DeviceType.CPU)
         {
+            // The recurrence that consumes the result takes float32 / float64 only; said here, for x, before
+            // CheckForLibtorch would blame the weight for not matching an integer input.
+            if (x.Input.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+                throw new ArgumentException(
+                    $"{x.Names.Input}: expected dtype float32 or float64, got {x.Input.dtype}.", x.Names.Input);
             x.CheckForLibtorch();
             return (nn.functional.linear(x.Input, x.Weight, x.Bias), null);
         }
