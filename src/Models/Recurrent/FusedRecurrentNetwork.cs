@@ -154,7 +154,8 @@ public abstract class FusedRecurrentNetwork : nn.Module<Tensor, RecurrentState?,
             next[layer] = state is null
                 ? torch.zeros([Cell.States(), x.shape[0], HiddenSize], dtype: x.dtype, device: x.device)
                 : state[layer, 0].clone();
-            x = FusedRnn.Step(Cell, HybridSeq.Managed.Linear.Forward(x, weightIH, biasIH), weightHH, biasHH, next[layer]);
+            x = FusedRnn.Step(Cell, HybridSeq.Managed.Linear.Forward(x, weightIH, biasIH), weightHH, biasHH,
+                next[layer]);
         }
         return (x, new RecurrentState(Cell, NumLayers, 1, next));
     }
