@@ -20,7 +20,9 @@ namespace HybridSeq.Models.Recurrent;
 public static class RecurrentExport
 {
     /// <summary>The module's weights under nn.LSTM / nn.GRU state_dict names and shapes (heads = 1). The tensors are
-    /// detached views of the parameters (no copies): clone them to keep a snapshot while training goes on.</summary>
+    /// detached views of the parameters (no copies): clone them to keep a snapshot while training goes on. Works for
+    /// an <see cref="SLSTM"/> too (same names; PyTorch has no such module, but
+    /// <see cref="FusedRecurrentNetwork.LoadFromTorchStateDict"/> takes them back).</summary>
     /// <exception cref="InvalidOperationException">heads &gt; 1.</exception>
     public static Dictionary<string, Tensor> ToTorchStateDict(this FusedRecurrentNetwork module)
     {

@@ -9,6 +9,10 @@ namespace HybridSeq.Models.Training;
 /// </summary>
 public static class DurableFile
 {
+    /// <summary>Whether <see cref="Write"/> syncs the folder entry after the rename on this platform (libc's fsync
+    /// on the folder, found on Linux and macOS).</summary>
+    public static bool SyncsFolder => FolderSync.Available;
+
     /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>.</summary>
     /// <param name="path">The target file. Its folder is created if missing.</param>
     /// <param name="overwrite">false: refuse (IOException) when <paramref name="path"/> exists, leaving it untouched;

@@ -104,6 +104,20 @@ public sealed class RecurrentExportTests
     }
 
     [Test]
+    public void SlstmWeightsRoundTripThroughTheTorchLayout()
+    {
+        // sLSTM has no PyTorch module, but its dense weights take the same names, so they travel the same way.
+        using var scope = NewDisposeScope();
+        torch.manual_seed(61);
+        var slstm = new SLSTM(InputSize, Hidden, numLayers: 2, bidirectional: true);
+        torch.manual_seed(62);
+        var copy = new SLSTM(InputSize, Hidden, numLayers: 2, bidirectional: true);
+        copy.LoadFromTorchStateDict(slstm.ToTorchStateDict());
+        var copied = copy.state_dict();
+        foreach (var (name, tensor) in slstm.state_dict()) TensorAssert.Identical(copied[name], tensor, name);
+    }
+
+    [Test]
     public void ExportedNamesAndShapesAreThoseOfNnLstmAndNnGru()
     {
         using var scope = NewDisposeScope();
