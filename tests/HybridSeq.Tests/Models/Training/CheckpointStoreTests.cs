@@ -159,6 +159,35 @@ public sealed class CheckpointStoreTests
     }
 
     [Test]
+    public void SingleBitFlipsAcrossTheWholeFileAreRefused()
+    {
+        // A dense sweep: every offset of the fixed header, the first section header and the checksum, and every
+        // third offset in between (all of them took seconds on the shared build machine).
+        string original = WriteSample();
+        byte[] file = File.ReadAllBytes(original);
+        string path = Path.Combine(folder, "flipped.ckpt");
+        var accepted = new List<int>();
+        var offsets = Enumerable.Range(0, file.Length)
+            .Where(o => o < 64 || o >= file.Length - 32 || o % 3 == 0).ToList();
+        foreach (int offset in offsets)
+        {
+            byte[] damaged = (byte[])file.Clone();
+            damaged[offset] ^= 0x01;
+            File.WriteAllBytes(path, damaged);
+            try
+            {
+                CheckpointStore.ReadMetadata(path);
+                accepted.Add(offset);
+            }
+            catch (InvalidDataException e) when (e.Message.Contains(path))
+            {
+                // refused, naming the file: what every offset must give
+            }
+        }
+        Assert.That(accepted, Is.Empty, $"offsets whose flipped bit went unnoticed (of {offsets.Count} tried)");
+    }
+
+    [Test]
     public void TruncationAtAnyLengthIsRefused()
     {
         string original = WriteSample();
