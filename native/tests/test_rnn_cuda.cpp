@@ -175,9 +175,7 @@ CpuRun cpu_reference(const RnnProblem& p) {
     HostTensor dy(p.y_shape(), p.dy), ds_last(p.state_shape(), p.ds_last);
     HostTensor dwx(p.wx_shape()), dR(p.R_shape()), db(p.b_shape()), ds0(p.state_shape());
     int64_t workspace_elements = -1;
-    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, c.cell, c.steps, c.batch, c.hidden(), c.heads, 1,
-                                        &workspace_elements),
-              HS_OK)
+    EXPECT_EQ(hs_rnn_workspace_elements(&inputs, HS_RNN_PASS_BACKWARD, nullptr, &workspace_elements), HS_OK)
         << hs_last_error();
     std::unique_ptr<HostTensor> workspace;
     if (workspace_elements > 0) {
@@ -217,11 +215,11 @@ struct DeviceInputs {
 
 void synchronize() { ASSERT_EQ(hs_cuda_synchronize(0), HS_OK) << hs_last_error(); }
 
-// Scratch elements of one pass (backward = 0: forward, 1: backward) of case `c` on CUDA.
-int64_t cuda_workspace_elements(const RnnCase& c, int32_t backward) {
+// Scratch elements of one pass (hs_rnn_pass) of case `c` on CUDA.
+int64_t cuda_workspace_elements(const RnnCase& c, int32_t pass) {
     int64_t elements = -1;
-    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, c.steps, c.batch, c.hidden(), c.heads, backward,
-                                        &elements),
+    EXPECT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CUDA, HS_DTYPE_FLOAT32, c.cell, c.steps, c.batch, c.hidden(), c.heads,
+                                      pass, &elements),
               HS_OK)
         << hs_last_error();
     return elements;
@@ -605,9 +603,9 @@ TEST(RnnCudaWorkspace, ForwardSizeCoversThePerStepPathOnly) {
         }
     }
     int64_t elements = -1;
-    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CUDA, HS_RNN_CELL_LSTM, 7, 3, 256, 1, 2, &elements),
+    EXPECT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CUDA, HS_DTYPE_FLOAT32, HS_RNN_CELL_LSTM, 7, 3, 256, 1, 3, &elements),
               HS_ERR_INVALID_ARGUMENT);
-    EXPECT_NE(std::string(hs_last_error()).find("argument 'backward'"), std::string::npos) << hs_last_error();
+    EXPECT_NE(std::string(hs_last_error()).find("argument 'pass'"), std::string::npos) << hs_last_error();
 }
 
 // A dense (per-step path) problem whose forward and step need a workspace.
@@ -646,10 +644,10 @@ protected:
 };
 
 TEST_F(RnnCudaForwardWorkspace, MissingOrTooSmallWorkspaceNamesWorkspace) {
-    expect_forward_rejects(nullptr, {"hs_rnn_forward", "argument 'workspace'", "required", "backward = 0"});
+    expect_forward_rejects(nullptr, {"hs_rnn_forward", "argument 'workspace'", "required", "HS_RNN_PASS_FORWARD"});
     DeviceTensor too_small({needed_ - 1}, HS_DTYPE_FLOAT32);
     expect_forward_rejects(too_small.view(),
-                           {"argument 'workspace'", "at least " + std::to_string(needed_), "backward = 0",
+                           {"argument 'workspace'", "at least " + std::to_string(needed_), "HS_RNN_PASS_FORWARD",
                             "got shape (" + std::to_string(needed_ - 1) + ")"});
     DeviceTensor two_d({1, needed_}, HS_DTYPE_FLOAT32);
     expect_forward_rejects(two_d.view(), {"argument 'workspace'", "1-D"});

@@ -42,15 +42,16 @@ struct ValidRnnCall {
         dR_v = alloc(dR, {NH, G * DH, DH}, 0.0f);
         db_v = alloc(db, {G * H}, 0.0f);
         ds0_v = alloc(ds0, {S, Bt, H}, 0.0f);
-        int64_t elements = 0;
-        EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_LSTM, T, Bt, H, NH, 1, &elements), HS_OK);
-        workspace_v = alloc(workspace, {elements}, 0.0f);
         inputs.cell = HS_RNN_CELL_LSTM;
         inputs.wx = &wx_v;
         inputs.R = &R_v;
         inputs.b = &b_v;
         inputs.s0 = &s0_v;
         inputs.lengths = &lengths_v;
+        int64_t elements = 0;
+        EXPECT_EQ(hs_rnn_workspace_elements(&inputs, HS_RNN_PASS_BACKWARD, nullptr, &elements), HS_OK)
+            << hs_last_error();
+        workspace_v = alloc(workspace, {elements}, 0.0f);
     }
 
     // The CPU forward needs no workspace (CpuForwardNeedsNoWorkspace), so NULL unless a test passes one.
@@ -102,27 +103,68 @@ TEST(RnnValidation, CellInfoReportsEachCellAndRejectsUnknownOnes) {
                  {"argument 'gates'", "NULL"});
 }
 
+// The query takes the call's own inputs and checks them as the call does: the same statuses and messages.
 TEST(RnnValidation, WorkspaceElementsChecksItsArguments) {
     int64_t elements = -1;
-    ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_GRU, 5, 3, 15, 3, 1, &elements), HS_OK);
+    ASSERT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CPU, HS_DTYPE_FLOAT32, HS_RNN_CELL_GRU, 5, 3, 15, 3,
+                                      HS_RNN_PASS_BACKWARD, &elements),
+              HS_OK)
+        << hs_last_error();
     // (T, Bt, NH, round_up(G*DH, 16)) = 5 * 3 * 3 * 16.
     EXPECT_EQ(elements, 5 * 3 * 3 * 16);
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 5, 3, 16, 3, 1, &elements); },
-                 HS_ERR_INVALID_ARGUMENT, {"hs_rnn_workspace_elements", "argument 'num_heads'", "divide hidden = 16"});
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, -1, 3, 16, 2, 1, &elements); },
-                 HS_ERR_INVALID_ARGUMENT, {"argument 'steps'", ">= 0", "got -1"});
-    expect_error([&] { return hs_rnn_workspace_elements(7, 0, 1, 3, 16, 2, 1, &elements); }, HS_ERR_INVALID_ARGUMENT,
-                 {"argument 'device_type'", "got 7"});
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 5, 1, 3, 16, 2, 1, &elements); },
-                 HS_ERR_INVALID_ARGUMENT, {"argument 'cell'", "got 5"});
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 1, 3, 16, 2, 1, nullptr); },
-                 HS_ERR_INVALID_ARGUMENT, {"argument 'elements'", "NULL"});
-    for (int32_t backward : {-1, 2}) {
-        expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 1, 3, 16, 2, backward, &elements); },
-                     HS_ERR_INVALID_ARGUMENT,
-                     {"hs_rnn_workspace_elements", "argument 'backward'", "0 (forward",
-                      "got " + std::to_string(backward)});
+    {
+        // NH = 3 heads of DH = 5 do not make the H = 16 of 'wx': the message of the call.
+        ValidRnnCall call;
+        std::vector<float> R(3 * 4 * 5 * 5, 0.0f);
+        const hs_tensor R_v = cpu_view(R.data(), HS_DTYPE_FLOAT32, {3, 20, 5});
+        call.inputs.R = &R_v;
+        expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_BACKWARD, nullptr, &elements); },
+                     HS_ERR_INVALID_ARGUMENT, {"hs_rnn_workspace_elements", "argument 'R'", "NH = 3", "H = 6"});
+        const std::string query_message = hs_last_error();
+        ASSERT_EQ(call.backward(), HS_ERR_INVALID_ARGUMENT);
+        EXPECT_EQ(query_message.substr(query_message.find(": ")),
+                  std::string(hs_last_error()).substr(std::string(hs_last_error()).find(": ")));
     }
+    {
+        ValidRnnCall call;
+        call.wx_v.sizes[0] = -1;
+        expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, nullptr, &elements); },
+                     HS_ERR_INVALID_ARGUMENT, {"argument 'wx'", "non-negative", "got (-1, 2, 24)"});
+    }
+    {
+        ValidRnnCall call;
+        call.wx_v.device_type = 7;
+        expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, nullptr, &elements); },
+                     HS_ERR_INVALID_ARGUMENT, {"argument 'wx'", "device_type", "got 7"});
+    }
+    ValidRnnCall call;
+    call.inputs.cell = 5;
+    expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, nullptr, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"field 'cell' of argument 'inputs'", "got 5"});
+    call.inputs.cell = HS_RNN_CELL_LSTM;
+    expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, nullptr, nullptr); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'elements'", "NULL"});
+    expect_error([&] { return hs_rnn_workspace_elements(nullptr, HS_RNN_PASS_FORWARD, nullptr, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'inputs'", "NULL"});
+    for (int32_t pass : {-1, 3}) {
+        expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, pass, nullptr, &elements); },
+                     HS_ERR_INVALID_ARGUMENT,
+                     {"hs_rnn_workspace_elements", "argument 'pass'", "HS_RNN_PASS_FORWARD (0)",
+                      "got " + std::to_string(pass)});
+    }
+    // The backward's query, like the backward, takes 'dwx' in place of a NULL 'wx'; the other passes take no 'dwx'.
+    expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, &call.dwx_v, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'dwx'", "must be NULL"});
+    int64_t with_wx = -1, with_dwx = -1;
+    ASSERT_EQ(hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_BACKWARD, nullptr, &with_wx), HS_OK)
+        << hs_last_error();
+    call.inputs.wx = nullptr;
+    expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_BACKWARD, nullptr, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'dwx'", "required"});
+    ASSERT_EQ(hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_BACKWARD, &call.dwx_v, &with_dwx), HS_OK)
+        << hs_last_error();
+    EXPECT_EQ(with_dwx, with_wx);
+    EXPECT_EQ(with_wx, call.workspace_v.sizes[0]);
 }
 
 // The CPU forward keeps its scratch to itself (it does not grow with T), so the forward / step size is 0 for every
@@ -137,10 +179,12 @@ TEST(RnnValidation, CpuForwardNeedsNoWorkspace) {
             for (int64_t steps : {1, 129}) {
                 int64_t forward = -1, backward = -1;
                 const int64_t Bt = 3;
-                ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, Bt, hidden, heads.count, 0, &forward),
+                ASSERT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CPU, HS_DTYPE_FLOAT32, cell, steps, Bt, hidden,
+                                                  heads.count, HS_RNN_PASS_FORWARD, &forward),
                           HS_OK)
                     << hs_last_error();
-                ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, Bt, hidden, heads.count, 1, &backward),
+                ASSERT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CPU, HS_DTYPE_FLOAT32, cell, steps, Bt, hidden,
+                                                  heads.count, HS_RNN_PASS_BACKWARD, &backward),
                           HS_OK)
                     << hs_last_error();
                 EXPECT_EQ(forward, 0) << "cell " << cell << " H " << hidden << " T " << steps;
@@ -157,7 +201,7 @@ TEST(RnnValidation, ForwardWorkspaceIsCheckedWhenGiven) {
         std::vector<float> scratch(8, 0.0f);
         const hs_tensor two_d = cpu_view(scratch.data(), HS_DTYPE_FLOAT32, {2, 4});
         expect_error([&] { return call.forward(&two_d); }, HS_ERR_INVALID_ARGUMENT,
-                     {"hs_rnn_forward", "argument 'workspace'", "1-D", "backward = 0", "got shape (2, 4)"});
+                     {"hs_rnn_forward", "argument 'workspace'", "1-D", "HS_RNN_PASS_FORWARD", "got shape (2, 4)"});
     }
     {
         ValidRnnCall call;

@@ -215,8 +215,8 @@ TEST(SelectiveScanValidation, CudaTensorsOnThisBuild) {
     }
     expect_failure(call.forward(), HS_ERR_UNSUPPORTED, {"'u'", "cuda:0", "built without CUDA"});
     int64_t elements = -1;
-    expect_failure(hs_selective_scan_workspace_elements(HS_DEVICE_CUDA, 2, 8, 2, 4, 129, 1, 0, 1, &elements),
-                   HS_ERR_UNSUPPORTED, {"hs_selective_scan_workspace_elements: ", "without CUDA"});
+    expect_failure(hs_selective_scan_workspace_elements(&call.inputs, 1, &elements), HS_ERR_UNSUPPORTED,
+                   {"hs_selective_scan_workspace_elements: ", "without CUDA"});
 }
 
 TEST(SelectiveScanValidation, Float64OnCudaIsUnsupported) {
@@ -334,17 +334,37 @@ TEST(SelectiveScanValidation, StepRejectsSequenceOnlyArguments) {
     EXPECT_EQ(hs_selective_scan_step(&inputs, &state_v, &out_v, nullptr), HS_OK) << hs_last_error();
 }
 
+// The query takes the backward's own inputs and checks them exactly as the backward does.
 TEST(SelectiveScanValidation, WorkspaceElementsOnCpuIsZero) {
     int64_t elements = -1;
-    ASSERT_EQ(hs_selective_scan_workspace_elements(HS_DEVICE_CPU, 2, 8, 2, 4, 129, 1, 0, 1, &elements), HS_OK)
-        << hs_last_error();
-    EXPECT_EQ(elements, 0);
-    expect_failure(hs_selective_scan_workspace_elements(HS_DEVICE_CPU, 2, 8, 3, 4, 129, 1, 0, 1, &elements),
-                   HS_ERR_INVALID_ARGUMENT, {"'groups'", "divide dim = 8", "got 3"});
-    expect_failure(hs_selective_scan_workspace_elements(7, 2, 8, 2, 4, 129, 1, 0, 1, &elements),
-                   HS_ERR_INVALID_ARGUMENT, {"'device_type'", "got 7"});
-    expect_failure(hs_selective_scan_workspace_elements(HS_DEVICE_CPU, 2, 8, 2, 4, 129, 1, 0, 1, nullptr),
-                   HS_ERR_INVALID_ARGUMENT, {"'elements'"});
+    {
+        ValidCall call;
+        ASSERT_EQ(hs_selective_scan_workspace_elements(&call.inputs, 1, &elements), HS_OK) << hs_last_error();
+        EXPECT_EQ(elements, 0);
+        expect_failure(hs_selective_scan_workspace_elements(&call.inputs, 1, nullptr), HS_ERR_INVALID_ARGUMENT,
+                       {"'elements'"});
+        expect_failure(hs_selective_scan_workspace_elements(&call.inputs, 2, &elements), HS_ERR_INVALID_ARGUMENT,
+                       {"'deterministic'", "got 2"});
+        expect_failure(hs_selective_scan_workspace_elements(nullptr, 1, &elements), HS_ERR_INVALID_ARGUMENT,
+                       {"'inputs'"});
+    }
+    {
+        // G = 3 does not divide Dm = 8: the same message as the backward gives.
+        ValidCall call;
+        call.B_v.sizes[1] = 3;
+        expect_failure(hs_selective_scan_workspace_elements(&call.inputs, 1, &elements), HS_ERR_INVALID_ARGUMENT,
+                       {"hs_selective_scan_workspace_elements: ", "'B'", "G = 3", "divide the Dm = 8"});
+        const std::string query_message = hs_last_error();
+        ASSERT_EQ(call.backward(), HS_ERR_INVALID_ARGUMENT);
+        EXPECT_EQ(query_message.substr(query_message.find(": ")),
+                  std::string(hs_last_error()).substr(std::string(hs_last_error()).find(": ")));
+    }
+    {
+        ValidCall call;
+        call.u_v.device_type = 7;
+        expect_failure(hs_selective_scan_workspace_elements(&call.inputs, 1, &elements), HS_ERR_INVALID_ARGUMENT,
+                       {"'u'", "device_type", "got 7"});
+    }
 }
 
 TEST(SelectiveScanValidation, NumChunks) {
