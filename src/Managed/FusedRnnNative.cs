@@ -30,10 +30,10 @@ internal static unsafe class FusedRnnNative
     /// <see cref="Backward"/>). Allocates the scratch the library asks for (on CUDA with dense heads only).</summary>
     public static void Forward(RnnTensors x, Tensor y, Tensor sLast, Tensor? states, Tensor? cache)
     {
-        using ScratchLease? lease = Workspace(x, x.Steps, RnnPass.Forward);
-        Tensor? workspace = lease?.View;
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
+        using ScratchLease? lease = Workspace(x, &inputs, hs_rnn_pass.HS_RNN_PASS_FORWARD, null);
+        Tensor? workspace = lease?.View;
         Native.Check(NativeMethods.hs_rnn_forward(&inputs, Bind(views + 5, y, "y"), Bind(views + 6, sLast, "s_last"),
             Bind(views + 7, states, "states"), Bind(views + 8, cache, "cache"),
             Bind(views + 9, workspace, "workspace"), null));
@@ -51,14 +51,15 @@ internal static unsafe class FusedRnnNative
     public static void Backward(RnnTensors x, Tensor states, Tensor cache, Tensor dy, Tensor dsLast,
         RnnGradients grads)
     {
-        using ScratchLease? lease = Workspace(x, x.Steps, RnnPass.Backward);
-        Tensor? workspace = lease?.View;
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
         inputs.wx = null;
+        hs_tensor* dwx = Bind(views + 9, grads.DWx, "dwx");
+        using ScratchLease? lease = Workspace(x, &inputs, hs_rnn_pass.HS_RNN_PASS_BACKWARD, dwx);
+        Tensor? workspace = lease?.View;
         Native.Check(NativeMethods.hs_rnn_backward(&inputs, Bind(views + 5, states, "states"),
             Bind(views + 6, cache, "cache"), Bind(views + 7, dy, "dy"), Bind(views + 8, dsLast, "ds_last"),
-            Bind(views + 9, grads.DWx, "dwx"), Bind(views + 10, grads.DR, "dR"), Bind(views + 11, grads.DB, "db"),
+            dwx, Bind(views + 10, grads.DR, "dR"), Bind(views + 11, grads.DB, "db"),
             Bind(views + 12, grads.DS0, "ds0"), Bind(views + 13, workspace, "workspace"), null));
         GC.KeepAlive(x);
         GC.KeepAlive(states);
@@ -73,10 +74,10 @@ internal static unsafe class FusedRnnNative
     /// scratch for one step when the library asks for one.</summary>
     public static void Step(RnnTensors x, Tensor state, Tensor y)
     {
-        using ScratchLease? lease = Workspace(x, steps: 1, RnnPass.Forward);
-        Tensor? workspace = lease?.View;
         hs_tensor* views = stackalloc hs_tensor[TotalSlots];
         hs_rnn_inputs inputs = BindInputs(views, x);
+        using ScratchLease? lease = Workspace(x, &inputs, hs_rnn_pass.HS_RNN_PASS_STEP, null);
+        Tensor? workspace = lease?.View;
         Native.Check(NativeMethods.hs_rnn_step(&inputs, Bind(views + 5, state, "state"), Bind(views + 6, y, "y"),
             Bind(views + 7, workspace, "workspace"), null));
         GC.KeepAlive(x);
@@ -85,24 +86,13 @@ internal static unsafe class FusedRnnNative
         GC.KeepAlive(workspace);
     }
 
-    // hs_rnn_workspace_elements' `backward` argument.
-    private enum RnnPass
+    // A 1-D scratch tensor in the inputs' dtype and device with the elements the library asks for this call (the
+    // query takes the call's own bound inputs, and for the backward its dwx), leased from NativeScratch, or null when
+    // it needs none. The caller disposes the lease after the call.
+    private static ScratchLease? Workspace(RnnTensors x, hs_rnn_inputs* inputs, hs_rnn_pass pass, hs_tensor* dwx)
     {
-        Forward = 0,
-        Backward = 1,
-    }
-
-    // A 1-D scratch tensor in the inputs' dtype and device with the elements the library asks for one pass over
-    // `steps` steps, leased from NativeScratch, or null when it needs none. The caller disposes the lease after the
-    // call.
-    private static ScratchLease? Workspace(RnnTensors x, long steps, RnnPass pass)
-    {
-        int deviceType = x.Wx.device_type == DeviceType.CUDA
-            ? (int)hs_device_type.HS_DEVICE_CUDA
-            : (int)hs_device_type.HS_DEVICE_CPU;
         long elements;
-        Native.Check(NativeMethods.hs_rnn_workspace_elements(deviceType, (int)x.Cell, steps, x.Batch, x.Hidden,
-            x.Heads, (int)pass, &elements));
+        Native.Check(NativeMethods.hs_rnn_workspace_elements(inputs, (int)pass, dwx, &elements));
         return elements > 0 ? NativeScratch.Rent(elements, x.Wx.dtype, x.Wx.device) : null;
     }
 

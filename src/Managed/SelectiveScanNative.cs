@@ -40,19 +40,15 @@ internal static unsafe class SelectiveScanNative
     public static void Backward(ScanTensors x, Tensor checkpoints, Tensor dOutput, Tensor dLastState,
         ScanGradients grads, bool deterministic)
     {
-        int deviceType = x.U.device_type == DeviceType.CUDA
-            ? (int)hs_device_type.HS_DEVICE_CUDA
-            : (int)hs_device_type.HS_DEVICE_CPU;
+        hs_tensor* views = stackalloc hs_tensor[TotalSlots];
+        hs_selective_scan_inputs inputs = BindInputs(views, x);
+        // The query takes the backward's own inputs, so its answer always matches the call.
         long workspaceElements;
-        Native.Check(NativeMethods.hs_selective_scan_workspace_elements(deviceType, x.Batch, x.Dim, x.Groups,
-            x.State, x.U.shape[2], x.BVarying ? 1 : 0, x.CVarying ? 1 : 0, deterministic ? 1 : 0,
+        Native.Check(NativeMethods.hs_selective_scan_workspace_elements(&inputs, deterministic ? 1 : 0,
             &workspaceElements));
         Tensor? workspace = workspaceElements > 0
             ? torch.empty([workspaceElements], dtype: ScalarType.Float32, device: x.U.device)
             : null;
-
-        hs_tensor* views = stackalloc hs_tensor[TotalSlots];
-        hs_selective_scan_inputs inputs = BindInputs(views, x);
         var gradViews = new hs_selective_scan_grads
         {
             du = Bind(views + 10, grads.DU, "du"),
