@@ -39,7 +39,7 @@ struct Extent {
 
 // The product of the extents (all >= 1 here) times the largest factor by which a kernel or workspace formula
 // exceeds it (kExtentHeadroom) must fit in int64, so that no offset or size a backend forms from them wraps.
-// `source` names the arguments the extents come from ("arguments 'u' and 'A'").
+// `source` names the arguments the extents come from ("argument 'u' (Bt, Dm, L) and argument 'A' (N)").
 constexpr int64_t kExtentHeadroom = 64;
 void check_extent(const std::vector<Extent>& extents, const std::string& source);
 

@@ -1,6 +1,7 @@
 // The validating shim of the fused recurrence: registers every argument of hs_rnn_* (hybridseq.h) with the op kit
 // (api/op_kit.h), turns the views into the plain-pointer params of ops/rnn.h and launches the CPU twin or the CUDA
 // launchers. The backends trust what this file lets through.
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,17 @@ RnnSizes register_inputs(ArgumentSet& args, const hs_rnn_inputs& inputs, RnnMode
                       "), which is not a multiple of " + std::to_string(G));
     }
     sizes.hidden = gate_width / G;
+    // The saved states (T+1, S, Bt, H) and the cache (T, Bt, C*H) must be describable even when wx is empty.
+    if (mode == RnnMode::Full && sizes.steps == std::numeric_limits<int64_t>::max()) {
+        throw_invalid(arg(wx_name) + " has T = " + std::to_string(sizes.steps) +
+                      " steps: the saved states (T+1, S, Bt, H) would have more rows than int64 can count");
+    }
+    int64_t cache_width = 0;
+    if (!multiply_fits(sizes.shape.cache_gates, sizes.hidden, &cache_width)) {
+        throw_invalid(arg(wx_name) + " has H = " + std::to_string(sizes.hidden) + " (shape " + shape_string(wx) +
+                      "): the cache width C*H with C = " + std::to_string(sizes.shape.cache_gates) +
+                      " is more than int64 can count");
+    }
 
     const hs_tensor& R = require("R", inputs.R);
     check_tensor_header("R", R);
@@ -142,7 +154,7 @@ RnnSizes register_inputs(ArgumentSet& args, const hs_rnn_inputs& inputs, RnnMode
     // The saved states are (T+1, S, Bt, H) and the workspaces at most 16 (G*H) per (t, b) row.
     if (sizes.has_steps()) {
         check_extent({{"(T+1)", sizes.steps + 1}, {"Bt", sizes.batch}, {"G", G}, {"H", sizes.hidden}},
-                     "arguments '" + std::string(wx_name) + "' and 'R'");
+                     arg(wx_name) + " (T, Bt, G*H)");
     }
     return sizes;
 }

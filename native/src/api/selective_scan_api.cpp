@@ -114,7 +114,7 @@ ScanSizes register_inputs(ArgumentSet& args, const hs_selective_scan_inputs& inp
     if (sizes.has_steps()) {
         check_extent({{"Bt", sizes.batch}, {"Dm", sizes.dim}, {"N", std::max<int64_t>(sizes.dstate, 1)},
                       {"L", sizes.seqlen}},
-                     "arguments 'u' and 'A'");
+                     "argument 'u' (Bt, Dm, L) and argument 'A' (N)");
     }
     return sizes;
 }
