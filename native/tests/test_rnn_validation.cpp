@@ -558,14 +558,18 @@ TEST(RnnValidation, EmptyProblemsReturnAtOnceAndAreDefined) {
 // The no-alias rule covers every written argument, the int64 'lengths' included (an output there crashed).
 TEST(RnnValidation, WrittenArgumentsMustNotOverlapAnyOther) {
     {
+        // lengths in a buffer large enough to hold all of s_last, so that 'lengths' is the only tensor it overlaps.
         ValidRnnCall call;
-        call.s_last_v.data = call.lengths.data();
+        std::vector<int64_t> wide_lengths(64, 0);
+        std::copy(call.lengths.begin(), call.lengths.end(), wide_lengths.begin());
+        call.lengths_v.data = wide_lengths.data();
+        call.s_last_v.data = wide_lengths.data();
         expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
                      {"hs_rnn_forward", "argument 's_last' overlaps the memory of argument 'lengths'"});
     }
     {
         ValidRnnCall call;
-        call.states_v.data = call.y.data();
+        call.y_v.data = call.states.data();  // y lies inside states' buffer: states is the only tensor it overlaps
         expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
                      {"argument 'states' overlaps the memory of argument 'y'"});
     }

@@ -491,8 +491,12 @@ TEST(SelectiveScanValidation, NumChunksNeverWraps) {
 // that share memory with anything else are refused as well.
 TEST(SelectiveScanValidation, WrittenArgumentsMustNotOverlapAnyOther) {
     {
+        // lengths in a buffer large enough to hold all of h_last, so that 'lengths' is the only tensor it overlaps.
         ValidCall call;
-        call.h_last_v.data = call.lengths.data();
+        std::vector<int64_t> wide_lengths(64, 0);
+        std::copy(call.lengths.begin(), call.lengths.end(), wide_lengths.begin());
+        call.lengths_v.data = wide_lengths.data();
+        call.h_last_v.data = wide_lengths.data();
         expect_failure(call.forward(), HS_ERR_INVALID_ARGUMENT,
                        {"hs_selective_scan_forward: ", "argument 'h_last' overlaps the memory of argument 'lengths'"});
     }
