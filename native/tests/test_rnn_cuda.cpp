@@ -624,13 +624,13 @@ TEST(RnnCudaWorkspace, ForwardSizeCoversThePerStepPathOnly) {
         }
     }
     int64_t elements = -1;
-    RnnCase dense;
-    dense.cell = HS_RNN_CELL_LSTM;
-    dense.steps = 7;
-    dense.batch = 3;
-    dense.heads = 1;
-    dense.head_dim = 256;
-    EXPECT_EQ(query_workspace(dense, 3, &elements), HS_ERR_INVALID_ARGUMENT);
+    RnnCase dense_case;
+    dense_case.cell = HS_RNN_CELL_LSTM;
+    dense_case.steps = 7;
+    dense_case.batch = 3;
+    dense_case.heads = 1;
+    dense_case.head_dim = 256;
+    EXPECT_EQ(query_workspace(dense_case, 3, &elements), HS_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(hs_last_error()).find("argument 'pass'"), std::string::npos) << hs_last_error();
 }
 

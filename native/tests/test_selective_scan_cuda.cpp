@@ -504,4 +504,29 @@ TEST(SelectiveScanCuda, TooSmallWorkspaceIsRejected) {
     EXPECT_NE(std::string(hs_last_error()).find("'workspace'"), std::string::npos) << hs_last_error();
 }
 
+
+// The old CUDA workspace query returned 0 for 2^40-sized inputs (its products wrapped). The query validates the
+// views it is given without touching their memory, so this needs a CUDA build but no device.
+TEST(SelectiveScanCuda, WorkspaceQueryForHugeSizesIsAnErrorNotAWrappedCount) {
+    static float never_read[4];
+    const int64_t big = int64_t(1) << 20;
+    const hs_tensor u = hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA, {big, big, big});
+    const hs_tensor A = hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA, {big, big});
+    const hs_tensor varying = hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA, {big, 1, big, big});
+    hs_selective_scan_inputs inputs{};
+    inputs.u = &u;
+    inputs.delta = &u;
+    inputs.A = &A;
+    inputs.B = &A;
+    inputs.C = &A;
+    int64_t elements = -1;
+    EXPECT_EQ(hs_selective_scan_workspace_elements(&inputs, 1, &elements), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(hs_last_error()).find("argument 'u'"), std::string::npos) << hs_last_error();
+    // A time-varying B of 2^60 elements fits int64 on its own; Bt*Dm*N*L does not.
+    inputs.B = &varying;
+    EXPECT_EQ(hs_selective_scan_workspace_elements(&inputs, 1, &elements), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(hs_last_error()).find("more than int64 can index"), std::string::npos) << hs_last_error();
+    EXPECT_EQ(elements, -1) << "no count may be written on failure";
+}
+
 }  // namespace
