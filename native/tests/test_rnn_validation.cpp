@@ -574,6 +574,17 @@ TEST(RnnValidation, WrittenArgumentsMustNotOverlapAnyOther) {
                      {"argument 'states' overlaps the memory of argument 'y'"});
     }
     {
+        // 'wx' passed again as 'dwx' (one hs_tensor object) is an overlap, although the backward never reads wx.
+        ValidRnnCall call;
+        expect_error([&] {
+            return hs_rnn_backward(&call.inputs, &call.states_v, &call.cache_v, &call.dy_v, nullptr, &call.wx_v,
+                                   &call.dR_v, &call.db_v, nullptr, &call.workspace_v, nullptr);
+        }, HS_ERR_INVALID_ARGUMENT, {"argument 'dwx' overlaps the memory of argument 'wx'"});
+        // Without 'wx', 'dwx' stands in for it and is still written: the call succeeds.
+        call.inputs.wx = nullptr;
+        EXPECT_EQ(call.backward(), HS_OK) << hs_last_error();
+    }
+    {
         ValidRnnCall call;
         call.dR_v.data = call.R.data();
         expect_error([&] { return call.backward(); }, HS_ERR_INVALID_ARGUMENT,

@@ -501,6 +501,12 @@ TEST(SelectiveScanValidation, WrittenArgumentsMustNotOverlapAnyOther) {
                        {"hs_selective_scan_forward: ", "argument 'h_last' overlaps the memory of argument 'lengths'"});
     }
     {
+        // One hs_tensor object passed as an input and as an output is an overlap like any other.
+        ValidCall call;
+        expect_failure(hs_selective_scan_forward(&call.inputs, &call.u_v, nullptr, nullptr, nullptr),
+                       HS_ERR_INVALID_ARGUMENT, {"argument 'out' overlaps the memory of argument 'u'"});
+    }
+    {
         ValidCall call;
         call.h_last_v.data = call.out.data();
         expect_failure(call.forward(), HS_ERR_INVALID_ARGUMENT,

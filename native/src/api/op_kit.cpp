@@ -38,11 +38,7 @@ const hs_tensor* ArgumentSet::add(const char* name, const hs_tensor* tensor, con
                                   const std::string& meaning, Role role) {
     if (tensor == nullptr) return nullptr;
     check_float_like(name, *tensor, shape, meaning, *primary_, primary_name_);
-    if (tensor == primary_) {
-        // The primary registered again (the backward's 'dwx' standing in for a NULL 'wx'): one tensor, one role.
-        entries_.front().role = role;
-        return tensor;
-    }
+    // The same view passed twice (say as 'u' and as 'out') is two entries, so finish() sees them overlap.
     entries_.push_back({name, tensor, role});
     return tensor;
 }
@@ -66,6 +62,8 @@ const hs_tensor* ArgumentSet::optional_output(const char* name, const hs_tensor*
                                               const std::string& meaning) {
     return add(name, tensor, shape, meaning, Role::Output);
 }
+
+void ArgumentSet::primary_is_output() { entries_.front().role = Role::Output; }
 
 const hs_tensor& ArgumentSet::in_place(const char* name, const hs_tensor* tensor, const Shape& shape,
                                        const std::string& meaning) {

@@ -59,13 +59,14 @@ public:
 
     // Float tensors of `shape` ("meaning" follows it in messages, "like 'u'") in the primary's dtype and device.
     // The required ones throw "argument 'name' is required, got NULL"; the optional ones return NULL for NULL.
-    // Registering the primary's own view again (the same hs_tensor) gives the primary that role instead.
     const hs_tensor& input(const char* name, const hs_tensor* tensor, const Shape& shape, const std::string& meaning);
     const hs_tensor* optional_input(const char* name, const hs_tensor* tensor, const Shape& shape,
                                     const std::string& meaning);
     const hs_tensor& output(const char* name, const hs_tensor* tensor, const Shape& shape, const std::string& meaning);
     const hs_tensor* optional_output(const char* name, const hs_tensor* tensor, const Shape& shape,
                                      const std::string& meaning);
+    // The primary itself is written (the backward's 'dwx' standing in for a NULL 'wx').
+    void primary_is_output();
     // Read and then overwritten by the call (the state of a step).
     const hs_tensor& in_place(const char* name, const hs_tensor* tensor, const Shape& shape,
                               const std::string& meaning);

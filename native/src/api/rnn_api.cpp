@@ -276,8 +276,12 @@ void backward(const hs_rnn_inputs* given, const hs_tensor* states, const hs_tens
                "= (T, Bt, C*H) with C = " + std::to_string(sizes.shape.cache_gates));
     args.input("dy", dy, sizes.sequence(sizes.hidden), "= (T, Bt, H)");
     args.optional_input("ds_last", ds_last, sizes.state_shape(), "= (S, Bt, H)");
-    // When 'dwx' stands in for 'wx' it is the primary; registering it as an output makes the primary an output.
-    args.output("dwx", dwx, sizes.sequence(sizes.shape.gates * sizes.hidden), "like 'wx'");
+    // When 'dwx' stands in for 'wx' it is the primary, whose shape defined the sizes: it is an output.
+    if (args.primary_name() == std::string("dwx")) {
+        args.primary_is_output();
+    } else {
+        args.output("dwx", dwx, sizes.sequence(sizes.shape.gates * sizes.hidden), "like 'wx'");
+    }
     args.output("dR", dR, sizes.weights_shape(), "like 'R'");
     args.output("db", db, {sizes.shape.gates * sizes.hidden}, "like 'b'");
     args.optional_output("ds0", ds0, sizes.state_shape(), "= (S, Bt, H)");
