@@ -48,9 +48,6 @@ int main(int argc, char** argv) {
     std::vector<float> cache(static_cast<size_t>(steps * batch * C * hidden));
     std::vector<float> dy = random_values(steps * batch * hidden, -1.0f, 1.0f, 4);
     std::vector<float> dwx(wx.size()), dR(R.size()), db(b.size()), ds0(s_last.size());
-    int64_t workspace_elements = 0;
-    exit_on_error(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, batch, hidden, heads, 1, &workspace_elements));
-    std::vector<float> workspace(static_cast<size_t>(std::max<int64_t>(workspace_elements, 1)));
 
     const hs_tensor wx_v = host_view(wx.data(), {steps, batch, G * hidden});
     const hs_tensor R_v = host_view(R.data(), {heads, G * head_dim, head_dim});
@@ -64,12 +61,15 @@ int main(int argc, char** argv) {
     const hs_tensor dR_v = host_view(dR.data(), {heads, G * head_dim, head_dim});
     const hs_tensor db_v = host_view(db.data(), {G * hidden});
     const hs_tensor ds0_v = host_view(ds0.data(), {S, batch, hidden});
-    const hs_tensor workspace_v = host_view(workspace.data(), {static_cast<int64_t>(workspace.size())});
     hs_rnn_inputs inputs{};
     inputs.cell = cell;
     inputs.wx = &wx_v;
     inputs.R = &R_v;
     inputs.b = &b_v;
+    int64_t workspace_elements = 0;
+    exit_on_error(hs_rnn_workspace_elements(&inputs, HS_RNN_PASS_BACKWARD, nullptr, &workspace_elements));
+    std::vector<float> workspace(static_cast<size_t>(std::max<int64_t>(workspace_elements, 1)));
+    const hs_tensor workspace_v = host_view(workspace.data(), {static_cast<int64_t>(workspace.size())});
 
     const double inference = median_wall_ms(repeats, [&] {
         exit_on_error(hs_rnn_forward(&inputs, &y_v, &s_last_v, nullptr, nullptr, nullptr, nullptr));

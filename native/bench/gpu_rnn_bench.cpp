@@ -66,20 +66,18 @@ Timing run_case(const Case& c, int64_t batch, int64_t steps) {
         const DeviceTensor dR({c.heads, gates * c.head_dim, c.head_dim});
         const DeviceTensor db({gates * H});
         // Each pass's scratch, as the library asks for it (the forward's is 0 where the persistent kernel surely fits).
-        int64_t forward_workspace_elements = 0, backward_workspace_elements = 0;
-        check_status(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, steps, batch, H, c.heads, 0,
-                                               &forward_workspace_elements),
-                     "hs_rnn_workspace_elements (forward)");
-        check_status(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, steps, batch, H, c.heads, 1,
-                                               &backward_workspace_elements),
-                     "hs_rnn_workspace_elements (backward)");
-        const DeviceTensor forward_workspace({forward_workspace_elements});
-        const DeviceTensor backward_workspace({backward_workspace_elements});
         hs_rnn_inputs inputs{};
         inputs.cell = c.cell;
         inputs.wx = wx.view();
         inputs.R = R.view();
         inputs.b = b.view();
+        int64_t forward_workspace_elements = 0, backward_workspace_elements = 0;
+        check_status(hs_rnn_workspace_elements(&inputs, HS_RNN_PASS_FORWARD, nullptr, &forward_workspace_elements),
+                     "hs_rnn_workspace_elements (forward)");
+        check_status(hs_rnn_workspace_elements(&inputs, HS_RNN_PASS_BACKWARD, nullptr, &backward_workspace_elements),
+                     "hs_rnn_workspace_elements (backward)");
+        const DeviceTensor forward_workspace({forward_workspace_elements});
+        const DeviceTensor backward_workspace({backward_workspace_elements});
 
         auto forward = [&] {
             check_status(hs_rnn_forward(&inputs, y.view(), nullptr, saved_states.view(), cache.view(),

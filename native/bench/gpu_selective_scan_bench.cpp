@@ -70,18 +70,6 @@ void run_case(const Shape& s, bool has_z, int32_t deterministic, double bandwidt
     DeviceTensor out(sequence), checkpoints({s.batch, s.dim, chunks, s.dstate});
     DeviceTensor du(sequence), ddelta(sequence), dz(gate), dA({s.dim, s.dstate}), dB(varying), dC(varying);
     DeviceTensor dD({s.dim}), ddelta_bias({s.dim});
-    int64_t workspace_elements = 0;
-    check_status(hs_selective_scan_workspace_elements(HS_DEVICE_CUDA, s.batch, s.dim, s.groups, s.dstate, s.seqlen,
-                                                      1, 1, deterministic, &workspace_elements),
-                 "hs_selective_scan_workspace_elements");
-    DeviceTensor workspace({workspace_elements});
-
-    size_t free_after = 0;
-    check_cuda(cudaMemGetInfo(&free_after, &total), "cudaMemGetInfo");
-    const double used_mib = static_cast<double>(free_before - free_after) / (1024.0 * 1024.0);
-    const double naive_states_mib =
-        static_cast<double>(s.batch * s.dim * s.dstate * s.seqlen) * sizeof(float) / (1024.0 * 1024.0);
-
     hs_selective_scan_inputs inputs{};
     inputs.u = u.view();
     inputs.delta = delta.view();
@@ -92,6 +80,17 @@ void run_case(const Shape& s, bool has_z, int32_t deterministic, double bandwidt
     inputs.z = has_z ? z.view() : nullptr;
     inputs.delta_bias = delta_bias.view();
     inputs.delta_softplus = 1;
+    int64_t workspace_elements = 0;
+    check_status(hs_selective_scan_workspace_elements(&inputs, deterministic, &workspace_elements),
+                 "hs_selective_scan_workspace_elements");
+    DeviceTensor workspace({workspace_elements});
+
+    size_t free_after = 0;
+    check_cuda(cudaMemGetInfo(&free_after, &total), "cudaMemGetInfo");
+    const double used_mib = static_cast<double>(free_before - free_after) / (1024.0 * 1024.0);
+    const double naive_states_mib =
+        static_cast<double>(s.batch * s.dim * s.dstate * s.seqlen) * sizeof(float) / (1024.0 * 1024.0);
+
     hs_selective_scan_grads grads{};
     grads.du = du.view();
     grads.ddelta = ddelta.view();

@@ -9,7 +9,11 @@
  *    counted in elements. The caller owns and allocates every buffer: inputs, outputs, saved-for-backward state
  *    and workspaces. The library keeps no pointer after a call returns (CUDA work may still be in flight on the
  *    given stream; the caller keeps buffers alive until the stream is synchronised).
- *  - An optional tensor argument is passed as NULL. Output views must not alias inputs unless a function says so.
+ *  - An optional tensor argument is passed as NULL. No output view may overlap the memory of any other tensor
+ *    argument of the call (inputs, int64 'lengths' included, other outputs, the workspace); an in-place argument
+ *    (a step's 'state') is read and written, so it must not overlap any other argument either.
+ *  - Element counts are products of the sizes: a view whose count (or byte count) does not fit in int64 is refused.
+ *    A call whose outputs are all empty returns HS_OK at once without touching memory.
  *  - Kernels take row-major contiguous tensors; the strides are checked, not assumed.
  *  - A CUDA stream is an explicit argument (hs_stream, a cudaStream_t); NULL is the legacy default stream, which
  *    keeps our kernels ordered with libtorch's work on that stream.
@@ -38,7 +42,7 @@ extern "C" {
 /* Compile-time constants of the ABI (an enum, so that binding generators see them as values). */
 typedef enum hs_constants {
     /* Bumped on every incompatible change of this header; the managed layer refuses a library that differs. */
-    HS_API_VERSION = 2,
+    HS_API_VERSION = 3,
     /* The most dimensions an hs_tensor can describe. */
     HS_MAX_RANK = 6,
     /* The selective scan saves its state every HS_SELECTIVE_SCAN_CHUNK time steps for the backward pass. */
@@ -168,7 +172,8 @@ typedef struct hs_selective_scan_grads {
     const hs_tensor* dh0;
 } hs_selective_scan_grads;
 
-/* Number of saved chunks for a length: ceil(L / HS_SELECTIVE_SCAN_CHUNK), at least 1. */
+/* Number of saved chunks for a length: ceil(L / HS_SELECTIVE_SCAN_CHUNK), at least 1 (for every int64 L, 1 when
+ * L <= 0). */
 HS_API int64_t hs_selective_scan_num_chunks(int64_t seqlen);
 
 /* Forward scan.
@@ -180,11 +185,11 @@ HS_API int64_t hs_selective_scan_num_chunks(int64_t seqlen);
 HS_API hs_status hs_selective_scan_forward(const hs_selective_scan_inputs* inputs, const hs_tensor* out,
                                            const hs_tensor* h_last, const hs_tensor* checkpoints, hs_stream stream);
 
-/* Elements of float32 (CUDA) workspace that hs_selective_scan_backward needs for these sizes; 0 on CPU.
- * b_varying / c_varying: 1 when B / C are (Bt, G, N, L). */
-HS_API hs_status hs_selective_scan_workspace_elements(int32_t device_type, int64_t batch, int64_t dim,
-                                                      int64_t groups, int64_t dstate, int64_t seqlen,
-                                                      int32_t b_varying, int32_t c_varying, int32_t deterministic,
+/* Elements of float32 workspace that hs_selective_scan_backward needs for these inputs and this `deterministic`
+ * (0 on CPU; 0 when Bt, Dm or L is 0, where the backward runs no kernel). `inputs` is checked exactly as the
+ * backward checks it (same statuses and messages), so the answer always matches the call; the data of the tensors
+ * is not read except CPU 'lengths'. An answer that would not fit in int64 is an error, never a wrapped count. */
+HS_API hs_status hs_selective_scan_workspace_elements(const hs_selective_scan_inputs* inputs, int32_t deterministic,
                                                       int64_t* elements);
 
 /* Backward scan from the forward inputs and the checkpoints the forward wrote.
@@ -193,8 +198,9 @@ HS_API hs_status hs_selective_scan_workspace_elements(int32_t device_type, int64
  *   deterministic: 0 or 1. The CPU backward is always deterministic (fixed reduction order). On CUDA, 0 lets
  *                reductions over channels and batch use float atomics (run-to-run bit differences); 1 reduces
  *                through the workspace in a fixed order, so repeated runs give identical bits.
- *   workspace    1-D float32 on the device with at least hs_selective_scan_workspace_elements(...) elements;
- *                may be NULL when that number is 0. */
+ *   workspace    1-D float32 on the device with at least hs_selective_scan_workspace_elements(inputs,
+ *                deterministic, ...) elements; may be NULL when that number is 0; a workspace that is given is
+ *                checked on every backend. */
 HS_API hs_status hs_selective_scan_backward(const hs_selective_scan_inputs* inputs, const hs_tensor* checkpoints,
                                             const hs_tensor* dout, const hs_tensor* dh_last,
                                             const hs_selective_scan_grads* grads, int32_t deterministic,
@@ -265,17 +271,29 @@ HS_API hs_status hs_rnn_cell_info(int32_t cell, int32_t* gates, int32_t* states,
  *   cache    (T, Bt, C*H)          optional (needed for backward): per-step gate values the backward consumes,
  *                                  C = cache_gates of hs_rnn_cell_info; content per cell documented in native/src/ops/rnn.h
  *   workspace                      scratch: 1-D, the dtype of the inputs, on their device, contiguous, with at least
- *                                  hs_rnn_workspace_elements(..., backward = 0, ...) elements (may be NULL when that
- *                                  is 0); its content on entry is ignored and on return unspecified. */
+ *                                  hs_rnn_workspace_elements(inputs, HS_RNN_PASS_FORWARD, NULL, ...) elements (may
+ *                                  be NULL when that is 0); its content on entry is ignored and on return
+ *                                  unspecified. */
 HS_API hs_status hs_rnn_forward(const hs_rnn_inputs* inputs, const hs_tensor* y, const hs_tensor* s_last,
                                 const hs_tensor* states, const hs_tensor* cache, const hs_tensor* workspace,
                                 hs_stream stream);
 
-/* Elements of scratch (in the tensor dtype, on the device) that one pass needs: backward = 0 for hs_rnn_forward
- * (and hs_rnn_step with steps = 1), 1 for hs_rnn_backward. The answer depends only on the arguments (never on the
- * GPU model), so it may include scratch that a given GPU does not touch; it is 0 for the CPU forward. */
-HS_API hs_status hs_rnn_workspace_elements(int32_t device_type, int32_t cell, int64_t steps, int64_t batch,
-                                           int64_t hidden, int64_t num_heads, int32_t backward, int64_t* elements);
+/* The call a workspace size is asked for (hs_rnn_workspace_elements' `pass`). */
+typedef enum hs_rnn_pass {
+    HS_RNN_PASS_FORWARD = 0,   /* hs_rnn_forward: inputs->wx (T, Bt, G*H) */
+    HS_RNN_PASS_BACKWARD = 1,  /* hs_rnn_backward: inputs->wx (T, Bt, G*H) or NULL with the call's dwx */
+    HS_RNN_PASS_STEP = 2       /* hs_rnn_step: inputs->wx (Bt, G*H) */
+} hs_rnn_pass;
+
+/* Elements of scratch (in the tensor dtype, on the device) that one call needs, from the inputs that call takes:
+ * `inputs` is checked exactly as the call checks it (same statuses and messages), so the answer always matches.
+ * dwx: for HS_RNN_PASS_BACKWARD the call's dwx (T, Bt, G*H) (required when inputs->wx is NULL, which the backward
+ * allows; checked like the call checks it); NULL for the other passes. The answer depends only on the shapes (never on
+ * the GPU model), so it may include scratch that a given GPU does not touch; it is 0 for the CPU forward and step,
+ * and 0 when T or Bt is 0 (no kernel runs). The tensors' data is not read except CPU 'lengths'. An answer that would
+ * not fit in int64 is an error, never a wrapped count. */
+HS_API hs_status hs_rnn_workspace_elements(const hs_rnn_inputs* inputs, int32_t pass, const hs_tensor* dwx,
+                                           int64_t* elements);
 
 /* Backward through time from what the forward saved.
  *   inputs as for the forward, except that inputs->wx may be NULL: the backward never reads wx's data (everything it
@@ -283,8 +301,8 @@ HS_API hs_status hs_rnn_workspace_elements(int32_t device_type, int32_t cell, in
  *   come from dwx.
  *   dy (T, Bt, H) required; ds_last (S, Bt, H) optional (zeros when NULL)
  *   dwx (T, Bt, G*H), dR (NH, G*DH, DH), db (G*H) required, overwritten; ds0 (S, Bt, H) optional
- *   workspace: 1-D, the dtype of the inputs, >= hs_rnn_workspace_elements(..., backward = 1, ...) elements (NULL
- *   when 0).
+ *   workspace: 1-D, the dtype of the inputs, >= hs_rnn_workspace_elements(inputs, HS_RNN_PASS_BACKWARD, dwx, ...)
+ *   elements (NULL when 0).
  * dR and db are computed after the time loop as one matrix product over all steps (deterministic). */
 HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* states, const hs_tensor* cache,
                                  const hs_tensor* dy, const hs_tensor* ds_last, const hs_tensor* dwx,
@@ -294,8 +312,8 @@ HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* s
 /* One step for decoding, equal to one step of hs_rnn_forward:
  *   inputs->wx (Bt, G*H); s0 and lengths NULL; reverse ignored
  *   state (S, Bt, H) read as s_{t-1} and overwritten with s_t (in place); y (Bt, H)
- *   workspace as for hs_rnn_forward with steps = 1: >= hs_rnn_workspace_elements(..., steps = 1, ...,
- *   backward = 0, ...) elements, NULL when that is 0 (a decoder can allocate it once and reuse it every step). */
+ *   workspace: >= hs_rnn_workspace_elements(inputs, HS_RNN_PASS_STEP, NULL, ...) elements, NULL when that is 0
+ *   (a decoder can allocate it once and reuse it every step). */
 HS_API hs_status hs_rnn_step(const hs_rnn_inputs* inputs, const hs_tensor* state, const hs_tensor* y,
                              const hs_tensor* workspace, hs_stream stream);
 

@@ -103,15 +103,15 @@ struct TypedInputs {
     }
 };
 
-// The CPU workspace one pass asks for (backward = 0 forward / step, 1 backward) and its view, kept alive together;
+// The CPU workspace one pass (hs_rnn_pass) asks for and its view, kept alive together;
 // get() is NULL when the pass needs none, as the contract allows.
 template <typename T>
 class CpuWorkspace {
 public:
-    CpuWorkspace(const RnnConfig& c, int64_t steps, int32_t backward) {
+    CpuWorkspace(const RnnConfig& c, int64_t steps, int32_t pass) {
         int64_t elements = -1;
-        EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, c.cell, steps, c.batch, c.hidden(), c.heads, backward,
-                                            &elements),
+        EXPECT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CPU, dtype_of<T>(), c.cell, steps, c.batch, c.hidden(), c.heads,
+                                          pass, &elements),
                   HS_OK)
             << hs_last_error();
         data_.resize(static_cast<size_t>(std::max<int64_t>(elements, 0)));
@@ -252,7 +252,7 @@ RnnForwardResult run_rnn_forward(const RnnProblem& problem) {
     const hs_tensor s_last_v = cpu_view(s_last.data(), dtype, problem.state_shape());
     const hs_tensor states_v = cpu_view(states.data(), dtype, problem.states_shape());
     const hs_tensor cache_v = cpu_view(cache.data(), dtype, problem.cache_shape());
-    const CpuWorkspace<T> workspace(problem.config, problem.config.steps, 0);
+    const CpuWorkspace<T> workspace(problem.config, problem.config.steps, HS_RNN_PASS_FORWARD);
     const hs_status status =
         hs_rnn_forward(&in.inputs, &y_v, &s_last_v, &states_v, &cache_v, workspace.get(), nullptr);
     EXPECT_EQ(status, HS_OK) << hs_last_error();
@@ -270,14 +270,14 @@ RnnGradients run_rnn_backward(const RnnProblem& problem, const std::vector<doubl
     const hs_tensor y_v = cpu_view(y.data(), dtype, problem.y_shape());
     const hs_tensor states_v = cpu_view(states.data(), dtype, problem.states_shape());
     const hs_tensor cache_v = cpu_view(cache.data(), dtype, problem.cache_shape());
-    const CpuWorkspace<T> forward_workspace(c, c.steps, 0);
+    const CpuWorkspace<T> forward_workspace(c, c.steps, HS_RNN_PASS_FORWARD);
     EXPECT_EQ(hs_rnn_forward(&in.inputs, &y_v, nullptr, &states_v, &cache_v, forward_workspace.get(), nullptr), HS_OK)
         << hs_last_error();
 
     std::vector<T> dy_t = to_typed<T>(dy), ds_last_t = to_typed<T>(ds_last);
     std::vector<T> dwx(problem.wx.size()), dR(problem.R.size()), db(problem.b.size()),
         ds0(element_product(problem.state_shape()));
-    const CpuWorkspace<T> backward_workspace(c, c.steps, 1);
+    const CpuWorkspace<T> backward_workspace(c, c.steps, HS_RNN_PASS_BACKWARD);
     if (wx_mode == BackwardWx::Null) {
         in.inputs.wx = nullptr;
     } else if (wx_mode == BackwardWx::Garbage) {
@@ -306,7 +306,7 @@ RnnForwardResult run_rnn_steps(const RnnProblem& problem) {
     const hs_tensor R_v = cpu_view(R.data(), dtype, problem.R_shape());
     const hs_tensor b_v = cpu_view(b.data(), dtype, {G * H});
     const hs_tensor state_v = cpu_view(state.data(), dtype, problem.state_shape());
-    const CpuWorkspace<T> workspace(c, 1, 0);  // the forward's for T = 1, reused by every step
+    const CpuWorkspace<T> workspace(c, 1, HS_RNN_PASS_STEP);  // allocated once, reused by every step
     std::vector<T> y_all;
     for (int64_t t = 0; t < c.steps; ++t) {
         std::vector<T> wx(problem.wx.begin() + t * Bt * G * H, problem.wx.begin() + (t + 1) * Bt * G * H);
@@ -322,6 +322,28 @@ RnnForwardResult run_rnn_steps(const RnnProblem& problem) {
         y_all.insert(y_all.end(), y.begin(), y.end());
     }
     return {to_double(y_all), to_double(state), {}, {}};
+}
+
+hs_status rnn_workspace_for_sizes(int32_t device_type, int32_t dtype, int32_t cell, int64_t steps, int64_t batch,
+                                  int64_t hidden, int64_t heads, int32_t pass, int64_t* elements) {
+    int32_t gates = 0, states = 0, cache_gates = 0;
+    if (hs_rnn_cell_info(cell, &gates, &states, &cache_gates) != HS_OK) gates = 4;  // the query reports the cell
+    alignas(16) static unsigned char never_read[16];
+    auto view = [&](const std::vector<int64_t>& shape) {
+        hs_tensor t = cpu_view(never_read, dtype, shape);
+        t.device_type = device_type;
+        return t;
+    };
+    const hs_tensor wx = pass == HS_RNN_PASS_STEP ? view({batch, gates * hidden}) : view({steps, batch, gates * hidden});
+    const int64_t head_dim = heads > 0 ? hidden / heads : 0;
+    const hs_tensor R = view({heads, gates * head_dim, head_dim});
+    const hs_tensor b = view({gates * hidden});
+    hs_rnn_inputs inputs{};
+    inputs.cell = cell;
+    inputs.wx = &wx;
+    inputs.R = &R;
+    inputs.b = &b;
+    return hs_rnn_workspace_elements(&inputs, pass, nullptr, elements);
 }
 
 template RnnForwardResult run_rnn_forward<float>(const RnnProblem&);

@@ -77,4 +77,10 @@ RnnForwardResult run_rnn_steps(const RnnProblem& problem);
 
 size_t element_product(const std::vector<int64_t>& shape);
 
+// hs_rnn_workspace_elements for a call of these sizes on `device_type` in `dtype`: the query takes the call's own
+// inputs, so this builds wx (T, Bt, G*H) (or (Bt, G*H) for HS_RNN_PASS_STEP), R and b views of those shapes. The
+// query reads no tensor data, so the views all point at one dummy buffer. Returns the query's status.
+hs_status rnn_workspace_for_sizes(int32_t device_type, int32_t dtype, int32_t cell, int64_t steps, int64_t batch,
+                                  int64_t hidden, int64_t heads, int32_t pass, int64_t* elements);
+
 }  // namespace hs_test

@@ -1,7 +1,9 @@
 // Library-level entry points: version, status names, CUDA device queries without a GPU, ABI self-description.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <thread>
 
@@ -145,6 +147,48 @@ TEST(LibraryApi, LastErrorIsPerThread) {
     other.join();
     EXPECT_EQ(seen_on_other_thread, "");
     EXPECT_STRNE(hs_last_error(), "");
+}
+
+
+// ---------------------------------------------------------------------------------------------------------------
+// Regressions from an independent fuzz of the C ABI (the suite's own fuzz: hybridseq_abi_fuzz)
+// ---------------------------------------------------------------------------------------------------------------
+
+hs_tensor view_of(void* data, int32_t dtype, std::initializer_list<int64_t> shape) {
+    hs_tensor t{};
+    t.data = data;
+    t.dtype = dtype;
+    t.device_type = HS_DEVICE_CPU;
+    t.rank = static_cast<int32_t>(shape.size());
+    int64_t stride = 1;
+    for (int i = t.rank - 1; i >= 0; --i) {
+        t.sizes[i] = *(shape.begin() + i);
+        t.strides[i] = stride;
+        if (i > 0) stride *= std::max<int64_t>(t.sizes[i], 1);  // the outermost size never enters a stride
+    }
+    return t;
+}
+
+// x of shape (2^62 + 1, 4) has 2^64 + 4 elements: the product wrapped to 4 and passed validation.
+TEST(LibraryApi, ElementCountsThatOverflowInt64AreRefusedNamingTheArgument) {
+    static float small[16];
+    const hs_tensor x = view_of(small, HS_DTYPE_FLOAT32, {(int64_t(1) << 62) + 1, 4});
+    const hs_tensor w = view_of(small, HS_DTYPE_FLOAT32, {1, 4});
+    const hs_tensor y = view_of(small + 8, HS_DTYPE_FLOAT32, {(int64_t(1) << 62) + 1, 1});
+    EXPECT_EQ(hs_linear_forward(&x, &w, nullptr, &y, nullptr), HS_ERR_INVALID_ARGUMENT);
+    const std::string message = hs_last_error();
+    EXPECT_NE(message.find("hs_linear_forward: argument 'x'"), std::string::npos) << message;
+    EXPECT_NE(message.find("more elements than int64 can index"), std::string::npos) << message;
+}
+
+// Without CUDA, the device queries name the argument they cannot serve.
+TEST(LibraryApi, DeviceQueriesNameTheDeviceArgument) {
+    if (hs_cuda_compiled() != 0) GTEST_SKIP() << "a CUDA build answers these from the driver";
+    hs_device_info info{};
+    EXPECT_EQ(hs_cuda_device_info(0, &info), HS_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(hs_last_error()).find("argument 'device'"), std::string::npos) << hs_last_error();
+    EXPECT_EQ(hs_cuda_synchronize(0), HS_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(hs_last_error()).find("argument 'device'"), std::string::npos) << hs_last_error();
 }
 
 }  // namespace

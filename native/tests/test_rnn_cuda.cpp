@@ -175,9 +175,7 @@ CpuRun cpu_reference(const RnnProblem& p) {
     HostTensor dy(p.y_shape(), p.dy), ds_last(p.state_shape(), p.ds_last);
     HostTensor dwx(p.wx_shape()), dR(p.R_shape()), db(p.b_shape()), ds0(p.state_shape());
     int64_t workspace_elements = -1;
-    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, c.cell, c.steps, c.batch, c.hidden(), c.heads, 1,
-                                        &workspace_elements),
-              HS_OK)
+    EXPECT_EQ(hs_rnn_workspace_elements(&inputs, HS_RNN_PASS_BACKWARD, nullptr, &workspace_elements), HS_OK)
         << hs_last_error();
     std::unique_ptr<HostTensor> workspace;
     if (workspace_elements > 0) {
@@ -217,12 +215,33 @@ struct DeviceInputs {
 
 void synchronize() { ASSERT_EQ(hs_cuda_synchronize(0), HS_OK) << hs_last_error(); }
 
-// Scratch elements of one pass (backward = 0: forward, 1: backward) of case `c` on CUDA.
-int64_t cuda_workspace_elements(const RnnCase& c, int32_t backward) {
+// hs_rnn_workspace_elements for case `c` on CUDA: the query takes the call's own inputs, so this builds wx
+// ((Bt, G*H) for HS_RNN_PASS_STEP), R and b views of the case's shapes; the query reads no data, so they all point
+// at one dummy buffer.
+hs_status query_workspace(const RnnCase& c, int32_t pass, int64_t* elements) {
+    int32_t gates = 4, states = 0, cache_gates = 0;
+    if (hs_rnn_cell_info(c.cell, &gates, &states, &cache_gates) != HS_OK) gates = 4;  // the query reports the cell
+    alignas(16) static unsigned char never_read[16];
+    const int64_t H = c.hidden();
+    const hs_tensor wx = pass == HS_RNN_PASS_STEP
+                             ? hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA, {c.batch, gates * H})
+                             : hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA,
+                                                        {c.steps, c.batch, gates * H});
+    const hs_tensor R =
+        hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA, {c.heads, gates * c.head_dim, c.head_dim});
+    const hs_tensor b = hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA, {gates * H});
+    hs_rnn_inputs inputs{};
+    inputs.cell = c.cell;
+    inputs.wx = &wx;
+    inputs.R = &R;
+    inputs.b = &b;
+    return hs_rnn_workspace_elements(&inputs, pass, nullptr, elements);
+}
+
+// Scratch elements of one pass (hs_rnn_pass) of case `c` on CUDA.
+int64_t cuda_workspace_elements(const RnnCase& c, int32_t pass) {
     int64_t elements = -1;
-    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CUDA, c.cell, c.steps, c.batch, c.hidden(), c.heads, backward,
-                                        &elements),
-              HS_OK)
+    EXPECT_EQ(query_workspace(c, pass, &elements), HS_OK)
         << hs_last_error();
     return elements;
 }
@@ -605,9 +624,14 @@ TEST(RnnCudaWorkspace, ForwardSizeCoversThePerStepPathOnly) {
         }
     }
     int64_t elements = -1;
-    EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CUDA, HS_RNN_CELL_LSTM, 7, 3, 256, 1, 2, &elements),
-              HS_ERR_INVALID_ARGUMENT);
-    EXPECT_NE(std::string(hs_last_error()).find("argument 'backward'"), std::string::npos) << hs_last_error();
+    RnnCase dense_case;
+    dense_case.cell = HS_RNN_CELL_LSTM;
+    dense_case.steps = 7;
+    dense_case.batch = 3;
+    dense_case.heads = 1;
+    dense_case.head_dim = 256;
+    EXPECT_EQ(query_workspace(dense_case, 3, &elements), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(hs_last_error()).find("argument 'pass'"), std::string::npos) << hs_last_error();
 }
 
 // A dense (per-step path) problem whose forward and step need a workspace.
@@ -646,10 +670,10 @@ protected:
 };
 
 TEST_F(RnnCudaForwardWorkspace, MissingOrTooSmallWorkspaceNamesWorkspace) {
-    expect_forward_rejects(nullptr, {"hs_rnn_forward", "argument 'workspace'", "required", "backward = 0"});
+    expect_forward_rejects(nullptr, {"hs_rnn_forward", "argument 'workspace'", "required", "HS_RNN_PASS_FORWARD"});
     DeviceTensor too_small({needed_ - 1}, HS_DTYPE_FLOAT32);
     expect_forward_rejects(too_small.view(),
-                           {"argument 'workspace'", "at least " + std::to_string(needed_), "backward = 0",
+                           {"argument 'workspace'", "at least " + std::to_string(needed_), "HS_RNN_PASS_FORWARD",
                             "got shape (" + std::to_string(needed_ - 1) + ")"});
     DeviceTensor two_d({1, needed_}, HS_DTYPE_FLOAT32);
     expect_forward_rejects(two_d.view(), {"argument 'workspace'", "1-D"});

@@ -2,7 +2,9 @@
 // point and the argument, says what was expected and what came; a later successful call clears hs_last_error.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -42,15 +44,16 @@ struct ValidRnnCall {
         dR_v = alloc(dR, {NH, G * DH, DH}, 0.0f);
         db_v = alloc(db, {G * H}, 0.0f);
         ds0_v = alloc(ds0, {S, Bt, H}, 0.0f);
-        int64_t elements = 0;
-        EXPECT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_LSTM, T, Bt, H, NH, 1, &elements), HS_OK);
-        workspace_v = alloc(workspace, {elements}, 0.0f);
         inputs.cell = HS_RNN_CELL_LSTM;
         inputs.wx = &wx_v;
         inputs.R = &R_v;
         inputs.b = &b_v;
         inputs.s0 = &s0_v;
         inputs.lengths = &lengths_v;
+        int64_t elements = 0;
+        EXPECT_EQ(hs_rnn_workspace_elements(&inputs, HS_RNN_PASS_BACKWARD, nullptr, &elements), HS_OK)
+            << hs_last_error();
+        workspace_v = alloc(workspace, {elements}, 0.0f);
     }
 
     // The CPU forward needs no workspace (CpuForwardNeedsNoWorkspace), so NULL unless a test passes one.
@@ -102,27 +105,68 @@ TEST(RnnValidation, CellInfoReportsEachCellAndRejectsUnknownOnes) {
                  {"argument 'gates'", "NULL"});
 }
 
+// The query takes the call's own inputs and checks them as the call does: the same statuses and messages.
 TEST(RnnValidation, WorkspaceElementsChecksItsArguments) {
     int64_t elements = -1;
-    ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, HS_RNN_CELL_GRU, 5, 3, 15, 3, 1, &elements), HS_OK);
+    ASSERT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CPU, HS_DTYPE_FLOAT32, HS_RNN_CELL_GRU, 5, 3, 15, 3,
+                                      HS_RNN_PASS_BACKWARD, &elements),
+              HS_OK)
+        << hs_last_error();
     // (T, Bt, NH, round_up(G*DH, 16)) = 5 * 3 * 3 * 16.
     EXPECT_EQ(elements, 5 * 3 * 3 * 16);
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 5, 3, 16, 3, 1, &elements); },
-                 HS_ERR_INVALID_ARGUMENT, {"hs_rnn_workspace_elements", "argument 'num_heads'", "divide hidden = 16"});
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, -1, 3, 16, 2, 1, &elements); },
-                 HS_ERR_INVALID_ARGUMENT, {"argument 'steps'", ">= 0", "got -1"});
-    expect_error([&] { return hs_rnn_workspace_elements(7, 0, 1, 3, 16, 2, 1, &elements); }, HS_ERR_INVALID_ARGUMENT,
-                 {"argument 'device_type'", "got 7"});
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 5, 1, 3, 16, 2, 1, &elements); },
-                 HS_ERR_INVALID_ARGUMENT, {"argument 'cell'", "got 5"});
-    expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 1, 3, 16, 2, 1, nullptr); },
-                 HS_ERR_INVALID_ARGUMENT, {"argument 'elements'", "NULL"});
-    for (int32_t backward : {-1, 2}) {
-        expect_error([&] { return hs_rnn_workspace_elements(HS_DEVICE_CPU, 0, 1, 3, 16, 2, backward, &elements); },
-                     HS_ERR_INVALID_ARGUMENT,
-                     {"hs_rnn_workspace_elements", "argument 'backward'", "0 (forward",
-                      "got " + std::to_string(backward)});
+    {
+        // NH = 3 heads of DH = 5 do not make the H = 16 of 'wx': the message of the call.
+        ValidRnnCall call;
+        std::vector<float> R(3 * 4 * 5 * 5, 0.0f);
+        const hs_tensor R_v = cpu_view(R.data(), HS_DTYPE_FLOAT32, {3, 20, 5});
+        call.inputs.R = &R_v;
+        expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_BACKWARD, nullptr, &elements); },
+                     HS_ERR_INVALID_ARGUMENT, {"hs_rnn_workspace_elements", "argument 'R'", "NH = 3", "H = 6"});
+        const std::string query_message = hs_last_error();
+        ASSERT_EQ(call.backward(), HS_ERR_INVALID_ARGUMENT);
+        EXPECT_EQ(query_message.substr(query_message.find(": ")),
+                  std::string(hs_last_error()).substr(std::string(hs_last_error()).find(": ")));
     }
+    {
+        ValidRnnCall call;
+        call.wx_v.sizes[0] = -1;
+        expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, nullptr, &elements); },
+                     HS_ERR_INVALID_ARGUMENT, {"argument 'wx'", "non-negative", "got (-1, 2, 24)"});
+    }
+    {
+        ValidRnnCall call;
+        call.wx_v.device_type = 7;
+        expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, nullptr, &elements); },
+                     HS_ERR_INVALID_ARGUMENT, {"argument 'wx'", "device_type", "got 7"});
+    }
+    ValidRnnCall call;
+    call.inputs.cell = 5;
+    expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, nullptr, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"field 'cell' of argument 'inputs'", "got 5"});
+    call.inputs.cell = HS_RNN_CELL_LSTM;
+    expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, nullptr, nullptr); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'elements'", "NULL"});
+    expect_error([&] { return hs_rnn_workspace_elements(nullptr, HS_RNN_PASS_FORWARD, nullptr, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'inputs'", "NULL"});
+    for (int32_t pass : {-1, 3}) {
+        expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, pass, nullptr, &elements); },
+                     HS_ERR_INVALID_ARGUMENT,
+                     {"hs_rnn_workspace_elements", "argument 'pass'", "HS_RNN_PASS_FORWARD (0)",
+                      "got " + std::to_string(pass)});
+    }
+    // The backward's query, like the backward, takes 'dwx' in place of a NULL 'wx'; the other passes take no 'dwx'.
+    expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_FORWARD, &call.dwx_v, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'dwx'", "must be NULL"});
+    int64_t with_wx = -1, with_dwx = -1;
+    ASSERT_EQ(hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_BACKWARD, nullptr, &with_wx), HS_OK)
+        << hs_last_error();
+    call.inputs.wx = nullptr;
+    expect_error([&] { return hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_BACKWARD, nullptr, &elements); },
+                 HS_ERR_INVALID_ARGUMENT, {"argument 'dwx'", "required"});
+    ASSERT_EQ(hs_rnn_workspace_elements(&call.inputs, HS_RNN_PASS_BACKWARD, &call.dwx_v, &with_dwx), HS_OK)
+        << hs_last_error();
+    EXPECT_EQ(with_dwx, with_wx);
+    EXPECT_EQ(with_wx, call.workspace_v.sizes[0]);
 }
 
 // The CPU forward keeps its scratch to itself (it does not grow with T), so the forward / step size is 0 for every
@@ -137,10 +181,12 @@ TEST(RnnValidation, CpuForwardNeedsNoWorkspace) {
             for (int64_t steps : {1, 129}) {
                 int64_t forward = -1, backward = -1;
                 const int64_t Bt = 3;
-                ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, Bt, hidden, heads.count, 0, &forward),
+                ASSERT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CPU, HS_DTYPE_FLOAT32, cell, steps, Bt, hidden,
+                                                  heads.count, HS_RNN_PASS_FORWARD, &forward),
                           HS_OK)
                     << hs_last_error();
-                ASSERT_EQ(hs_rnn_workspace_elements(HS_DEVICE_CPU, cell, steps, Bt, hidden, heads.count, 1, &backward),
+                ASSERT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CPU, HS_DTYPE_FLOAT32, cell, steps, Bt, hidden,
+                                                  heads.count, HS_RNN_PASS_BACKWARD, &backward),
                           HS_OK)
                     << hs_last_error();
                 EXPECT_EQ(forward, 0) << "cell " << cell << " H " << hidden << " T " << steps;
@@ -157,7 +203,7 @@ TEST(RnnValidation, ForwardWorkspaceIsCheckedWhenGiven) {
         std::vector<float> scratch(8, 0.0f);
         const hs_tensor two_d = cpu_view(scratch.data(), HS_DTYPE_FLOAT32, {2, 4});
         expect_error([&] { return call.forward(&two_d); }, HS_ERR_INVALID_ARGUMENT,
-                     {"hs_rnn_forward", "argument 'workspace'", "1-D", "backward = 0", "got shape (2, 4)"});
+                     {"hs_rnn_forward", "argument 'workspace'", "1-D", "HS_RNN_PASS_FORWARD", "got shape (2, 4)"});
     }
     {
         ValidRnnCall call;
@@ -415,6 +461,155 @@ TEST(RnnValidation, StepArgumentsAreChecked) {
                  HS_ERR_INVALID_ARGUMENT, {"hs_rnn_step", "argument 'workspace'", "got float64"});
     EXPECT_EQ(hs_rnn_step(&call.inputs, &state_v, &y_v, nullptr, nullptr), HS_OK) << hs_last_error();
     EXPECT_NE(y[0], 0.0f);
+}
+
+
+// ---------------------------------------------------------------------------------------------------------------
+// Regressions from an independent fuzz of the C ABI (the suite's own fuzz: hybridseq_abi_fuzz)
+// ---------------------------------------------------------------------------------------------------------------
+
+// The old size query answered HS_OK with 0 or negative counts for huge sizes: the answer is now exact or an error.
+TEST(RnnValidation, WorkspaceQueryNeverAnswersWithAWrappedCount) {
+    struct Sizes {
+        int64_t steps, batch, hidden, heads;
+    };
+    const Sizes cases[] = {{int64_t(1) << 28, int64_t(1) << 28, 1, 1}, {int64_t(1) << 40, int64_t(1) << 20, 1, 1},
+                           {int64_t(1) << 20, int64_t(1) << 20, 1024, 1}, {int64_t(1) << 61, 1, 1, 1},
+                           {3, int64_t(1) << 58, 2, 2}};
+    for (const Sizes& c : cases) {
+        for (int32_t cell : {HS_RNN_CELL_LSTM, HS_RNN_CELL_GRU, HS_RNN_CELL_SLSTM}) {
+            int64_t elements = -1;
+            const hs_status status = rnn_workspace_for_sizes(HS_DEVICE_CPU, HS_DTYPE_FLOAT32, cell, c.steps, c.batch,
+                                                             c.hidden, c.heads, HS_RNN_PASS_BACKWARD, &elements);
+            const int64_t G = cell == HS_RNN_CELL_GRU ? 3 : 4, DH = c.hidden / c.heads;
+            const __int128 exact = static_cast<__int128>(c.steps) * c.batch * c.heads * ((G * DH + 15) / 16 * 16);
+            if (status == HS_OK) {
+                EXPECT_EQ(static_cast<__int128>(elements), exact) << "T " << c.steps << " Bt " << c.batch;
+            } else {
+                EXPECT_EQ(status, HS_ERR_INVALID_ARGUMENT);
+                EXPECT_NE(std::string(hs_last_error()).find("argument 'wx'"), std::string::npos) << hs_last_error();
+                EXPECT_EQ(elements, -1) << "no count may be written on failure";
+            }
+        }
+    }
+    // The first case (2^56 rows of 16 elements, times the kernels' headroom) is the old wrap: it must be refused.
+    int64_t elements = -1;
+    EXPECT_EQ(rnn_workspace_for_sizes(HS_DEVICE_CPU, HS_DTYPE_FLOAT32, HS_RNN_CELL_LSTM, int64_t(1) << 28,
+                                      int64_t(1) << 28, 1, 1, HS_RNN_PASS_BACKWARD, &elements),
+              HS_ERR_INVALID_ARGUMENT);
+}
+
+// Bt = 0 next to a huge T looped over T: the backward of an empty batch returns at once with dR = db = 0; T = 0 keeps
+// the states at s0.
+TEST(RnnValidation, EmptyProblemsReturnAtOnceAndAreDefined) {
+    {
+        const int64_t T = int64_t(1) << 62, G = 4, S = 2, NH = 1, DH = 2, H = 2;
+        std::vector<float> R(NH * G * DH * DH, 0.5f), b(G * H, 0.5f), dR(R.size(), -9.0f), db(b.size(), -9.0f);
+        const hs_tensor dwx = cpu_view(nullptr, HS_DTYPE_FLOAT32, {T, 0, G * H});
+        const hs_tensor R_v = cpu_view(R.data(), HS_DTYPE_FLOAT32, {NH, G * DH, DH});
+        const hs_tensor b_v = cpu_view(b.data(), HS_DTYPE_FLOAT32, {G * H});
+        const hs_tensor states = cpu_view(nullptr, HS_DTYPE_FLOAT32, {T + 1, S, 0, H});
+        const hs_tensor cache = cpu_view(nullptr, HS_DTYPE_FLOAT32, {T, 0, 4 * H});
+        const hs_tensor dy = cpu_view(nullptr, HS_DTYPE_FLOAT32, {T, 0, H});
+        const hs_tensor dR_v = cpu_view(dR.data(), HS_DTYPE_FLOAT32, {NH, G * DH, DH});
+        const hs_tensor db_v = cpu_view(db.data(), HS_DTYPE_FLOAT32, {G * H});
+        hs_rnn_inputs inputs{};
+        inputs.cell = HS_RNN_CELL_LSTM;
+        inputs.R = &R_v;
+        inputs.b = &b_v;
+        const auto start = std::chrono::steady_clock::now();
+        ASSERT_EQ(hs_rnn_backward(&inputs, &states, &cache, &dy, nullptr, &dwx, &dR_v, &db_v, nullptr, nullptr,
+                                  nullptr),
+                  HS_OK)
+            << hs_last_error();
+        EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.0);
+        for (float v : dR) EXPECT_EQ(v, 0.0f);
+        for (float v : db) EXPECT_EQ(v, 0.0f);
+    }
+    {
+        ValidRnnCall call;
+        const hs_tensor wx = cpu_view(nullptr, HS_DTYPE_FLOAT32, {0, ValidRnnCall::Bt, ValidRnnCall::G * ValidRnnCall::H});
+        const hs_tensor y = cpu_view(nullptr, HS_DTYPE_FLOAT32, {0, ValidRnnCall::Bt, ValidRnnCall::H});
+        const hs_tensor states = cpu_view(call.states.data(), HS_DTYPE_FLOAT32,
+                                          {1, ValidRnnCall::S, ValidRnnCall::Bt, ValidRnnCall::H});
+        const hs_tensor cache = cpu_view(nullptr, HS_DTYPE_FLOAT32, {0, ValidRnnCall::Bt, ValidRnnCall::C * ValidRnnCall::H});
+        for (size_t i = 0; i < call.s0.size(); ++i) call.s0[i] = 0.25f * static_cast<float>(i);
+        call.lengths = {0, 0};
+        call.inputs.wx = &wx;
+        ASSERT_EQ(hs_rnn_forward(&call.inputs, &y, &call.s_last_v, &states, &cache, nullptr, nullptr), HS_OK)
+            << hs_last_error();
+        for (size_t i = 0; i < call.s0.size(); ++i) {
+            EXPECT_EQ(call.s_last[i], call.s0[i]);
+            EXPECT_EQ(call.states[i], call.s0[i]);
+        }
+    }
+    {
+        // T = INT64_MAX: the saved states (T+1, ...) cannot even be described.
+        ValidRnnCall call;
+        const hs_tensor wx = cpu_view(nullptr, HS_DTYPE_FLOAT32,
+                                      {std::numeric_limits<int64_t>::max(), 0, ValidRnnCall::G * ValidRnnCall::H});
+        call.inputs.wx = &wx;
+        call.inputs.lengths = nullptr;
+        expect_error([&] { return hs_rnn_forward(&call.inputs, &wx, nullptr, nullptr, nullptr, nullptr, nullptr); },
+                     HS_ERR_INVALID_ARGUMENT, {"hs_rnn_forward", "argument 'wx'", "T+1"});
+    }
+}
+
+// The no-alias rule covers every written argument, the int64 'lengths' included (an output there crashed).
+TEST(RnnValidation, WrittenArgumentsMustNotOverlapAnyOther) {
+    {
+        // lengths in a buffer large enough to hold all of s_last, so that 'lengths' is the only tensor it overlaps.
+        ValidRnnCall call;
+        std::vector<int64_t> wide_lengths(64, 0);
+        std::copy(call.lengths.begin(), call.lengths.end(), wide_lengths.begin());
+        call.lengths_v.data = wide_lengths.data();
+        call.s_last_v.data = wide_lengths.data();
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"hs_rnn_forward", "argument 's_last' overlaps the memory of argument 'lengths'"});
+    }
+    {
+        ValidRnnCall call;
+        call.y_v.data = call.states.data();  // y lies inside states' buffer: states is the only tensor it overlaps
+        expect_error([&] { return call.forward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'states' overlaps the memory of argument 'y'"});
+    }
+    {
+        // 'wx' passed again as 'dwx' (one hs_tensor object) is an overlap, although the backward never reads wx.
+        ValidRnnCall call;
+        expect_error([&] {
+            return hs_rnn_backward(&call.inputs, &call.states_v, &call.cache_v, &call.dy_v, nullptr, &call.wx_v,
+                                   &call.dR_v, &call.db_v, nullptr, &call.workspace_v, nullptr);
+        }, HS_ERR_INVALID_ARGUMENT, {"argument 'dwx' overlaps the memory of argument 'wx'"});
+        // Without 'wx', 'dwx' stands in for it and is still written: the call succeeds.
+        call.inputs.wx = nullptr;
+        EXPECT_EQ(call.backward(), HS_OK) << hs_last_error();
+    }
+    {
+        ValidRnnCall call;
+        call.dR_v.data = call.R.data();
+        expect_error([&] { return call.backward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"hs_rnn_backward", "argument 'dR' overlaps the memory of argument 'R'"});
+    }
+    {
+        ValidRnnCall call;
+        // (The workspace is larger than dwx, so it may reach into a neighbouring buffer first.)
+        call.workspace_v.data = call.dwx.data();
+        expect_error([&] { return call.backward(); }, HS_ERR_INVALID_ARGUMENT,
+                     {"argument 'workspace' overlaps the memory of argument '", "must not share memory"});
+    }
+    {
+        // The step's state is read and written: it may not share memory with wx.
+        ValidRnnCall call;
+        std::vector<float> wx(ValidRnnCall::Bt * ValidRnnCall::G * ValidRnnCall::H, 0.1f), y(2 * 6, 0.0f);
+        const hs_tensor wx_v = cpu_view(wx.data(), HS_DTYPE_FLOAT32, {2, 24});
+        const hs_tensor state_on_wx = cpu_view(wx.data(), HS_DTYPE_FLOAT32, {2, 2, 6});
+        const hs_tensor y_v = cpu_view(y.data(), HS_DTYPE_FLOAT32, {2, 6});
+        call.inputs.wx = &wx_v;
+        call.inputs.s0 = nullptr;
+        call.inputs.lengths = nullptr;
+        expect_error([&] { return hs_rnn_step(&call.inputs, &state_on_wx, &y_v, nullptr, nullptr); },
+                     HS_ERR_INVALID_ARGUMENT, {"hs_rnn_step", "argument 'state' overlaps the memory of argument 'wx'"});
+    }
 }
 
 }  // namespace

@@ -74,11 +74,9 @@ hs_test::ScanForwardResult cuda_forward(const ScanProblem& p) {
     return {out.download(), h_last.download(), checkpoints.download()};
 }
 
-int64_t workspace_elements(const ScanConfig& c, int32_t deterministic) {
+int64_t workspace_elements(const hs_selective_scan_inputs& inputs, int32_t deterministic) {
     int64_t elements = -1;
-    EXPECT_EQ(hs_selective_scan_workspace_elements(HS_DEVICE_CUDA, c.batch, c.dim, c.groups, c.dstate, c.seqlen,
-                                                   c.b_varying, c.c_varying, deterministic, &elements),
-              HS_OK)
+    EXPECT_EQ(hs_selective_scan_workspace_elements(&inputs, deterministic, &elements), HS_OK)
         << hs_last_error();
     return elements;
 }
@@ -109,7 +107,7 @@ ScanGradients cuda_backward(const ScanProblem& p, const std::vector<double>& dou
     grads.ddelta_bias = c.has_delta_bias ? ddelta_bias.view() : nullptr;
     grads.dh0 = dh0.view();
 
-    const int64_t elements = workspace_elements(c, deterministic);
+    const int64_t elements = workspace_elements(in.inputs, deterministic);
     if (deterministic == 0) {
         EXPECT_EQ(elements, 0) << "the atomic mode needs no workspace";
     }
@@ -484,9 +482,9 @@ TEST(SelectiveScanCuda, TooSmallWorkspaceIsRejected) {
     c.seqlen = 10;
     c.b_varying = true;  // the deterministic workspace is largest, and certainly non-empty, for varying B
     const ScanProblem p = hs_test::make_problem(c, 3).rounded_to_float();
-    const int64_t needed = workspace_elements(c, 1);
-    ASSERT_GT(needed, 0);
     DeviceInputs in(p);
+    const int64_t needed = workspace_elements(in.inputs, 1);
+    ASSERT_GT(needed, 0);
     DeviceTensor checkpoints(p.checkpoints_shape(), HS_DTYPE_FLOAT32);
     DeviceTensor out(p.sequence_shape(), HS_DTYPE_FLOAT32);
     ASSERT_EQ(hs_selective_scan_forward(&in.inputs, out.view(), nullptr, checkpoints.view(), nullptr), HS_OK)
@@ -504,6 +502,31 @@ TEST(SelectiveScanCuda, TooSmallWorkspaceIsRejected) {
                                          workspace.view(), nullptr),
               HS_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(hs_last_error()).find("'workspace'"), std::string::npos) << hs_last_error();
+}
+
+
+// The old CUDA workspace query returned 0 for 2^40-sized inputs (its products wrapped). The query validates the
+// views it is given without touching their memory, so this needs a CUDA build but no device.
+TEST(SelectiveScanCuda, WorkspaceQueryForHugeSizesIsAnErrorNotAWrappedCount) {
+    static float never_read[4];
+    const int64_t big = int64_t(1) << 20;
+    const hs_tensor u = hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA, {big, big, big});
+    const hs_tensor A = hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA, {big, big});
+    const hs_tensor varying = hs_test::contiguous_view(never_read, HS_DTYPE_FLOAT32, HS_DEVICE_CUDA, {big, 1, big, big});
+    hs_selective_scan_inputs inputs{};
+    inputs.u = &u;
+    inputs.delta = &u;
+    inputs.A = &A;
+    inputs.B = &A;
+    inputs.C = &A;
+    int64_t elements = -1;
+    EXPECT_EQ(hs_selective_scan_workspace_elements(&inputs, 1, &elements), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(hs_last_error()).find("argument 'u'"), std::string::npos) << hs_last_error();
+    // A time-varying B of 2^60 elements fits int64 on its own; Bt*Dm*N*L does not.
+    inputs.B = &varying;
+    EXPECT_EQ(hs_selective_scan_workspace_elements(&inputs, 1, &elements), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(hs_last_error()).find("more than int64 can index"), std::string::npos) << hs_last_error();
+    EXPECT_EQ(elements, -1) << "no count may be written on failure";
 }
 
 }  // namespace

@@ -62,8 +62,8 @@ const CudaAvailability& cuda_availability() {
 void check_device_ordinal(int32_t device) {
     const CudaAvailability& availability = cuda_availability();
 #if !defined(HYBRIDSEQ_WITH_CUDA)
-    (void)device;
-    hs::throw_unsupported(availability.reason);
+    hs::throw_unsupported("argument 'device' names CUDA device " + std::to_string(device) + ", but " +
+                          availability.reason);
 #else
     if (device < 0 || device >= availability.device_count) {
         std::string message = "argument 'device' must be a CUDA device ordinal in [0, " +

@@ -1,12 +1,11 @@
-// The validating shim of the selective scan: checks every argument of hs_selective_scan_* (hybridseq.h), turns
-// the views into the plain-pointer params of ops/selective_scan.h and dispatches to the CPU twin or the CUDA
-// launchers. The backends trust what this file lets through.
+// The validating shim of the selective scan: registers every argument of hs_selective_scan_* (hybridseq.h) with the
+// op kit (api/op_kit.h), turns the views into the plain-pointer params of ops/selective_scan.h and launches the CPU
+// twin or the CUDA launchers. The backends trust what this file lets through.
+#include <algorithm>
 #include <string>
-#include <type_traits>
 #include <vector>
 
-#include "api/tensor_checks.h"
-#include "common/cuda_device_guard.h"
+#include "api/op_kit.h"
 #include "common/entry_point.h"
 #include "common/error.h"
 #include "hybridseq.h"
@@ -18,61 +17,39 @@ namespace {
 // The full scan sees (.., L) tensors; the single step the same tensors without their time axis.
 enum class ScanMode { Full, Step };
 
-// Sizes, dtype and device the inputs agreed on.
-struct ScanLayout {
+// Sizes the inputs agreed on.
+struct ScanSizes {
     ScanMode mode = ScanMode::Full;
-    int64_t batch = 0;
-    int64_t dim = 0;
-    int64_t groups = 1;
-    int64_t dstate = 0;
+    int64_t batch = 0, dim = 0, groups = 1, dstate = 0;
     int64_t seqlen = 0;  // 1 for the step
-    bool b_varying = false;
-    bool c_varying = false;
-    int32_t dtype = HS_DTYPE_FLOAT32;
-    const hs_tensor* u = nullptr;  // the reference for dtype and device
-
-    bool on_cuda() const { return u->device_type == HS_DEVICE_CUDA; }
+    bool b_varying = false, c_varying = false;
 
     // (Bt, Dm, L), or (Bt, Dm) for the step.
-    std::vector<int64_t> sequence_shape() const {
-        return mode == ScanMode::Full ? std::vector<int64_t>{batch, dim, seqlen} : std::vector<int64_t>{batch, dim};
-    }
+    Shape sequence() const { return mode == ScanMode::Full ? Shape{batch, dim, seqlen} : Shape{batch, dim}; }
     // (Bt, G, N, L), or (Bt, G, N) for the step.
-    std::vector<int64_t> varying_shape() const {
-        return mode == ScanMode::Full ? std::vector<int64_t>{batch, groups, dstate, seqlen}
-                                      : std::vector<int64_t>{batch, groups, dstate};
+    Shape varying() const {
+        return mode == ScanMode::Full ? Shape{batch, groups, dstate, seqlen} : Shape{batch, groups, dstate};
     }
-    std::vector<int64_t> state_shape() const { return {batch, dim, dstate}; }
-    std::vector<int64_t> checkpoints_shape() const {
-        return {batch, dim, hs_selective_scan_num_chunks(seqlen), dstate};
-    }
+    Shape state() const { return {batch, dim, dstate}; }
+    Shape checkpoints() const { return {batch, dim, hs_selective_scan_num_chunks(seqlen), dstate}; }
+    // Some (b, d, t) recurrence step exists; without one no kernel runs (the outputs are h0, zeros or empty).
+    bool has_steps() const { return batch > 0 && dim > 0 && seqlen > 0; }
 };
 
-
-// A float tensor that must agree with 'u' in dtype and device and have `shape`.
-void check_float(const ScanLayout& layout, const char* name, const hs_tensor& tensor,
-                 const std::vector<int64_t>& shape, const std::string& meaning) {
-    check_float_like(name, tensor, shape, meaning, *layout.u, "u");
-}
-
-void check_optional_float(const ScanLayout& layout, const char* name, const hs_tensor* tensor,
-                          const std::vector<int64_t>& shape, const std::string& meaning) {
-    if (tensor != nullptr) check_float(layout, name, *tensor, shape, meaning);
-}
-
-// 'u' decides dtype and device; those must be served by this build and backend.
-void check_u(const hs_tensor& u, ScanMode mode) {
-    const bool full = mode == ScanMode::Full;
-    check_primary_float("u", u, full ? 3 : 2, full ? "(Bt, Dm, L)" : "(Bt, Dm)");
+const hs_selective_scan_inputs& require_inputs(const hs_selective_scan_inputs* inputs) {
+    if (inputs == nullptr) throw_invalid(arg("inputs") + " must not be NULL");
+    return *inputs;
 }
 
 // B or C: constant (Dm, N) or time-varying (Bt, G, N, L) / (Bt, G, N) for the step. Returns whether it varies.
-bool check_b_or_c(ScanLayout& layout, const char* name, const hs_tensor& tensor, const char* other_varying) {
+bool register_b_or_c(ArgumentSet& args, ScanSizes& sizes, const char* name, const hs_tensor* given,
+                     const char* other_varying) {
+    const hs_tensor& tensor = require(name, given);
     check_tensor_header(name, tensor);
-    const int32_t varying_rank = layout.mode == ScanMode::Full ? 4 : 3;
-    const char* varying_text = layout.mode == ScanMode::Full ? "(Bt, G, N, L)" : "(Bt, G, N)";
+    const int32_t varying_rank = sizes.mode == ScanMode::Full ? 4 : 3;
+    const char* varying_text = sizes.mode == ScanMode::Full ? "(Bt, G, N, L)" : "(Bt, G, N)";
     if (tensor.rank == 2) {
-        check_float(layout, name, tensor, {layout.dim, layout.dstate}, "= (Dm, N) like 'A'");
+        args.input(name, &tensor, {sizes.dim, sizes.dstate}, "= (Dm, N) like 'A'");
         return false;
     }
     if (tensor.rank != varying_rank) {
@@ -80,82 +57,78 @@ bool check_b_or_c(ScanLayout& layout, const char* name, const hs_tensor& tensor,
                       varying_text + ", got rank " + std::to_string(tensor.rank) + " with shape " +
                       shape_string(tensor));
     }
-    const int64_t groups = tensor.sizes[1];
     if (other_varying != nullptr) {
         // Both B and C vary: they must share G.
-        std::vector<int64_t> shape = layout.varying_shape();
-        check_float(layout, name, tensor, shape, std::string("like '") + other_varying + "'");
+        args.input(name, &tensor, sizes.varying(), std::string("like '") + other_varying + "'");
         return true;
     }
-    if (groups < 1 || layout.dim % groups != 0) {
+    const int64_t groups = tensor.sizes[1];
+    if (groups < 1 || sizes.dim % groups != 0) {
         throw_invalid(arg(name) + " has G = " + std::to_string(groups) + " groups (dimension 1 of " +
                       shape_string(tensor) + "), which must be >= 1 and divide the Dm = " +
-                      std::to_string(layout.dim) + " channels of 'u'");
+                      std::to_string(sizes.dim) + " channels of 'u'");
     }
-    layout.groups = groups;
-    check_float(layout, name, tensor, layout.varying_shape(), std::string("= ") + varying_text);
+    sizes.groups = groups;
+    args.input(name, &tensor, sizes.varying(), std::string("= ") + varying_text);
     return true;
 }
 
-ScanLayout check_inputs(const hs_selective_scan_inputs* inputs, ScanMode mode) {
-    if (inputs == nullptr) throw_invalid(arg("inputs") + " must not be NULL");
-    ScanLayout layout;
-    layout.mode = mode;
-    const hs_tensor& u = require("u", inputs->u);
-    check_u(u, mode);
-    layout.u = &u;
-    layout.dtype = u.dtype;
-    layout.batch = u.sizes[0];
-    layout.dim = u.sizes[1];
-    layout.seqlen = mode == ScanMode::Full ? u.sizes[2] : 1;
+// Registers the inputs (u is the set's primary) and returns the sizes they agree on.
+ScanSizes register_inputs(ArgumentSet& args, const hs_selective_scan_inputs& inputs, ScanMode mode) {
+    const hs_tensor& u = args.primary();
+    ScanSizes sizes;
+    sizes.mode = mode;
+    sizes.batch = u.sizes[0];
+    sizes.dim = u.sizes[1];
+    sizes.seqlen = mode == ScanMode::Full ? u.sizes[2] : 1;
 
-    check_float(layout, "delta", require("delta", inputs->delta), layout.sequence_shape(), "like 'u'");
-
-    const hs_tensor& A = require("A", inputs->A);
+    args.input("delta", inputs.delta, sizes.sequence(), "like 'u'");
+    const hs_tensor& A = require("A", inputs.A);
     check_tensor_header("A", A);
     if (A.rank != 2) {
         throw_invalid(arg("A") + " must have rank 2 (Dm, N), got rank " + std::to_string(A.rank) + " with shape " +
                       shape_string(A));
     }
-    layout.dstate = A.sizes[1];
-    check_float(layout, "A", A, {layout.dim, layout.dstate}, "= (Dm, N) with Dm from 'u'");
-
-    layout.b_varying = check_b_or_c(layout, "B", require("B", inputs->B), nullptr);
-    layout.c_varying = check_b_or_c(layout, "C", require("C", inputs->C), layout.b_varying ? "B" : nullptr);
-
-    check_optional_float(layout, "D", inputs->D, {layout.dim}, "= (Dm,)");
-    check_optional_float(layout, "delta_bias", inputs->delta_bias, {layout.dim}, "= (Dm,)");
-    check_optional_float(layout, "z", inputs->z, layout.sequence_shape(), "like 'u'");
+    sizes.dstate = A.sizes[1];
+    args.input("A", &A, {sizes.dim, sizes.dstate}, "= (Dm, N) with Dm from 'u'");
+    sizes.b_varying = register_b_or_c(args, sizes, "B", inputs.B, nullptr);
+    sizes.c_varying = register_b_or_c(args, sizes, "C", inputs.C, sizes.b_varying ? "B" : nullptr);
+    args.optional_input("D", inputs.D, {sizes.dim}, "= (Dm,)");
+    args.optional_input("delta_bias", inputs.delta_bias, {sizes.dim}, "= (Dm,)");
+    args.optional_input("z", inputs.z, sizes.sequence(), "like 'u'");
 
     if (mode == ScanMode::Step) {
-        if (inputs->h0 != nullptr) {
+        if (inputs.h0 != nullptr) {
             throw_invalid(arg("h0") + " must be NULL for hs_selective_scan_step (the 'state' argument is the "
                                       "initial state), got a tensor");
         }
-        if (inputs->lengths != nullptr) {
+        if (inputs.lengths != nullptr) {
             throw_invalid(arg("lengths") + " must be NULL for hs_selective_scan_step, got a tensor");
         }
     } else {
-        check_optional_float(layout, "h0", inputs->h0, layout.state_shape(), "= (Bt, Dm, N)");
-        check_lengths(inputs->lengths, layout.batch, layout.seqlen, "L of 'u'", u, "u");
+        args.optional_input("h0", inputs.h0, sizes.state(), "= (Bt, Dm, N)");
+        args.lengths(inputs.lengths, sizes.batch, sizes.seqlen, "L of 'u'");
     }
-    if (inputs->delta_softplus != 0 && inputs->delta_softplus != 1) {
-        throw_invalid("field 'delta_softplus' of argument 'inputs' must be 0 or 1, got " +
-                      std::to_string(inputs->delta_softplus));
+    check_flag("field 'delta_softplus' of argument 'inputs'", inputs.delta_softplus);
+    // The backends form (b, d, n, t) offsets and the CUDA workspace is a small multiple of Bt*Dm*N*L.
+    if (sizes.has_steps()) {
+        check_extent({{"Bt", sizes.batch}, {"Dm", sizes.dim}, {"N", std::max<int64_t>(sizes.dstate, 1)},
+                      {"L", sizes.seqlen}},
+                     "argument 'u' (Bt, Dm, L) and argument 'A' (N)");
     }
-    return layout;
+    return sizes;
 }
 
 template <typename T>
-SelectiveScanParams<T> make_params(const ScanLayout& layout, const hs_selective_scan_inputs& inputs) {
+SelectiveScanParams<T> make_params(const ScanSizes& sizes, const hs_selective_scan_inputs& inputs) {
     SelectiveScanParams<T> p;
-    p.batch = layout.batch;
-    p.dim = layout.dim;
-    p.groups = layout.groups;
-    p.dstate = layout.dstate;
-    p.seqlen = layout.seqlen;
-    p.b_varying = layout.b_varying;
-    p.c_varying = layout.c_varying;
+    p.batch = sizes.batch;
+    p.dim = sizes.dim;
+    p.groups = sizes.groups;
+    p.dstate = sizes.dstate;
+    p.seqlen = sizes.seqlen;
+    p.b_varying = sizes.b_varying;
+    p.c_varying = sizes.c_varying;
     p.delta_softplus = inputs.delta_softplus != 0;
     p.u = data_of<T>(inputs.u);
     p.delta = data_of<T>(inputs.delta);
@@ -170,216 +143,152 @@ SelectiveScanParams<T> make_params(const ScanLayout& layout, const hs_selective_
     return p;
 }
 
-template <typename T>
-void run_forward(const SelectiveScanParams<T>& p, const ScanLayout& layout, hs_stream stream) {
-    if (layout.on_cuda()) {
-#if defined(HYBRIDSEQ_WITH_CUDA)
-        if constexpr (std::is_same_v<T, float>) {
-            CurrentDeviceGuard device(layout.u->device_index);
-            selective_scan_forward_cuda(p, stream);
-            return;
-        }
-#endif
-        throw Error(HS_ERR_INTERNAL, "CUDA dispatch reached for a dtype or build that validation rejects");
-    }
-    (void)stream;
-    selective_scan_forward_cpu(p);
-}
-
-void forward(const hs_selective_scan_inputs* inputs, const hs_tensor* out, const hs_tensor* h_last,
+void forward(const hs_selective_scan_inputs* given, const hs_tensor* out, const hs_tensor* h_last,
              const hs_tensor* checkpoints, hs_stream stream) {
-    const ScanLayout layout = check_inputs(inputs, ScanMode::Full);
-    check_float(layout, "out", require("out", out), layout.sequence_shape(), "like 'u'");
-    check_optional_float(layout, "h_last", h_last, layout.state_shape(), "= (Bt, Dm, N)");
-    check_optional_float(layout, "checkpoints", checkpoints, layout.checkpoints_shape(),
+    const hs_selective_scan_inputs& inputs = require_inputs(given);
+    ArgumentSet args("u", inputs.u, 3, "(Bt, Dm, L)");
+    const ScanSizes sizes = register_inputs(args, inputs, ScanMode::Full);
+    args.output("out", out, sizes.sequence(), "like 'u'");
+    args.optional_output("h_last", h_last, sizes.state(), "= (Bt, Dm, N)");
+    args.optional_output("checkpoints", checkpoints, sizes.checkpoints(),
                          "= (Bt, Dm, hs_selective_scan_num_chunks(L), N)");
-    if (layout.dtype == HS_DTYPE_FLOAT32) {
-        SelectiveScanParams<float> p = make_params<float>(layout, *inputs);
-        p.out = mutable_data_of<float>(out);
-        p.h_last = mutable_data_of<float>(h_last);
-        p.checkpoints = mutable_data_of<float>(checkpoints);
-        run_forward(p, layout, stream);
-    } else {
-        SelectiveScanParams<double> p = make_params<double>(layout, *inputs);
-        p.out = mutable_data_of<double>(out);
-        p.h_last = mutable_data_of<double>(h_last);
-        p.checkpoints = mutable_data_of<double>(checkpoints);
-        run_forward(p, layout, stream);
+    args.finish();
+    if (args.outputs_empty()) return;
+    if (!sizes.has_steps()) {
+        // out is empty; the state never moves from h0 (or 0). checkpoints is non-empty only for L = 0, where it is
+        // the one chunk (Bt, Dm, 1, N) holding h0.
+        copy_output(h_last, inputs.h0, stream);
+        copy_output(checkpoints, inputs.h0, stream);
+        return;
     }
+    dispatch_float(args.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        SelectiveScanParams<T> p = make_params<T>(sizes, inputs);
+        p.out = mutable_data_of<T>(out);
+        p.h_last = mutable_data_of<T>(h_last);
+        p.checkpoints = mutable_data_of<T>(checkpoints);
+        launch(args.primary(), p, &selective_scan_forward_cpu<T>, HS_CUDA_LAUNCHER(selective_scan_forward_cuda),
+               stream);
+    });
 }
 
-void step(const hs_selective_scan_inputs* inputs, const hs_tensor* state, const hs_tensor* out, hs_stream stream) {
-    const ScanLayout layout = check_inputs(inputs, ScanMode::Step);
-    check_float(layout, "state", require("state", state), layout.state_shape(), "= (Bt, Dm, N)");
-    check_float(layout, "out", require("out", out), layout.sequence_shape(), "like 'u'");
+void step(const hs_selective_scan_inputs* given, const hs_tensor* state, const hs_tensor* out, hs_stream stream) {
+    const hs_selective_scan_inputs& inputs = require_inputs(given);
+    ArgumentSet args("u", inputs.u, 2, "(Bt, Dm)");
+    const ScanSizes sizes = register_inputs(args, inputs, ScanMode::Step);
+    args.in_place("state", state, sizes.state(), "= (Bt, Dm, N)");
+    args.output("out", out, sizes.sequence(), "like 'u'");
+    args.finish();
+    // With Bt or Dm = 0 both outputs are empty, so past this point the step has work.
+    if (args.outputs_empty()) return;
     // A step is one column of the full scan: the (Bt, Dm) and (Bt, G, N) views are the L = 1 layouts, and the
     // state buffer is read as h0 and overwritten as h_last (the backends support that aliasing).
-    if (layout.dtype == HS_DTYPE_FLOAT32) {
-        SelectiveScanParams<float> p = make_params<float>(layout, *inputs);
-        p.h0 = data_of<float>(state);
-        p.h_last = mutable_data_of<float>(state);
-        p.out = mutable_data_of<float>(out);
-        run_forward(p, layout, stream);
-    } else {
-        SelectiveScanParams<double> p = make_params<double>(layout, *inputs);
-        p.h0 = data_of<double>(state);
-        p.h_last = mutable_data_of<double>(state);
-        p.out = mutable_data_of<double>(out);
-        run_forward(p, layout, stream);
-    }
+    dispatch_float(args.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        SelectiveScanParams<T> p = make_params<T>(sizes, inputs);
+        p.h0 = data_of<T>(state);
+        p.h_last = mutable_data_of<T>(state);
+        p.out = mutable_data_of<T>(out);
+        launch(args.primary(), p, &selective_scan_forward_cpu<T>, HS_CUDA_LAUNCHER(selective_scan_forward_cuda),
+               stream);
+    });
 }
 
 // A gradient that exists exactly when its input does, with the input's shape.
-void check_gradient_like(const ScanLayout& layout, const char* grad_name, const hs_tensor* grad,
-                         const char* input_name, const hs_tensor* input) {
+const hs_tensor* register_gradient(ArgumentSet& args, const char* grad_name, const hs_tensor* grad,
+                                   const char* input_name, const hs_tensor* input) {
     if (input == nullptr) {
         if (grad != nullptr) {
             throw_invalid(arg(grad_name) + " must be NULL because '" + input_name + "' was not given, got a tensor");
         }
-        return;
+        return nullptr;
     }
     if (grad == nullptr) {
         throw_invalid(arg(grad_name) + " is required because '" + input_name + "' was given, got NULL");
     }
-    check_float(layout, grad_name, *grad, std::vector<int64_t>(input->sizes, input->sizes + input->rank),
-                std::string("like '") + input_name + "'");
+    return &args.output(grad_name, grad, Shape(input->sizes, input->sizes + input->rank),
+                        std::string("like '") + input_name + "'");
 }
 
-int64_t cuda_workspace_elements(const ScanLayout& layout, bool deterministic) {
+// What hs_selective_scan_backward needs for these (registered) sizes: CUDA's deterministic reductions only.
+int64_t workspace_needed(const ScanSizes& sizes, const hs_tensor& u, bool deterministic) {
+    if (u.device_type != HS_DEVICE_CUDA || !sizes.has_steps()) return 0;
 #if defined(HYBRIDSEQ_WITH_CUDA)
-    return selective_scan_workspace_elements_cuda(layout.batch, layout.dim, layout.groups, layout.dstate,
-                                                  layout.seqlen, layout.b_varying, layout.c_varying, deterministic);
+    return selective_scan_workspace_elements_cuda(sizes.batch, sizes.dim, sizes.groups, sizes.dstate, sizes.seqlen,
+                                                  sizes.b_varying, sizes.c_varying, deterministic);
 #else
-    (void)layout;
     (void)deterministic;
-    throw_unsupported("CUDA workspace requested from a HybridSeq library built without CUDA");
+    throw Error(HS_ERR_INTERNAL, "a CUDA 'u' reached a build without CUDA");
 #endif
 }
 
-template <typename T>
-SelectiveScanBackwardParams<T> make_backward_params(const ScanLayout& layout, const hs_selective_scan_inputs& inputs,
-                                                    const hs_tensor& checkpoints, const hs_tensor& dout,
-                                                    const hs_tensor* dh_last, const hs_selective_scan_grads& grads,
-                                                    bool deterministic) {
-    SelectiveScanBackwardParams<T> p;
-    p.fwd = make_params<T>(layout, inputs);
-    p.checkpoints = data_of<T>(&checkpoints);
-    p.dout = data_of<T>(&dout);
-    p.dh_last = data_of<T>(dh_last);
-    p.du = mutable_data_of<T>(grads.du);
-    p.ddelta = mutable_data_of<T>(grads.ddelta);
-    p.dA = mutable_data_of<T>(grads.dA);
-    p.dB = mutable_data_of<T>(grads.dB);
-    p.dC = mutable_data_of<T>(grads.dC);
-    p.dD = mutable_data_of<T>(grads.dD);
-    p.dz = mutable_data_of<T>(grads.dz);
-    p.ddelta_bias = mutable_data_of<T>(grads.ddelta_bias);
-    p.dh0 = mutable_data_of<T>(grads.dh0);
-    p.deterministic = deterministic;
-    return p;
-}
+constexpr const char* kWorkspaceQuery = "hs_selective_scan_workspace_elements(inputs, deterministic)";
 
-void backward(const hs_selective_scan_inputs* inputs, const hs_tensor* checkpoints, const hs_tensor* dout,
+void backward(const hs_selective_scan_inputs* given, const hs_tensor* checkpoints, const hs_tensor* dout,
               const hs_tensor* dh_last, const hs_selective_scan_grads* grads, int32_t deterministic,
               const hs_tensor* workspace, hs_stream stream) {
-    const ScanLayout layout = check_inputs(inputs, ScanMode::Full);
-    const hs_tensor& saved = require("checkpoints", checkpoints);
-    check_float(layout, "checkpoints", saved, layout.checkpoints_shape(),
-                "= (Bt, Dm, hs_selective_scan_num_chunks(L), N)");
-    const hs_tensor& dout_tensor = require("dout", dout);
-    check_float(layout, "dout", dout_tensor, layout.sequence_shape(), "like 'u'");
-    check_optional_float(layout, "dh_last", dh_last, layout.state_shape(), "= (Bt, Dm, N)");
+    const hs_selective_scan_inputs& inputs = require_inputs(given);
+    ArgumentSet args("u", inputs.u, 3, "(Bt, Dm, L)");
+    const ScanSizes sizes = register_inputs(args, inputs, ScanMode::Full);
+    args.input("checkpoints", checkpoints, sizes.checkpoints(), "= (Bt, Dm, hs_selective_scan_num_chunks(L), N)");
+    args.input("dout", dout, sizes.sequence(), "like 'u'");
+    args.optional_input("dh_last", dh_last, sizes.state(), "= (Bt, Dm, N)");
     if (grads == nullptr) throw_invalid(arg("grads") + " must not be NULL");
-    check_gradient_like(layout, "grads->du", grads->du, "u", inputs->u);
-    check_gradient_like(layout, "grads->ddelta", grads->ddelta, "delta", inputs->delta);
-    check_gradient_like(layout, "grads->dA", grads->dA, "A", inputs->A);
-    check_gradient_like(layout, "grads->dB", grads->dB, "B", inputs->B);
-    check_gradient_like(layout, "grads->dC", grads->dC, "C", inputs->C);
-    check_gradient_like(layout, "grads->dD", grads->dD, "D", inputs->D);
-    check_gradient_like(layout, "grads->dz", grads->dz, "z", inputs->z);
-    check_gradient_like(layout, "grads->ddelta_bias", grads->ddelta_bias, "delta_bias", inputs->delta_bias);
-    check_optional_float(layout, "grads->dh0", grads->dh0, layout.state_shape(), "= (Bt, Dm, N)");
-    if (deterministic != 0 && deterministic != 1) {
-        throw_invalid(arg("deterministic") + " must be 0 or 1, got " + std::to_string(deterministic));
-    }
-
-    if (layout.dtype == HS_DTYPE_FLOAT64) {
-        // float64 only exists on the CPU (check_u), whose backward needs no workspace.
-        SelectiveScanBackwardParams<double> p =
-            make_backward_params<double>(layout, *inputs, saved, dout_tensor, dh_last, *grads, deterministic != 0);
-        selective_scan_backward_cpu(p);
-        return;
-    }
-    SelectiveScanBackwardParams<float> p =
-        make_backward_params<float>(layout, *inputs, saved, dout_tensor, dh_last, *grads, deterministic != 0);
-    if (!layout.on_cuda()) {
-        (void)workspace;
-        (void)stream;
-        selective_scan_backward_cpu(p);
-        return;
-    }
-    const int64_t needed = cuda_workspace_elements(layout, deterministic != 0);
-    if (needed > 0) {
-        const hs_tensor& ws = require("workspace", workspace);
-        check_tensor_header("workspace", ws);
-        if (ws.rank != 1 || ws.sizes[0] < needed) {
-            throw_invalid(arg("workspace") + " must be 1-D with at least " + std::to_string(needed) +
-                          " elements (hs_selective_scan_workspace_elements for these sizes), got shape " +
-                          shape_string(ws));
+    register_gradient(args, "grads->du", grads->du, "u", inputs.u);
+    register_gradient(args, "grads->ddelta", grads->ddelta, "delta", inputs.delta);
+    register_gradient(args, "grads->dA", grads->dA, "A", inputs.A);
+    register_gradient(args, "grads->dB", grads->dB, "B", inputs.B);
+    register_gradient(args, "grads->dC", grads->dC, "C", inputs.C);
+    register_gradient(args, "grads->dD", grads->dD, "D", inputs.D);
+    register_gradient(args, "grads->dz", grads->dz, "z", inputs.z);
+    register_gradient(args, "grads->ddelta_bias", grads->ddelta_bias, "delta_bias", inputs.delta_bias);
+    args.optional_output("grads->dh0", grads->dh0, sizes.state(), "= (Bt, Dm, N)");
+    check_flag(arg("deterministic"), deterministic);
+    const hs_tensor* scratch = args.workspace(
+        workspace, workspace_needed(sizes, args.primary(), deterministic != 0), HS_DTYPE_FLOAT32, kWorkspaceQuery);
+    args.finish();
+    if (args.outputs_empty()) return;
+    if (!sizes.has_steps()) {
+        // No step: every input gradient is zero (du, ddelta and dz are empty) and the state gradient passes
+        // straight through, dh0 = dh_last (or 0).
+        for (const hs_tensor* zero : {grads->dA, grads->dB, grads->dC, grads->dD, grads->ddelta_bias}) {
+            zero_output(zero, stream);
         }
-        check_dtype("workspace", ws, HS_DTYPE_FLOAT32, "");
-        check_same_device("workspace", ws, *layout.u, "u");
-        check_contiguous("workspace", ws);
-        p.workspace = static_cast<float*>(ws.data);
-        p.workspace_elements = ws.sizes[0];
+        copy_output(grads->dh0, dh_last, stream);
+        return;
     }
-#if defined(HYBRIDSEQ_WITH_CUDA)
-    CurrentDeviceGuard device(layout.u->device_index);
-    selective_scan_backward_cuda(p, stream);
-#endif
+    dispatch_float(args.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        SelectiveScanBackwardParams<T> p;
+        p.fwd = make_params<T>(sizes, inputs);
+        p.checkpoints = data_of<T>(checkpoints);
+        p.dout = data_of<T>(dout);
+        p.dh_last = data_of<T>(dh_last);
+        p.du = mutable_data_of<T>(grads->du);
+        p.ddelta = mutable_data_of<T>(grads->ddelta);
+        p.dA = mutable_data_of<T>(grads->dA);
+        p.dB = mutable_data_of<T>(grads->dB);
+        p.dC = mutable_data_of<T>(grads->dC);
+        p.dD = mutable_data_of<T>(grads->dD);
+        p.dz = mutable_data_of<T>(grads->dz);
+        p.ddelta_bias = mutable_data_of<T>(grads->ddelta_bias);
+        p.dh0 = mutable_data_of<T>(grads->dh0);
+        p.deterministic = deterministic != 0;
+        p.workspace = mutable_data_of<float>(scratch);
+        p.workspace_elements = scratch != nullptr ? scratch->sizes[0] : 0;
+        launch(args.primary(), p, &selective_scan_backward_cpu<T>, HS_CUDA_LAUNCHER(selective_scan_backward_cuda),
+               stream);
+    });
 }
 
-void workspace_elements(int32_t device_type, int64_t batch, int64_t dim, int64_t groups, int64_t dstate,
-                        int64_t seqlen, int32_t b_varying, int32_t c_varying, int32_t deterministic,
-                        int64_t* elements) {
+void workspace_elements(const hs_selective_scan_inputs* given, int32_t deterministic, int64_t* elements) {
     if (elements == nullptr) throw_invalid(arg("elements") + " must not be NULL");
-    const struct {
-        const char* name;
-        int64_t value;
-    } sizes[] = {{"batch", batch}, {"dim", dim}, {"dstate", dstate}, {"seqlen", seqlen}};
-    for (const auto& size : sizes) {
-        if (size.value < 0) throw_invalid(arg(size.name) + " must be >= 0, got " + std::to_string(size.value));
-    }
-    if (groups < 1 || dim % groups != 0) {
-        throw_invalid(arg("groups") + " must be >= 1 and divide dim = " + std::to_string(dim) + ", got " +
-                      std::to_string(groups));
-    }
-    const struct {
-        const char* name;
-        int32_t value;
-    } flags[] = {{"b_varying", b_varying}, {"c_varying", c_varying}, {"deterministic", deterministic}};
-    for (const auto& flag : flags) {
-        if (flag.value != 0 && flag.value != 1) {
-            throw_invalid(arg(flag.name) + " must be 0 or 1, got " + std::to_string(flag.value));
-        }
-    }
-    if (device_type == HS_DEVICE_CPU) {
-        *elements = 0;
-        return;
-    }
-    if (device_type != HS_DEVICE_CUDA) {
-        throw_invalid(arg("device_type") + " must be HS_DEVICE_CPU (0) or HS_DEVICE_CUDA (1), got " +
-                      std::to_string(device_type));
-    }
-    ScanLayout layout;
-    layout.batch = batch;
-    layout.dim = dim;
-    layout.groups = groups;
-    layout.dstate = dstate;
-    layout.seqlen = seqlen;
-    layout.b_varying = b_varying != 0;
-    layout.c_varying = c_varying != 0;
-    *elements = cuda_workspace_elements(layout, deterministic != 0);
+    const hs_selective_scan_inputs& inputs = require_inputs(given);
+    ArgumentSet args("u", inputs.u, 3, "(Bt, Dm, L)");
+    const ScanSizes sizes = register_inputs(args, inputs, ScanMode::Full);
+    check_flag(arg("deterministic"), deterministic);
+    args.finish();
+    *elements = workspace_needed(sizes, args.primary(), deterministic != 0);
 }
 
 }  // namespace
@@ -389,7 +298,8 @@ extern "C" {
 
 HS_API int64_t hs_selective_scan_num_chunks(int64_t seqlen) {
     if (seqlen <= 0) return 1;
-    return (seqlen + HS_SELECTIVE_SCAN_CHUNK - 1) / HS_SELECTIVE_SCAN_CHUNK;
+    // Division first: seqlen + CHUNK - 1 would overflow for seqlen near INT64_MAX.
+    return seqlen / HS_SELECTIVE_SCAN_CHUNK + (seqlen % HS_SELECTIVE_SCAN_CHUNK != 0 ? 1 : 0);
 }
 
 HS_API hs_status hs_selective_scan_forward(const hs_selective_scan_inputs* inputs, const hs_tensor* out,
@@ -398,14 +308,10 @@ HS_API hs_status hs_selective_scan_forward(const hs_selective_scan_inputs* input
                                [&] { hs::forward(inputs, out, h_last, checkpoints, stream); });
 }
 
-HS_API hs_status hs_selective_scan_workspace_elements(int32_t device_type, int64_t batch, int64_t dim,
-                                                      int64_t groups, int64_t dstate, int64_t seqlen,
-                                                      int32_t b_varying, int32_t c_varying, int32_t deterministic,
+HS_API hs_status hs_selective_scan_workspace_elements(const hs_selective_scan_inputs* inputs, int32_t deterministic,
                                                       int64_t* elements) {
-    return hs::run_entry_point("hs_selective_scan_workspace_elements", [&] {
-        hs::workspace_elements(device_type, batch, dim, groups, dstate, seqlen, b_varying, c_varying, deterministic,
-                               elements);
-    });
+    return hs::run_entry_point("hs_selective_scan_workspace_elements",
+                               [&] { hs::workspace_elements(inputs, deterministic, elements); });
 }
 
 HS_API hs_status hs_selective_scan_backward(const hs_selective_scan_inputs* inputs, const hs_tensor* checkpoints,

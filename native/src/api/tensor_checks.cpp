@@ -1,5 +1,8 @@
 #include "api/tensor_checks.h"
 
+#include <cstdint>
+#include <limits>
+
 #include "common/error.h"
 
 namespace hs {
@@ -45,9 +48,35 @@ std::string device_string(int32_t device_type, int32_t device_index) {
     }
 }
 
+bool multiply_fits(int64_t a, int64_t b, int64_t* product) {
+    // Both factors are >= 0 here (sizes are checked first); a zero factor makes any product fit.
+    if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return false;
+    *product = a * b;
+    return true;
+}
+
+bool element_count_fits(const std::vector<int64_t>& sizes, int64_t* count) {
+    // A zero size makes the view empty whatever the other sizes are, so look for one before multiplying.
+    for (int64_t size : sizes) {
+        if (size == 0) {
+            *count = 0;
+            return true;
+        }
+    }
+    int64_t product = 1;
+    for (int64_t size : sizes) {
+        if (size < 0 || !multiply_fits(product, size, &product)) return false;
+    }
+    *count = product;
+    return true;
+}
+
 int64_t element_count(const hs_tensor& tensor) {
-    int64_t count = 1;
-    for (int32_t i = 0; i < tensor.rank; ++i) count *= tensor.sizes[i];
+    int64_t count = 0;
+    const int rank = tensor.rank < 0 ? 0 : (tensor.rank > HS_MAX_RANK ? HS_MAX_RANK : tensor.rank);
+    if (!element_count_fits(std::vector<int64_t>(tensor.sizes, tensor.sizes + rank), &count)) {
+        throw Error(HS_ERR_INTERNAL, "element_count of a view whose header was not checked");
+    }
     return count;
 }
 
@@ -78,9 +107,19 @@ void check_tensor_header(const char* name, const hs_tensor& tensor) {
             throw_invalid(arg + " must have non-negative sizes, got " + shape_string(tensor));
         }
     }
-    if (tensor.data == nullptr && element_count(tensor) != 0) {
+    // Kernels index with int64 element offsets and form byte offsets from them: both must be representable.
+    int64_t count = 0;
+    int64_t bytes = 0;
+    if (!element_count_fits(std::vector<int64_t>(tensor.sizes, tensor.sizes + tensor.rank), &count)) {
+        throw_invalid(arg + " has shape " + shape_string(tensor) + ": more elements than int64 can index");
+    }
+    if (!multiply_fits(count, dtype_bytes(tensor.dtype), &bytes)) {
+        throw_invalid(arg + " has shape " + shape_string(tensor) + ": " + std::to_string(count) + " elements of " +
+                      dtype_name(tensor.dtype) + " are more bytes than int64 can index");
+    }
+    if (tensor.data == nullptr && count != 0) {
         throw_invalid(arg + " has a NULL data pointer but shape " + shape_string(tensor) + " with " +
-                      std::to_string(element_count(tensor)) + " elements");
+                      std::to_string(count) + " elements");
     }
 }
 
@@ -158,24 +197,6 @@ void check_float_like(const char* name, const hs_tensor& tensor, const std::vect
     check_contiguous(name, tensor);
 }
 
-void check_lengths(const hs_tensor* lengths, int64_t batch, int64_t max_length, const char* max_text,
-                   const hs_tensor& reference, const char* reference_name) {
-    if (lengths == nullptr) return;
-    check_tensor_header("lengths", *lengths);
-    check_shape("lengths", *lengths, {batch}, "= (Bt,)");
-    check_dtype("lengths", *lengths, HS_DTYPE_INT64, "");
-    check_same_device("lengths", *lengths, reference, reference_name);
-    check_contiguous("lengths", *lengths);
-    if (lengths->device_type != HS_DEVICE_CPU) return;
-    const int64_t* values = static_cast<const int64_t*>(lengths->data);
-    for (int64_t b = 0; b < batch; ++b) {
-        if (values[b] < 0 || values[b] > max_length) {
-            throw_invalid(arg("lengths") + " must hold values in [0, " + std::to_string(max_length) + "] (" +
-                          max_text + "), got lengths[" + std::to_string(b) + "] = " + std::to_string(values[b]));
-        }
-    }
-}
-
 int64_t dtype_bytes(int32_t dtype) {
     switch (dtype) {
         case HS_DTYPE_FLOAT32:
@@ -187,15 +208,20 @@ int64_t dtype_bytes(int32_t dtype) {
 }
 
 void check_no_overlap(const char* output_name, const hs_tensor& output, const char* input_name,
-                      const hs_tensor& input) {
+                      const hs_tensor& input, const char* relation) {
     const int64_t output_bytes = element_count(output) * dtype_bytes(output.dtype);
     const int64_t input_bytes = element_count(input) * dtype_bytes(input.dtype);
     if (output_bytes == 0 || input_bytes == 0) return;
-    const auto* output_begin = static_cast<const char*>(output.data);
-    const auto* input_begin = static_cast<const char*>(input.data);
-    if (output_begin < input_begin + input_bytes && input_begin < output_begin + output_bytes) {
-        throw_invalid(arg(output_name) + " overlaps the memory of " + arg(input_name) +
-                      "; outputs must not alias inputs, pass a separate buffer");
+    // Addresses as integers: comparing pointers into different objects is unspecified in C++, and begin + bytes
+    // may not be representable for a caller's (wrong) pointer, so compare the distance instead of the ends.
+    const auto output_begin = reinterpret_cast<std::uintptr_t>(output.data);
+    const auto input_begin = reinterpret_cast<std::uintptr_t>(input.data);
+    const bool overlap = output_begin <= input_begin
+                             ? input_begin - output_begin < static_cast<std::uintptr_t>(output_bytes)
+                             : output_begin - input_begin < static_cast<std::uintptr_t>(input_bytes);
+    if (overlap) {
+        throw_invalid(arg(output_name) + " overlaps the memory of " + arg(input_name) + "; " + relation +
+                      ", pass a separate buffer");
     }
 }
 

@@ -25,11 +25,18 @@ std::string dtype_name(int32_t dtype);
 // "cpu" or "cuda:1".
 std::string device_string(int32_t device_type, int32_t device_index);
 
-// Elements the view covers (product of its sizes; 1 for rank 0).
+// a * b for a, b >= 0 into *product; false (and *product untouched) when it does not fit in int64.
+bool multiply_fits(int64_t a, int64_t b, int64_t* product);
+// The product of `sizes` (0 as soon as one is 0, whatever the others; 1 for none) into *count; false when a size is
+// negative or the product does not fit in int64.
+bool element_count_fits(const std::vector<int64_t>& sizes, int64_t* count);
+
+// Elements the view covers (product of its sizes; 1 for rank 0). Only for a view check_tensor_header accepted.
 int64_t element_count(const hs_tensor& tensor);
 
 // The view itself is well formed: rank in [0, HS_MAX_RANK], known dtype and device type, device_index 0 on CPU and
-// >= 0 on CUDA, no negative size, data non-NULL unless the view is empty.
+// >= 0 on CUDA, no negative size, an element count and a byte count that fit in int64, data non-NULL unless the
+// view is empty.
 void check_tensor_header(const char* name, const hs_tensor& tensor);
 
 // sizes equal `expected`; `meaning` follows the expected shape in the message ("like 'u'", "= (Bt, Dm, N)").
@@ -49,10 +56,11 @@ void check_same_device(const char* name, const hs_tensor& tensor, const hs_tenso
 // Bytes per element of a dtype (float32, float64, int32, int64); 0 for an unknown one.
 int64_t dtype_bytes(int32_t dtype);
 
-// An output must not share memory with an input it is computed from (kernels read inputs while they write). Both
-// views are contiguous (checked before); an empty view overlaps nothing.
+// An output must not share memory with another argument (kernels read inputs while they write, and two outputs
+// would overwrite each other). Both views are contiguous and checked (check_tensor_header); an empty view overlaps
+// nothing. `relation` ends the message: why the overlap is wrong ("outputs must not alias inputs").
 void check_no_overlap(const char* output_name, const hs_tensor& output, const char* input_name,
-                      const hs_tensor& input);
+                      const hs_tensor& input, const char* relation = "outputs must not alias inputs");
 
 // The typed data pointer of an optional view (NULL for an absent tensor), once validation has fixed its dtype.
 template <typename T>
@@ -74,11 +82,5 @@ void check_primary_float(const char* name, const hs_tensor& tensor, int32_t rank
 // contiguous.
 void check_float_like(const char* name, const hs_tensor& tensor, const std::vector<int64_t>& shape,
                       const std::string& meaning, const hs_tensor& reference, const char* reference_name);
-
-// Optional per-sequence lengths: (batch) int64, contiguous, on the reference's device. Values on the CPU must lie
-// in [0, max_length] (`max_text` says what the bound is, e.g. "L of 'u'"); values on a CUDA device cannot be read
-// without a device sync, so the kernels clamp them instead (hybridseq.h).
-void check_lengths(const hs_tensor* lengths, int64_t batch, int64_t max_length, const char* max_text,
-                   const hs_tensor& reference, const char* reference_name);
 
 }  // namespace hs

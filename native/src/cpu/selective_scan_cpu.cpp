@@ -10,6 +10,8 @@
 // then walks it in reverse. Every sum over channels or batch (dA, dD, d(delta_bias), dB, dC) is formed from
 // partials whose grouping depends only on the sizes and which are added in a fixed order, so results are bitwise
 // independent of the thread count and of the run.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -297,11 +299,12 @@ HS_CPU_KERNEL_CLONES void backward_pair(const SelectiveScanBackwardParams<T>& g,
     const T* Crow = Cop.row(b, d);
     const int64_t b_stride = Bop.step_stride();
     const int64_t c_stride = Cop.step_stride();
-    // dB / dC accumulate into the slice's (L, N) contribution rows (varying) or into the pair's (N) sums.
-    T* dB_target = dB_slice != nullptr ? dB_slice : s.dB.data();
-    T* dC_target = dC_slice != nullptr ? dC_slice : s.dC.data();
-    const int64_t dB_step = dB_slice != nullptr ? N : 0;
-    const int64_t dC_step = dC_slice != nullptr ? N : 0;
+    // dB / dC accumulate into the slice's (L, N) contribution rows (varying) or into the pair's (N) sums. Whether an
+    // operand varies decides, not the slice pointer: an empty (L * N = 0) slice buffer has a null data().
+    T* dB_target = Bop.varying ? dB_slice : s.dB.data();
+    T* dC_target = Cop.varying ? dC_slice : s.dC.data();
+    const int64_t dB_step = Bop.varying ? N : 0;
+    const int64_t dC_step = Cop.varying ? N : 0;
     T* du = g.du + bd * L;
     T* ddelta = g.ddelta + bd * L;
     T* dz = g.dz != nullptr ? g.dz + bd * L : nullptr;
@@ -399,8 +402,8 @@ HS_CPU_KERNEL_CLONES void backward_pair(const SelectiveScanBackwardParams<T>& g,
 
     if (g.dh0 != nullptr) std::copy(dh, dh + N, g.dh0 + bd * N);
     std::copy(s.dA.begin(), s.dA.end(), partials.dA.begin() + bd * N);
-    if (dB_slice == nullptr) std::copy(s.dB.begin(), s.dB.end(), partials.dB_const.begin() + bd * N);
-    if (dC_slice == nullptr) std::copy(s.dC.begin(), s.dC.end(), partials.dC_const.begin() + bd * N);
+    if (!Bop.varying) std::copy(s.dB.begin(), s.dB.end(), partials.dB_const.begin() + bd * N);
+    if (!Cop.varying) std::copy(s.dC.begin(), s.dC.end(), partials.dC_const.begin() + bd * N);
     partials.dD[static_cast<size_t>(bd)] = dD_acc;
     partials.ddelta_bias[static_cast<size_t>(bd)] = dbias_acc;
 }
@@ -415,13 +418,17 @@ void selective_scan_forward_cpu(const SelectiveScanParams<T>& p) {
     const TimeOperand<T> Bop = make_time_operand(p, p.B, p.b_varying);
     const TimeOperand<T> Cop = make_time_operand(p, p.C, p.c_varying);
 
+    // Per-thread scratch (h: N, dt: L) is allocated here, outside the parallel region: an exception thrown inside
+    // one (std::bad_alloc) could not leave it and would end the process instead of reaching the entry point.
+    const int64_t threads = omp_get_max_threads();
+    std::vector<T> scratch(static_cast<size_t>(threads * (N + L)));
 #pragma omp parallel if (pairs * L * N >= kMinParallelWork)
     {
-        std::vector<T> h(static_cast<size_t>(N));
-        std::vector<T> dt(static_cast<size_t>(L));
+        T* h = scratch.data() + omp_get_thread_num() * (N + L);
+        T* dt = h + N;
 #pragma omp for schedule(dynamic)
         for (int64_t bd = 0; bd < pairs; ++bd) {
-            forward_pair(p, Bop, Cop, bd / p.dim, bd % p.dim, h.data(), dt.data());
+            forward_pair(p, Bop, Cop, bd / p.dim, bd % p.dim, h, dt);
         }
     }
 }
@@ -454,12 +461,17 @@ void selective_scan_backward_cpu(const SelectiveScanBackwardParams<T>& g) {
     std::vector<T> dB_slices(p.b_varying ? static_cast<size_t>(std::min(rows, block_rows) * slices * slice_elements) : 0);
     std::vector<T> dC_slices(p.c_varying ? static_cast<size_t>(std::min(rows, block_rows) * slices * slice_elements) : 0);
 
+    // One scratch per thread, allocated outside the parallel regions (see the forward).
+    std::vector<BackwardScratch<T>> thread_scratch;
+    thread_scratch.reserve(static_cast<size_t>(omp_get_max_threads()));
+    for (int thread = 0; thread < omp_get_max_threads(); ++thread) thread_scratch.emplace_back(L, N);
+
     for (int64_t row_begin = 0; row_begin < rows; row_begin += block_rows) {
         const int64_t row_end = std::min(rows, row_begin + block_rows);
         const int64_t items = (row_end - row_begin) * slices;
 #pragma omp parallel if ((row_end - row_begin) * channels_per_group * L * N >= kMinParallelWork)
         {
-            BackwardScratch<T> scratch(L, N);
+            BackwardScratch<T>& scratch = thread_scratch[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic)
             for (int64_t item = 0; item < items; ++item) {
                 const int64_t row = row_begin + item / slices;

@@ -55,7 +55,7 @@ internal static unsafe class FusedRnnNative
     {
         using var call = new NativeCall();
         hs_rnn_inputs inputs = BindInputs(call, x);
-        using ScratchLease? workspace = Workspace(call, x, x.Steps, RnnPass.Forward);
+        using ScratchLease? workspace = Workspace(call, x, &inputs, hs_rnn_pass.HS_RNN_PASS_FORWARD, dwx: null);
         call.Check(NativeMethods.hs_rnn_forward(&inputs, call.Bind(y, "y"), call.Bind(sLast, "s_last"),
             call.Bind(states, "states"), call.Bind(cache, "cache"), call.Bind(workspace?.View, "workspace"), null));
     }
@@ -68,9 +68,11 @@ internal static unsafe class FusedRnnNative
     {
         using var call = new NativeCall();
         hs_rnn_inputs inputs = BindInputs(call, x, withWx: false);
-        using ScratchLease? workspace = Workspace(call, x, x.Steps, RnnPass.Backward);
+        // Without wx the sizes come from dwx, for the query as for the call.
+        hs_tensor* dwx = call.Bind(grads.DWx, "dwx");
+        using ScratchLease? workspace = Workspace(call, x, &inputs, hs_rnn_pass.HS_RNN_PASS_BACKWARD, dwx);
         call.Check(NativeMethods.hs_rnn_backward(&inputs, call.Bind(states, "states"), call.Bind(cache, "cache"),
-            call.Bind(dy, "dy"), call.Bind(dsLast, "ds_last"), call.Bind(grads.DWx, "dwx"),
+            call.Bind(dy, "dy"), call.Bind(dsLast, "ds_last"), dwx,
             call.Bind(grads.DR, "dR"), call.Bind(grads.DB, "db"), call.Bind(grads.DS0, "ds0"),
             call.Bind(workspace?.View, "workspace"), null));
     }
@@ -81,31 +83,19 @@ internal static unsafe class FusedRnnNative
     {
         using var call = new NativeCall();
         hs_rnn_inputs inputs = BindInputs(call, x);
-        using ScratchLease? workspace = Workspace(call, x, steps: 1, RnnPass.Forward);
+        using ScratchLease? workspace = Workspace(call, x, &inputs, hs_rnn_pass.HS_RNN_PASS_STEP, dwx: null);
         call.Check(NativeMethods.hs_rnn_step(&inputs, call.Bind(state, "state"), call.Bind(y, "y"),
             call.Bind(workspace?.View, "workspace"), null));
     }
 
-    // hs_rnn_workspace_elements' `backward` argument.
-    private enum RnnPass
+    // A 1-D scratch tensor in the inputs' dtype and device with the elements the library asks for this call (the
+    // query takes the call's own bound inputs, and for the backward its dwx, so it validates them like the call and
+    // can never disagree with it), leased from NativeScratch, or null when it needs none.
+    private static ScratchLease? Workspace(NativeCall call, RnnTensors x, hs_rnn_inputs* inputs, hs_rnn_pass pass,
+        hs_tensor* dwx)
     {
-        Forward = 0,
-        Backward = 1,
-    }
-
-    // A 1-D scratch tensor in the inputs' dtype and device with the elements the library asks for one pass over
-    // `steps` steps, leased from NativeScratch, or null when it needs none. Without a head (a malformed R) there is
-    // nothing to ask: the call itself then reports R.
-    private static ScratchLease? Workspace(NativeCall call, RnnTensors x, long steps, RnnPass pass)
-    {
-        if (x.Heads < 1)
-            return null;
-        int deviceType = x.Wx.device_type == DeviceType.CUDA
-            ? (int)hs_device_type.HS_DEVICE_CUDA
-            : (int)hs_device_type.HS_DEVICE_CPU;
         long elements;
-        call.Check(NativeMethods.hs_rnn_workspace_elements(deviceType, (int)x.Cell, steps, x.Batch, x.Hidden,
-            x.Heads, (int)pass, &elements));
+        call.Check(NativeMethods.hs_rnn_workspace_elements(inputs, (int)pass, dwx, &elements));
         return elements > 0 ? NativeScratch.Rent(elements, x.Wx.dtype, x.Wx.device) : null;
     }
 

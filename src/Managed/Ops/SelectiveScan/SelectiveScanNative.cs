@@ -57,8 +57,9 @@ internal static unsafe class SelectiveScanNative
         using var call = new NativeCall();
         hs_selective_scan_inputs inputs = BindInputs(call, x);
         long workspaceElements;
-        call.Check(NativeMethods.hs_selective_scan_workspace_elements(DeviceType(x.U), x.Batch, x.Dim, x.Groups,
-            x.State, x.Length, x.BVarying ? 1 : 0, x.CVarying ? 1 : 0, deterministic ? 1 : 0, &workspaceElements));
+        // The query takes the backward's own inputs, so its answer always matches the call.
+        call.Check(NativeMethods.hs_selective_scan_workspace_elements(&inputs, deterministic ? 1 : 0,
+            &workspaceElements));
         Tensor? workspace = workspaceElements > 0
             ? torch.empty([workspaceElements], dtype: ScalarType.Float32, device: x.U.device)
             : null;
@@ -87,10 +88,6 @@ internal static unsafe class SelectiveScanNative
         call.Check(NativeMethods.hs_selective_scan_step(&inputs, call.Bind(state, "state"), call.Bind(output, "out"),
             null));
     }
-
-    private static int DeviceType(Tensor t) => t.device_type == TorchSharp.DeviceType.CUDA
-        ? (int)hs_device_type.HS_DEVICE_CUDA
-        : (int)hs_device_type.HS_DEVICE_CPU;
 
     // Native names on the left, SelectiveScan's parameter names on the right where they differ.
     private static hs_selective_scan_inputs BindInputs(NativeCall call, ScanTensors x)
