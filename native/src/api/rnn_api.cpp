@@ -128,11 +128,10 @@ RnnSizes register_inputs(ArgumentSet& args, const hs_rnn_inputs& inputs, RnnMode
         throw_invalid(arg("R") + " must have NH >= 1 heads of DH >= 1 units (shape (NH, G*DH, DH)), got shape " +
                       shape_string(R));
     }
-    // NH and DH are each at most H here unless the product overflows, which the division rules out.
-    if (sizes.heads > sizes.hidden / sizes.head_dim || sizes.heads * sizes.head_dim != sizes.hidden) {
-        const std::string product = sizes.heads <= sizes.hidden / sizes.head_dim
-                                        ? std::to_string(sizes.heads * sizes.head_dim)
-                                        : std::string("more than int64 holds");
+    int64_t heads_times_dim = 0;
+    const bool product_fits = multiply_fits(sizes.heads, sizes.head_dim, &heads_times_dim);
+    if (!product_fits || heads_times_dim != sizes.hidden) {
+        const std::string product = product_fits ? std::to_string(heads_times_dim) : std::string("more than int64 holds");
         throw_invalid(arg("R") + " has shape " + shape_string(R) + ", i.e. NH = " + std::to_string(sizes.heads) +
                       " heads of DH = " + std::to_string(sizes.head_dim) + " units (H = NH*DH = " + product +
                       "), but '" + wx_name + "' has G*H = " + std::to_string(gate_width) + " with G = " +
