@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/cpu_threads.h"
 #include "hybridseq.h"
 #include "ops/selective_scan.h"
 
@@ -144,7 +145,8 @@ template <typename T>
 std::vector<T> transpose_time_major(const T* source, int64_t rows, int64_t dstate, int64_t seqlen) {
     std::vector<T> target(static_cast<size_t>(rows * dstate * seqlen));
     T* out = target.data();
-#pragma omp parallel for schedule(static) if (rows * dstate * seqlen >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (rows * dstate * seqlen >= kMinParallelWork) \
+    num_threads(hs::cpu::kernel_threads())
     for (int64_t row = 0; row < rows; ++row) {
         const T* src = source + row * dstate * seqlen;
         T* dst = out + row * dstate * seqlen;
@@ -415,7 +417,7 @@ void selective_scan_forward_cpu(const SelectiveScanParams<T>& p) {
     const TimeOperand<T> Bop = make_time_operand(p, p.B, p.b_varying);
     const TimeOperand<T> Cop = make_time_operand(p, p.C, p.c_varying);
 
-#pragma omp parallel if (pairs * L * N >= kMinParallelWork)
+#pragma omp parallel if (pairs * L * N >= kMinParallelWork) num_threads(hs::cpu::kernel_threads())
     {
         std::vector<T> h(static_cast<size_t>(N));
         std::vector<T> dt(static_cast<size_t>(L));
@@ -457,7 +459,8 @@ void selective_scan_backward_cpu(const SelectiveScanBackwardParams<T>& g) {
     for (int64_t row_begin = 0; row_begin < rows; row_begin += block_rows) {
         const int64_t row_end = std::min(rows, row_begin + block_rows);
         const int64_t items = (row_end - row_begin) * slices;
-#pragma omp parallel if ((row_end - row_begin) * channels_per_group * L * N >= kMinParallelWork)
+#pragma omp parallel if ((row_end - row_begin) * channels_per_group * L * N >= kMinParallelWork) \
+    num_threads(hs::cpu::kernel_threads())
         {
             BackwardScratch<T> scratch(L, N);
 #pragma omp for schedule(dynamic)
@@ -483,7 +486,8 @@ void selective_scan_backward_cpu(const SelectiveScanBackwardParams<T>& g) {
             if (!varying) continue;
             const T* slice_data = which == 0 ? dB_slices.data() : dC_slices.data();
             T* target = which == 0 ? g.dB : g.dC;
-#pragma omp parallel for schedule(static) if ((row_end - row_begin) * slices * L * N >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if ((row_end - row_begin) * slices * L * N >= kMinParallelWork) \
+    num_threads(hs::cpu::kernel_threads())
             for (int64_t row_t = 0; row_t < (row_end - row_begin) * L; ++row_t) {
                 const int64_t local_row = row_t / L;
                 const int64_t t = row_t % L;
@@ -499,7 +503,7 @@ void selective_scan_backward_cpu(const SelectiveScanBackwardParams<T>& g) {
     }
 
     // Sums over the batch, in b order.
-#pragma omp parallel for schedule(static) if (pairs * N >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (pairs * N >= kMinParallelWork) num_threads(hs::cpu::kernel_threads())
     for (int64_t d = 0; d < p.dim; ++d) {
         for (int64_t n = 0; n < N; ++n) {
             T sum_A = T(0);
