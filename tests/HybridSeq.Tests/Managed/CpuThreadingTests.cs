@@ -32,8 +32,9 @@ public sealed partial class CpuThreadingTests
     public void AutomaticCountRespectsTheProcessAffinity()
     {
         if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is { Length: > 0 } ||
-            Environment.GetEnvironmentVariable(CpuThreading.ThreadsVariable) is { Length: > 0 })
-            Assert.Ignore("OMP_NUM_THREADS or HYBRIDSEQ_NUM_THREADS is set: the count is the user's");
+            Environment.GetEnvironmentVariable(CpuThreading.ThreadsVariable) is { Length: > 0 } ||
+            Environment.GetEnvironmentVariable("DOTNET_PROCESSOR_COUNT") is { Length: > 0 })
+            Assert.Ignore("OMP_NUM_THREADS, HYBRIDSEQ_NUM_THREADS or DOTNET_PROCESSOR_COUNT is set");
         // .NET's ProcessorCount is the CPUs of the affinity mask (and of the cgroup quota).
         Assert.That(CpuThreading.ThreadCount, Is.InRange(1, Environment.ProcessorCount));
     }
