@@ -250,11 +250,11 @@ int step_kernel_threads() {
     load.running_threads = running_threads_on_machine();
     if (load.online_cpus <= 0 || load.running_threads <= 0) return base;
     // The caller is one of the runnable threads. When all the others together still leave `base` CPUs free, the
-    // answer is `base` whoever they belong to: skip the per-thread reads (tens of microseconds in a .NET process).
+    // answer is `base` whoever they belong to: skip the per-thread reads below.
     if (load.online_cpus - (load.running_threads - 1) >= base) return base;
-    // Counting our own runnable threads reads one procfs file per thread of the process (a .NET process has dozens:
-    // 0.3 ms on an idle 2-core machine, 1 ms on a loaded one), so its result, the free CPUs, is reused for
-    // kSampleReuse. A competitor that appears is seen within that time; one that leaves is seen at once by the
+    // Counting our own runnable threads reads one procfs file per thread of the process (a .NET process has dozens;
+    // about 1 ms for 31 threads on the loaded 2-core development machine), so its result, the free CPUs, is reused
+    // for kSampleReuseUs. A competitor that appears is seen within that time; one that leaves is seen at once by the
     // check above.
     const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now().time_since_epoch())
