@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -179,6 +180,50 @@ TEST(ThreadPolicyLive, CallingThreadPinnedToOneCpuGetsOneThread) {
     ASSERT_EQ(hs_get_num_threads(&unpinned), HS_OK) << hs_last_error();
     EXPECT_GE(unpinned, 1);
     EXPECT_LE(unpinned, CPU_COUNT(&original)) << "capped by the affinity mask";
+}
+
+}  // namespace
+
+namespace {
+
+// The environment is read once per process, so each malformed value is tried in a fresh process: the
+// "threadsafe" death-test style re-executes this binary for the statement. The child exits 3 when the kernels'
+// policy reported HS_ERR_INVALID_ARGUMENT, after printing the message the parent matches.
+void expect_rejected_environment(const char* name, const char* value, const char* message_pattern) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            setenv(name, value, 1);
+            int32_t threads = 0;
+            const hs_status status = hs_get_num_threads(&threads);
+            std::fprintf(stderr, "%s\n", hs_last_error());
+            std::exit(status == HS_ERR_INVALID_ARGUMENT ? 3 : 4);
+        },
+        ::testing::ExitedWithCode(3), message_pattern);
+}
+
+TEST(ThreadPolicyEnvironment, MalformedThreadCountIsReportedWithTheVariableAndTheValue) {
+    expect_rejected_environment("HYBRIDSEQ_NUM_THREADS", "two",
+                                "environment variable HYBRIDSEQ_NUM_THREADS must be a whole number of threads in "
+                                "\\[1, 4096\\], got 'two'");
+    expect_rejected_environment("HYBRIDSEQ_NUM_THREADS", "0", "got '0'");
+}
+
+TEST(ThreadPolicyEnvironment, MalformedAdaptiveSwitchIsReported) {
+    expect_rejected_environment("HYBRIDSEQ_ADAPTIVE_THREADS", "off",
+                                "environment variable HYBRIDSEQ_ADAPTIVE_THREADS must be 0 or 1, got 'off'");
+}
+
+TEST(ThreadPolicyEnvironment, ValidThreadCountIsUsed) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            setenv("HYBRIDSEQ_NUM_THREADS", "3", 1);
+            int32_t threads = 0;
+            const hs_status status = hs_get_num_threads(&threads);
+            std::exit(status == HS_OK ? threads : 100);
+        },
+        ::testing::ExitedWithCode(3), "");
 }
 
 }  // namespace
