@@ -127,13 +127,36 @@ function Invoke-NativeTests {
 }
 
 # Runs the .NET tests (Microsoft.Testing.Platform through `dotnet test`) and reads the summary it prints.
+# The platform prints six lines for every skipped test (reason, assembly, the reason again as standard output, ...):
+# like the ctest step, this counts them instead, one line per distinct reason at the end ("41 skipped: No CUDA
+# device ..."). Everything else, failures with their messages and stack traces included, passes through as it comes.
 function Invoke-DotnetTests {
     Write-Step 'test: .NET (NUnit)'
     $lines = [System.Collections.Generic.List[string]]::new()
+    $skipReasons = [ordered]@{}
+    $state = @{ inSkipped = $false; reasonSeen = $false }
     & dotnet test --project $TestProject -c $Configuration --no-build 2>&1 | ForEach-Object {
-        $lines.Add("$_")
-        Write-Host $_
+        $line = "$_"
+        $lines.Add($line)
+        $plain = $line -replace "`e\[[0-9;]*[A-Za-z]", ''
+        if ($plain -match '^skipped (.+)$') {
+            $state.inSkipped = $true
+            $state.reasonSeen = $false
+            return
+        }
+        if ($state.inSkipped -and $plain -match '^\s') {
+            # The first indented line of a skipped test's block is its reason; the rest repeats it.
+            if (-not $state.reasonSeen) {
+                $reason = $plain.Trim()
+                $skipReasons[$reason] = 1 + [int] $skipReasons[$reason]
+                $state.reasonSeen = $true
+            }
+            return
+        }
+        $state.inSkipped = $false
+        Write-Host $line
     }
+    foreach ($reason in $skipReasons.Keys) { Write-Host "  $($skipReasons[$reason]) skipped: $reason" }
     $text = $lines -join "`n"
     $total = [regex]::Match($text, 'total:\s*(\d+)')
     if (-not $total.Success) { throw 'dotnet test printed no summary; see its output above.' }

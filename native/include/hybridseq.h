@@ -120,6 +120,15 @@ HS_API hs_status hs_cuda_synchronize(int32_t device);
  * Unknown names give HS_ERR_INVALID_ARGUMENT. */
 HS_API hs_status hs_abi_sizeof(const char* type_name, int64_t* size);
 HS_API hs_status hs_abi_offsetof(const char* type_name, const char* field_name, int64_t* offset);
+/* CPU threads of the kernels. Automatic by default: omp_get_max_threads() (OMP_NUM_THREADS when set) capped by the
+ * calling thread's affinity mask and the cgroup CPU quota; the recurrence kernels, which meet at a barrier every time
+ * step, also leave out the cores that other processes keep busy at the start of each call (HYBRIDSEQ_ADAPTIVE_THREADS=0
+ * turns that off). hs_set_num_threads(n), n in [1, 4096], fixes the count of every kernel (and turns the adaptation
+ * off); 0 returns to the environment's choice (HYBRIDSEQ_NUM_THREADS=n, else automatic). Process-wide, thread-safe.
+ * hs_get_num_threads gives the count a kernel called now on this thread would use on an idle machine; it fails
+ * like the kernels do when HYBRIDSEQ_NUM_THREADS or HYBRIDSEQ_ADAPTIVE_THREADS holds an invalid value. */
+HS_API hs_status hs_set_num_threads(int32_t threads);
+HS_API hs_status hs_get_num_threads(int32_t* threads);
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Selective scan (Mamba-1 S6)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct RnnConfig {
     int64_t hidden() const { return heads * head_dim; }
     std::string describe() const;
 };
+
+// What GoogleTest prints for a RnnConfig (a test parameter, a failure message's value): describe(), not its raw bytes.
+inline void PrintTo(const RnnConfig& config, std::ostream* os) { *os << config.describe(); }
 
 // Inputs in double; the float tests round them once (rounded_to_float) and the reference runs on the rounded values.
 struct RnnProblem {

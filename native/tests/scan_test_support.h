@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct ScanConfig {
 
     std::string describe() const;
 };
+
+// What GoogleTest prints for a ScanConfig (a test parameter, a failure message's value): describe(), not its raw bytes.
+inline void PrintTo(const ScanConfig& config, std::ostream* os) { *os << config.describe(); }
 
 // Inputs in double; the float tests round them once, and the reference then runs on the rounded values.
 struct ScanProblem {

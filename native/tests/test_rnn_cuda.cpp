@@ -79,6 +79,9 @@ struct RnnCase {
     }
 };
 
+// What GoogleTest prints for a case's GetParam() (a failure line, --gtest_list_tests): its name, not its raw bytes.
+void PrintTo(const RnnCase& c, std::ostream* os) { *os << c.name(); }
+
 std::vector<double> random_values(size_t count, double low, double high, std::mt19937& rng) {
     std::uniform_real_distribution<double> dist(low, high);
     std::vector<double> values(count);

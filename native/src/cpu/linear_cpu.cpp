@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/cpu_threads.h"
 #include "common/error.h"
 #include "cpu/cpu_vector.h"
 #include "ops/linear.h"

@@ -53,7 +53,7 @@ template <typename T>
 void pack_b_panels(const GemmProblem<T>& g, int64_t panels, T* packed, bool parallel) {
     constexpr int64_t P = kPanel<T>;
     const int64_t depth_blocks = (g.depth + kBlockDepth - 1) / kBlockDepth;
-#pragma omp parallel for schedule(static) if (parallel)
+#pragma omp parallel for schedule(static) if (parallel) num_threads(hs::cpu::kernel_threads())
     for (int64_t block = 0; block < depth_blocks; ++block) {
         const int64_t d_end = std::min<int64_t>(g.depth, (block + 1) * kBlockDepth);
         for (int64_t panel = 0; panel < panels; ++panel) {
@@ -178,10 +178,11 @@ void gemm(const GemmProblem<T>& g) {
     // are at least 4 units per thread for balance. Which thread computes a unit does not change any result: every
     // element is summed in the same order by the same code.
     const int64_t fitting = kGroupBytes / (kBlockRows * items.columns * int64_t(sizeof(T)));
-    const int64_t balanced = splits * items.count / (4 * int64_t(omp_get_max_threads()));
+    const int threads = hs::cpu::kernel_threads();
+    const int64_t balanced = splits * items.count / (4 * int64_t(threads));
     const int64_t group = std::max<int64_t>(1, std::min(fitting, balanced));
     const int64_t groups = (items.count + group - 1) / group;
-#pragma omp parallel if (parallel)
+#pragma omp parallel if (parallel) num_threads(threads)
     {
         PackedRows<T> packed_a;
 #pragma omp for schedule(dynamic)
@@ -224,7 +225,8 @@ void column_sums(const T* dy, int64_t rows, int64_t columns, T* db) {
     constexpr int64_t kSumBlock = 128;  // bounds the rounding error growth of long float sums
     constexpr int64_t kColumnChunk = 256;
     const int64_t chunks = (columns + kColumnChunk - 1) / kColumnChunk;
-#pragma omp parallel for schedule(static) if (rows * columns >= kMinParallelGemmWork)
+#pragma omp parallel for schedule(static) if (rows * columns >= kMinParallelGemmWork) \
+    num_threads(hs::cpu::kernel_threads())
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         const int64_t n0 = chunk * kColumnChunk, width = std::min<int64_t>(kColumnChunk, columns - n0);
         T total[kColumnChunk], partial[kColumnChunk];

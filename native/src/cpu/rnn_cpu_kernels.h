@@ -380,7 +380,7 @@ constexpr int64_t kMinParallelStepWork = int64_t(1) << 14;
 
 inline int rnn_thread_count(const RnnDims& d) {
     const int64_t work = d.batch * d.heads * d.head_gates * d.head_dim;
-    return work < kMinParallelStepWork ? 1 : std::max(1, omp_get_max_threads());
+    return work < kMinParallelStepWork ? 1 : hs::cpu::step_kernel_threads();
 }
 
 // One barrier per step: each thread owns fixed (head, unit block) items and, for each, computes the pre-activations
@@ -673,7 +673,7 @@ void reduce_weight_gradients(const RnnBackwardParams<T>& p, const RnnDims& d) {
     std::vector<T> db_heads(static_cast<size_t>(width), T(0));
     const int64_t strips = (d.head_dim + kTileRows - 1) / kTileRows;
     const int64_t work = rows * d.heads * d.head_gates * d.head_dim;
-    const int threads = work < kMinParallelStepWork ? 1 : std::max(1, omp_get_max_threads());
+    const int threads = work < kMinParallelStepWork ? 1 : hs::cpu::kernel_threads();
 
 #pragma omp parallel num_threads(threads)
     {

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/cpu_threads.h"
 #include "hybridseq.h"
 #include "ops/selective_scan.h"
 
@@ -146,7 +147,8 @@ template <typename T>
 std::vector<T> transpose_time_major(const T* source, int64_t rows, int64_t dstate, int64_t seqlen) {
     std::vector<T> target(static_cast<size_t>(rows * dstate * seqlen));
     T* out = target.data();
-#pragma omp parallel for schedule(static) if (rows * dstate * seqlen >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (rows * dstate * seqlen >= kMinParallelWork) \
+    num_threads(hs::cpu::kernel_threads())
     for (int64_t row = 0; row < rows; ++row) {
         const T* src = source + row * dstate * seqlen;
         T* dst = out + row * dstate * seqlen;
@@ -419,10 +421,11 @@ void selective_scan_forward_cpu(const SelectiveScanParams<T>& p) {
     const TimeOperand<T> Cop = make_time_operand(p, p.C, p.c_varying);
 
     // Per-thread scratch (h: N, dt: L) is allocated here, outside the parallel region: an exception thrown inside
-    // one (std::bad_alloc) could not leave it and would end the process instead of reaching the entry point.
-    const int64_t threads = omp_get_max_threads();
-    std::vector<T> scratch(static_cast<size_t>(threads * (N + L)));
-#pragma omp parallel if (pairs * L * N >= kMinParallelWork)
+    // one (std::bad_alloc) could not leave it and would end the process instead of reaching the entry point. The
+    // team size is fixed once so that the scratch has a slice for every thread of the region.
+    const int threads = hs::cpu::kernel_threads();
+    std::vector<T> scratch(static_cast<size_t>(int64_t(threads) * (N + L)));
+#pragma omp parallel if (pairs * L * N >= kMinParallelWork) num_threads(threads)
     {
         T* h = scratch.data() + omp_get_thread_num() * (N + L);
         T* dt = h + N;
@@ -463,13 +466,16 @@ void selective_scan_backward_cpu(const SelectiveScanBackwardParams<T>& g) {
 
     // One scratch per thread, allocated outside the parallel regions (see the forward).
     std::vector<BackwardScratch<T>> thread_scratch;
-    thread_scratch.reserve(static_cast<size_t>(omp_get_max_threads()));
-    for (int thread = 0; thread < omp_get_max_threads(); ++thread) thread_scratch.emplace_back(L, N);
+    // One team size for the scratch and the regions that index it by thread number.
+    const int threads = hs::cpu::kernel_threads();
+    thread_scratch.reserve(static_cast<size_t>(threads));
+    for (int thread = 0; thread < threads; ++thread) thread_scratch.emplace_back(L, N);
 
     for (int64_t row_begin = 0; row_begin < rows; row_begin += block_rows) {
         const int64_t row_end = std::min(rows, row_begin + block_rows);
         const int64_t items = (row_end - row_begin) * slices;
-#pragma omp parallel if ((row_end - row_begin) * channels_per_group * L * N >= kMinParallelWork)
+#pragma omp parallel if ((row_end - row_begin) * channels_per_group * L * N >= kMinParallelWork) \
+    num_threads(threads)
         {
             BackwardScratch<T>& scratch = thread_scratch[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic)
@@ -495,7 +501,8 @@ void selective_scan_backward_cpu(const SelectiveScanBackwardParams<T>& g) {
             if (!varying) continue;
             const T* slice_data = which == 0 ? dB_slices.data() : dC_slices.data();
             T* target = which == 0 ? g.dB : g.dC;
-#pragma omp parallel for schedule(static) if ((row_end - row_begin) * slices * L * N >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if ((row_end - row_begin) * slices * L * N >= kMinParallelWork) \
+    num_threads(hs::cpu::kernel_threads())
             for (int64_t row_t = 0; row_t < (row_end - row_begin) * L; ++row_t) {
                 const int64_t local_row = row_t / L;
                 const int64_t t = row_t % L;
@@ -511,7 +518,7 @@ void selective_scan_backward_cpu(const SelectiveScanBackwardParams<T>& g) {
     }
 
     // Sums over the batch, in b order.
-#pragma omp parallel for schedule(static) if (pairs * N >= kMinParallelWork)
+#pragma omp parallel for schedule(static) if (pairs * N >= kMinParallelWork) num_threads(hs::cpu::kernel_threads())
     for (int64_t d = 0; d < p.dim; ++d) {
         for (int64_t n = 0; n < N; ++n) {
             T sum_A = T(0);

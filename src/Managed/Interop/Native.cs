@@ -45,6 +45,7 @@ public static unsafe class Native
                 NativeLibrary.SetDllImportResolver(typeof(NativeMethods).Assembly, ResolveImport);
                 resolverRegistered = true;
             }
+            CpuThreading.ApplyWaitPolicyDefault();  // libgomp reads it when the library below loads it
             (IntPtr handle, string path) = FindAndLoadLibrary();
             libraryHandle = handle;
             LoadedPath = path;
