@@ -31,6 +31,20 @@
 #  define HS_API __attribute__((visibility("default")))
 #endif
 
+/* Every function that returns an hs_status is declared HS_NODISCARD: a caller that drops the status gets a compiler
+ * warning (an error in HybridSeq's own build, -Werror=unused-result), since a dropped status hides the failure. */
+#if defined(__cplusplus) && __cplusplus >= 201703L
+#  define HS_NODISCARD [[nodiscard]]
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L
+#  define HS_NODISCARD [[nodiscard]]
+#elif defined(__GNUC__) || defined(__clang__)
+#  define HS_NODISCARD __attribute__((warn_unused_result))
+#elif defined(_MSC_VER)
+#  define HS_NODISCARD _Check_return_
+#else
+#  define HS_NODISCARD
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -106,15 +120,20 @@ HS_API const char* hs_status_name(int32_t status);
 HS_API int32_t hs_cuda_compiled(void);
 /* Number of usable CUDA devices. With no CUDA build, no driver or no device: *count = 0 and HS_OK, and
  * hs_cuda_unavailable_reason() says why. */
+HS_NODISCARD
 HS_API hs_status hs_cuda_device_count(int32_t* count);
 /* Why CUDA is not usable ("" when it is); static or thread-local storage. */
 HS_API const char* hs_cuda_unavailable_reason(void);
+HS_NODISCARD
 HS_API hs_status hs_cuda_device_info(int32_t device, hs_device_info* info);
 /* Waits for all work on the device (cudaDeviceSynchronize) and reports any pending asynchronous error. */
+HS_NODISCARD
 HS_API hs_status hs_cuda_synchronize(int32_t device);
 /* ABI self-description for tests: sizeof / offsetof of the structs above, by name ("hs_tensor", "sizes").
  * Unknown names give HS_ERR_INVALID_ARGUMENT. */
+HS_NODISCARD
 HS_API hs_status hs_abi_sizeof(const char* type_name, int64_t* size);
+HS_NODISCARD
 HS_API hs_status hs_abi_offsetof(const char* type_name, const char* field_name, int64_t* offset);
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -177,11 +196,13 @@ HS_API int64_t hs_selective_scan_num_chunks(int64_t seqlen);
  *   checkpoints  (Bt, Dm, K, N), K = hs_selective_scan_num_chunks(L), optional: checkpoints[:,:,k] is the state
  *                before step k*HS_SELECTIVE_SCAN_CHUNK; pass it when a backward pass will follow.
  * Memory for backward is O(Bt*Dm*N*L/HS_SELECTIVE_SCAN_CHUNK); every other intermediate is recomputed. */
+HS_NODISCARD
 HS_API hs_status hs_selective_scan_forward(const hs_selective_scan_inputs* inputs, const hs_tensor* out,
                                            const hs_tensor* h_last, const hs_tensor* checkpoints, hs_stream stream);
 
 /* Elements of float32 (CUDA) workspace that hs_selective_scan_backward needs for these sizes; 0 on CPU.
  * b_varying / c_varying: 1 when B / C are (Bt, G, N, L). */
+HS_NODISCARD
 HS_API hs_status hs_selective_scan_workspace_elements(int32_t device_type, int64_t batch, int64_t dim,
                                                       int64_t groups, int64_t dstate, int64_t seqlen,
                                                       int32_t b_varying, int32_t c_varying, int32_t deterministic,
@@ -195,6 +216,7 @@ HS_API hs_status hs_selective_scan_workspace_elements(int32_t device_type, int64
  *                through the workspace in a fixed order, so repeated runs give identical bits.
  *   workspace    1-D float32 on the device with at least hs_selective_scan_workspace_elements(...) elements;
  *                may be NULL when that number is 0. */
+HS_NODISCARD
 HS_API hs_status hs_selective_scan_backward(const hs_selective_scan_inputs* inputs, const hs_tensor* checkpoints,
                                             const hs_tensor* dout, const hs_tensor* dh_last,
                                             const hs_selective_scan_grads* grads, int32_t deterministic,
@@ -204,6 +226,7 @@ HS_API hs_status hs_selective_scan_backward(const hs_selective_scan_inputs* inpu
  *   inputs->u, delta, z (Bt, Dm); B, C (Dm, N) or (Bt, G, N); A, D, delta_bias as above; h0, lengths NULL.
  *   state        (Bt, Dm, N) read as h[t-1] and overwritten with h[t] (in place)
  *   out          (Bt, Dm) */
+HS_NODISCARD
 HS_API hs_status hs_selective_scan_step(const hs_selective_scan_inputs* inputs, const hs_tensor* state,
                                         const hs_tensor* out, hs_stream stream);
 
@@ -254,6 +277,7 @@ typedef struct hs_rnn_inputs {
 } hs_rnn_inputs;
 
 /* Gates G, states S and saved cache gates C (see hs_rnn_forward) of a cell. */
+HS_NODISCARD
 HS_API hs_status hs_rnn_cell_info(int32_t cell, int32_t* gates, int32_t* states, int32_t* cache_gates);
 
 /* Full sequence forward.
@@ -267,6 +291,7 @@ HS_API hs_status hs_rnn_cell_info(int32_t cell, int32_t* gates, int32_t* states,
  *   workspace                      scratch: 1-D, the dtype of the inputs, on their device, contiguous, with at least
  *                                  hs_rnn_workspace_elements(..., backward = 0, ...) elements (may be NULL when that
  *                                  is 0); its content on entry is ignored and on return unspecified. */
+HS_NODISCARD
 HS_API hs_status hs_rnn_forward(const hs_rnn_inputs* inputs, const hs_tensor* y, const hs_tensor* s_last,
                                 const hs_tensor* states, const hs_tensor* cache, const hs_tensor* workspace,
                                 hs_stream stream);
@@ -274,6 +299,7 @@ HS_API hs_status hs_rnn_forward(const hs_rnn_inputs* inputs, const hs_tensor* y,
 /* Elements of scratch (in the tensor dtype, on the device) that one pass needs: backward = 0 for hs_rnn_forward
  * (and hs_rnn_step with steps = 1), 1 for hs_rnn_backward. The answer depends only on the arguments (never on the
  * GPU model), so it may include scratch that a given GPU does not touch; it is 0 for the CPU forward. */
+HS_NODISCARD
 HS_API hs_status hs_rnn_workspace_elements(int32_t device_type, int32_t cell, int64_t steps, int64_t batch,
                                            int64_t hidden, int64_t num_heads, int32_t backward, int64_t* elements);
 
@@ -286,6 +312,7 @@ HS_API hs_status hs_rnn_workspace_elements(int32_t device_type, int32_t cell, in
  *   workspace: 1-D, the dtype of the inputs, >= hs_rnn_workspace_elements(..., backward = 1, ...) elements (NULL
  *   when 0).
  * dR and db are computed after the time loop as one matrix product over all steps (deterministic). */
+HS_NODISCARD
 HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* states, const hs_tensor* cache,
                                  const hs_tensor* dy, const hs_tensor* ds_last, const hs_tensor* dwx,
                                  const hs_tensor* dR, const hs_tensor* db, const hs_tensor* ds0,
@@ -296,6 +323,7 @@ HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* s
  *   state (S, Bt, H) read as s_{t-1} and overwritten with s_t (in place); y (Bt, H)
  *   workspace as for hs_rnn_forward with steps = 1: >= hs_rnn_workspace_elements(..., steps = 1, ...,
  *   backward = 0, ...) elements, NULL when that is 0 (a decoder can allocate it once and reuse it every step). */
+HS_NODISCARD
 HS_API hs_status hs_rnn_step(const hs_rnn_inputs* inputs, const hs_tensor* state, const hs_tensor* y,
                              const hs_tensor* workspace, hs_stream stream);
 
@@ -311,9 +339,11 @@ HS_API hs_status hs_rnn_step(const hs_rnn_inputs* inputs, const hs_tensor* state
  * independent of the thread count. `stream` is ignored (CPU), kept so that the signature matches every other op.
  * ------------------------------------------------------------------------------------------------------------- */
 
+HS_NODISCARD
 HS_API hs_status hs_linear_forward(const hs_tensor* x, const hs_tensor* w, const hs_tensor* b, const hs_tensor* y,
                                    hs_stream stream);
 
+HS_NODISCARD
 HS_API hs_status hs_linear_backward(const hs_tensor* x, const hs_tensor* w, const hs_tensor* dy,
                                     const hs_tensor* dx, const hs_tensor* dw, const hs_tensor* db, hs_stream stream);
 
