@@ -88,8 +88,8 @@ TimeOperand<T> make_time_operand(const SelectiveScanParams<T>& p, const T* data,
 
 // Forward of one (b, d) recurrence; h (N) and dt (L) are the calling thread's scratch.
 template <typename T>
-void forward_pair(const SelectiveScanParams<T>& p, const TimeOperand<T>& Bop,
-                                       const TimeOperand<T>& Cop, int64_t b, int64_t d, T* h, T* dt) {
+void forward_pair(const SelectiveScanParams<T>& p, const TimeOperand<T>& Bop, const TimeOperand<T>& Cop, int64_t b,
+                  int64_t d, T* h, T* dt) {
     const int64_t L = p.seqlen;
     const int64_t N = p.dstate;
     const int64_t bd = b * p.dim + d;
