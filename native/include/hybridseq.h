@@ -35,6 +35,20 @@
 #  define HS_API __attribute__((visibility("default")))
 #endif
 
+/* Every function that returns an hs_status is declared HS_NODISCARD: a caller that drops the status gets a compiler
+ * warning (an error in HybridSeq's own build, -Werror=unused-result), since a dropped status hides the failure. */
+#if defined(__cplusplus) && __cplusplus >= 201703L
+#  define HS_NODISCARD [[nodiscard]]
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L
+#  define HS_NODISCARD [[nodiscard]]
+#elif defined(__GNUC__) || defined(__clang__)
+#  define HS_NODISCARD __attribute__((warn_unused_result))
+#elif defined(_MSC_VER)
+#  define HS_NODISCARD _Check_return_
+#else
+#  define HS_NODISCARD
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -110,15 +124,20 @@ HS_API const char* hs_status_name(int32_t status);
 HS_API int32_t hs_cuda_compiled(void);
 /* Number of usable CUDA devices. With no CUDA build, no driver or no device: *count = 0 and HS_OK, and
  * hs_cuda_unavailable_reason() says why. */
+HS_NODISCARD
 HS_API hs_status hs_cuda_device_count(int32_t* count);
 /* Why CUDA is not usable ("" when it is); static or thread-local storage. */
 HS_API const char* hs_cuda_unavailable_reason(void);
+HS_NODISCARD
 HS_API hs_status hs_cuda_device_info(int32_t device, hs_device_info* info);
 /* Waits for all work on the device (cudaDeviceSynchronize) and reports any pending asynchronous error. */
+HS_NODISCARD
 HS_API hs_status hs_cuda_synchronize(int32_t device);
 /* ABI self-description for tests: sizeof / offsetof of the structs above, by name ("hs_tensor", "sizes").
  * Unknown names give HS_ERR_INVALID_ARGUMENT. */
+HS_NODISCARD
 HS_API hs_status hs_abi_sizeof(const char* type_name, int64_t* size);
+HS_NODISCARD
 HS_API hs_status hs_abi_offsetof(const char* type_name, const char* field_name, int64_t* offset);
 /* CPU threads of the kernels. Automatic by default: omp_get_max_threads() (OMP_NUM_THREADS when set) capped by the
  * calling thread's affinity mask and the cgroup CPU quota; the recurrence kernels, which meet at a barrier every time
@@ -127,7 +146,9 @@ HS_API hs_status hs_abi_offsetof(const char* type_name, const char* field_name, 
  * off); 0 returns to the environment's choice (HYBRIDSEQ_NUM_THREADS=n, else automatic). Process-wide, thread-safe.
  * hs_get_num_threads gives the count a kernel called now on this thread would use on an idle machine; it fails
  * like the kernels do when HYBRIDSEQ_NUM_THREADS or HYBRIDSEQ_ADAPTIVE_THREADS holds an invalid value. */
+HS_NODISCARD
 HS_API hs_status hs_set_num_threads(int32_t threads);
+HS_NODISCARD
 HS_API hs_status hs_get_num_threads(int32_t* threads);
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -191,6 +212,7 @@ HS_API int64_t hs_selective_scan_num_chunks(int64_t seqlen);
  *   checkpoints  (Bt, Dm, K, N), K = hs_selective_scan_num_chunks(L), optional: checkpoints[:,:,k] is the state
  *                before step k*HS_SELECTIVE_SCAN_CHUNK; pass it when a backward pass will follow.
  * Memory for backward is O(Bt*Dm*N*L/HS_SELECTIVE_SCAN_CHUNK); every other intermediate is recomputed. */
+HS_NODISCARD
 HS_API hs_status hs_selective_scan_forward(const hs_selective_scan_inputs* inputs, const hs_tensor* out,
                                            const hs_tensor* h_last, const hs_tensor* checkpoints, hs_stream stream);
 
@@ -198,6 +220,7 @@ HS_API hs_status hs_selective_scan_forward(const hs_selective_scan_inputs* input
  * (0 on CPU; 0 when Bt, Dm or L is 0, where the backward runs no kernel). `inputs` is checked exactly as the
  * backward checks it (same statuses and messages), so the answer always matches the call; the data of the tensors
  * is not read except CPU 'lengths'. An answer that would not fit in int64 is an error, never a wrapped count. */
+HS_NODISCARD
 HS_API hs_status hs_selective_scan_workspace_elements(const hs_selective_scan_inputs* inputs, int32_t deterministic,
                                                       int64_t* elements);
 
@@ -210,6 +233,7 @@ HS_API hs_status hs_selective_scan_workspace_elements(const hs_selective_scan_in
  *   workspace    1-D float32 on the device with at least hs_selective_scan_workspace_elements(inputs,
  *                deterministic, ...) elements; may be NULL when that number is 0; a workspace that is given is
  *                checked on every backend. */
+HS_NODISCARD
 HS_API hs_status hs_selective_scan_backward(const hs_selective_scan_inputs* inputs, const hs_tensor* checkpoints,
                                             const hs_tensor* dout, const hs_tensor* dh_last,
                                             const hs_selective_scan_grads* grads, int32_t deterministic,
@@ -219,6 +243,7 @@ HS_API hs_status hs_selective_scan_backward(const hs_selective_scan_inputs* inpu
  *   inputs->u, delta, z (Bt, Dm); B, C (Dm, N) or (Bt, G, N); A, D, delta_bias as above; h0, lengths NULL.
  *   state        (Bt, Dm, N) read as h[t-1] and overwritten with h[t] (in place)
  *   out          (Bt, Dm) */
+HS_NODISCARD
 HS_API hs_status hs_selective_scan_step(const hs_selective_scan_inputs* inputs, const hs_tensor* state,
                                         const hs_tensor* out, hs_stream stream);
 
@@ -269,6 +294,7 @@ typedef struct hs_rnn_inputs {
 } hs_rnn_inputs;
 
 /* Gates G, states S and saved cache gates C (see hs_rnn_forward) of a cell. */
+HS_NODISCARD
 HS_API hs_status hs_rnn_cell_info(int32_t cell, int32_t* gates, int32_t* states, int32_t* cache_gates);
 
 /* Full sequence forward.
@@ -283,6 +309,7 @@ HS_API hs_status hs_rnn_cell_info(int32_t cell, int32_t* gates, int32_t* states,
  *                                  hs_rnn_workspace_elements(inputs, HS_RNN_PASS_FORWARD, NULL, ...) elements (may
  *                                  be NULL when that is 0); its content on entry is ignored and on return
  *                                  unspecified. */
+HS_NODISCARD
 HS_API hs_status hs_rnn_forward(const hs_rnn_inputs* inputs, const hs_tensor* y, const hs_tensor* s_last,
                                 const hs_tensor* states, const hs_tensor* cache, const hs_tensor* workspace,
                                 hs_stream stream);
@@ -301,6 +328,7 @@ typedef enum hs_rnn_pass {
  * the GPU model), so it may include scratch that a given GPU does not touch; it is 0 for the CPU forward and step,
  * and 0 when T or Bt is 0 (no kernel runs). The tensors' data is not read except CPU 'lengths'. An answer that would
  * not fit in int64 is an error, never a wrapped count. */
+HS_NODISCARD
 HS_API hs_status hs_rnn_workspace_elements(const hs_rnn_inputs* inputs, int32_t pass, const hs_tensor* dwx,
                                            int64_t* elements);
 
@@ -313,6 +341,7 @@ HS_API hs_status hs_rnn_workspace_elements(const hs_rnn_inputs* inputs, int32_t 
  *   workspace: 1-D, the dtype of the inputs, >= hs_rnn_workspace_elements(inputs, HS_RNN_PASS_BACKWARD, dwx, ...)
  *   elements (NULL when 0).
  * dR and db are computed after the time loop as one matrix product over all steps (deterministic). */
+HS_NODISCARD
 HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* states, const hs_tensor* cache,
                                  const hs_tensor* dy, const hs_tensor* ds_last, const hs_tensor* dwx,
                                  const hs_tensor* dR, const hs_tensor* db, const hs_tensor* ds0,
@@ -323,6 +352,7 @@ HS_API hs_status hs_rnn_backward(const hs_rnn_inputs* inputs, const hs_tensor* s
  *   state (S, Bt, H) read as s_{t-1} and overwritten with s_t (in place); y (Bt, H)
  *   workspace: >= hs_rnn_workspace_elements(inputs, HS_RNN_PASS_STEP, NULL, ...) elements, NULL when that is 0
  *   (a decoder can allocate it once and reuse it every step). */
+HS_NODISCARD
 HS_API hs_status hs_rnn_step(const hs_rnn_inputs* inputs, const hs_tensor* state, const hs_tensor* y,
                              const hs_tensor* workspace, hs_stream stream);
 
@@ -338,9 +368,11 @@ HS_API hs_status hs_rnn_step(const hs_rnn_inputs* inputs, const hs_tensor* state
  * independent of the thread count. `stream` is ignored (CPU), kept so that the signature matches every other op.
  * ------------------------------------------------------------------------------------------------------------- */
 
+HS_NODISCARD
 HS_API hs_status hs_linear_forward(const hs_tensor* x, const hs_tensor* w, const hs_tensor* b, const hs_tensor* y,
                                    hs_stream stream);
 
+HS_NODISCARD
 HS_API hs_status hs_linear_backward(const hs_tensor* x, const hs_tensor* w, const hs_tensor* dy,
                                     const hs_tensor* dx, const hs_tensor* dw, const hs_tensor* db, hs_stream stream);
 

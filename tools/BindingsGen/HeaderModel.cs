@@ -20,7 +20,9 @@ internal sealed record StructModel(string Name, long SizeBytes, string? Doc, IRe
 
 internal sealed record ParameterModel(string Name, MappedType Type);
 
-internal sealed record FunctionModel(string Name, MappedType ReturnType, IReadOnlyList<ParameterModel> Parameters, string? Doc);
+/// <param name="MustUseResult">Declared HS_NODISCARD (warn_unused_result): every hs_status function must be.</param>
+internal sealed record FunctionModel(string Name, MappedType ReturnType, IReadOnlyList<ParameterModel> Parameters, string? Doc,
+    bool MustUseResult);
 
 /// <param name="HeaderSha256">Lower-case hex SHA-256 of the header with line endings normalised to LF.</param>
 internal sealed record HeaderModel(
@@ -296,8 +298,15 @@ internal static unsafe class HeaderParser
             parameters.Add(new ParameterModel(parameterName,
                 new MappedType(MapType(type, $"{name}({parameterName})"), LibClang.Spelling(type))));
         }
-        return new FunctionModel(name,
-            new MappedType(MapType(returnType, $"{name} return"), LibClang.Spelling(returnType)), parameters, DocOf(cursor));
+        var mappedReturn = new MappedType(MapType(returnType, $"{name} return"), LibClang.Spelling(returnType));
+        bool mustUseResult = LibClang.Children(cursor).Any(child => child.Kind == CXCursorKind.WarnUnusedResultAttr);
+        // A dropped status hides a failure, so the header marks every status-returning function; a new one that
+        // forgets the marker fails here rather than in some caller's code review.
+        if (mappedReturn.CSharp == "hs_status" && !mustUseResult)
+        {
+            throw new GeneratorException($"{name} returns hs_status but is not declared HS_NODISCARD; put HS_NODISCARD on the line before its HS_API.");
+        }
+        return new FunctionModel(name, mappedReturn, parameters, DocOf(cursor), mustUseResult);
     }
 
     /// <summary>The C# spelling of a C type. Qualifiers are dropped (C# has no const pointee).</summary>

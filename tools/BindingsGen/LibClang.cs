@@ -53,6 +53,8 @@ internal enum CXCursorKind
     FunctionDecl = 8,
     ParmDecl = 10,
     TypedefDecl = 20,
+    // __attribute__((warn_unused_result)) or [[nodiscard]] on a declaration (HS_NODISCARD), as a child cursor.
+    WarnUnusedResultAttr = 440,
 }
 
 internal enum CXTypeKind

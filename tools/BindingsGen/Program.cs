@@ -1,10 +1,12 @@
-// BindingsGen: generates src/Bindings/NativeMethods.g.cs from native/include/hybridseq.h with libclang.
+// BindingsGen: generates, from native/include/hybridseq.h with libclang (one parse for both),
+//   src/Bindings/NativeMethods.g.cs     the P/Invoke declarations, structs, enums and libclang's layout table, and
+//   native/src/api/abi_layout.g.inc      the library's ABI self-description table (hs_abi_sizeof / hs_abi_offsetof).
 //
-//   dotnet run --project tools/BindingsGen -- --write   regenerate the file
-//   dotnet run --project tools/BindingsGen -- --check   exit 1 (with a diff) when the file is not what the header gives
+//   dotnet run --project tools/BindingsGen -- --write   regenerate both files
+//   dotnet run --project tools/BindingsGen -- --check   exit 1 (with a diff) when either is not what the header gives
 //
-// Options: --header <path>, --output <path> (defaults relative to the repository root, found by walking up to
-// HybridSeq.sln from the working directory, then from the tool's folder).
+// Options: --header <path>, --output <path>, --abi-table <path> (defaults relative to the repository root, found by
+// walking up to HybridSeq.sln from the working directory, then from the tool's folder).
 using System.Text;
 
 namespace HybridSeq.BindingsGen;
@@ -12,7 +14,7 @@ namespace HybridSeq.BindingsGen;
 internal static class Program
 {
     private const string Usage =
-        "usage: BindingsGen (--write | --check) [--header <hybridseq.h>] [--output <NativeMethods.g.cs>] [--repo-root <dir>]";
+        "usage: BindingsGen (--write | --check) [--header <hybridseq.h>] [--output <NativeMethods.g.cs>] [--abi-table <abi_layout.g.inc>] [--repo-root <dir>]";
 
     private static int Main(string[] args)
     {
@@ -32,6 +34,7 @@ internal static class Program
         string? mode = null;
         string? header = null;
         string? output = null;
+        string? abiTable = null;
         string? repoRoot = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -47,6 +50,7 @@ internal static class Program
                     break;
                 case "--header":
                 case "--output":
+                case "--abi-table":
                 case "--repo-root":
                     if (i + 1 >= args.Length)
                     {
@@ -58,6 +62,7 @@ internal static class Program
                     {
                         case "--header": header = value; break;
                         case "--output": output = value; break;
+                        case "--abi-table": abiTable = value; break;
                         default: repoRoot = value; break;
                     }
                     break;
@@ -74,6 +79,7 @@ internal static class Program
             ?? throw new GeneratorException("cannot find the repository root (a folder with HybridSeq.sln) above the working directory or the tool; pass --repo-root.");
         header ??= Path.Combine(repoRoot, "native", "include", "hybridseq.h");
         output ??= Path.Combine(repoRoot, "src", "Bindings", "NativeMethods.g.cs");
+        abiTable ??= Path.Combine(repoRoot, "native", "src", "api", "abi_layout.g.inc");
         if (!File.Exists(header))
         {
             throw new GeneratorException($"header '{header}' does not exist.");
@@ -82,24 +88,37 @@ internal static class Program
         string shimIncludeDir = Path.Combine(repoRoot, "tools", "BindingsGen", "include");
         HeaderModel model = HeaderParser.Parse(header, shimIncludeDir);
         string headerDisplay = Path.GetRelativePath(repoRoot, Path.GetFullPath(header)).Replace('\\', '/');
-        string generated = CSharpEmitter.Emit(model, headerDisplay);
+        var outputs = new (string Path, string Text)[]
+        {
+            (output, CSharpEmitter.Emit(model, headerDisplay)),
+            (abiTable, AbiTableEmitter.Emit(model, headerDisplay)),
+        };
 
         if (mode == "--write")
         {
-            File.WriteAllText(output, generated, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
-            Console.WriteLine($"BindingsGen: wrote {output} ({model.Enums.Count} enums, {model.Structs.Count} structs, {model.Functions.Count} functions).");
+            foreach ((string path, string text) in outputs)
+            {
+                File.WriteAllText(path, text, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+                Console.WriteLine($"BindingsGen: wrote {path}.");
+            }
+            Console.WriteLine($"BindingsGen: {model.Enums.Count} enums, {model.Structs.Count} structs, {model.Functions.Count} functions.");
             return 0;
         }
 
-        string current = File.Exists(output) ? File.ReadAllText(output) : "";
-        if (current == generated)
+        int stale = 0;
+        foreach ((string path, string text) in outputs)
         {
-            Console.WriteLine($"BindingsGen: {output} is up to date.");
-            return 0;
+            string current = File.Exists(path) ? File.ReadAllText(path) : "";
+            if (current == text)
+            {
+                Console.WriteLine($"BindingsGen: {path} is up to date.");
+                continue;
+            }
+            stale++;
+            Console.Error.WriteLine($"BindingsGen: {path} differs from what {headerDisplay} gives; run `dotnet pwsh ./build.ps1 bindings`.");
+            Console.Error.Write(LineDiff.Unified(current, text, "on disk", "regenerated"));
         }
-        Console.Error.WriteLine($"BindingsGen: {output} differs from what {headerDisplay} gives; run `dotnet run --project tools/BindingsGen -- --write`.");
-        Console.Error.Write(LineDiff.Unified(current, generated, "on disk", "regenerated"));
-        return 1;
+        return stale == 0 ? 0 : 1;
     }
 
     private static int Fail(string message)

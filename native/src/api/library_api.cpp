@@ -87,60 +87,9 @@ struct AbiType {
 
 #define HS_ABI_FIELD(type, field) AbiField{#type, #field, offsetof(type, field)}
 
-constexpr AbiType kAbiTypes[] = {
-    {"hs_tensor", sizeof(hs_tensor)},
-    {"hs_device_info", sizeof(hs_device_info)},
-    {"hs_selective_scan_inputs", sizeof(hs_selective_scan_inputs)},
-    {"hs_selective_scan_grads", sizeof(hs_selective_scan_grads)},
-    {"hs_rnn_inputs", sizeof(hs_rnn_inputs)},
-};
-
-constexpr AbiField kAbiFields[] = {
-    HS_ABI_FIELD(hs_tensor, data),
-    HS_ABI_FIELD(hs_tensor, dtype),
-    HS_ABI_FIELD(hs_tensor, device_type),
-    HS_ABI_FIELD(hs_tensor, device_index),
-    HS_ABI_FIELD(hs_tensor, rank),
-    HS_ABI_FIELD(hs_tensor, sizes),
-    HS_ABI_FIELD(hs_tensor, strides),
-    HS_ABI_FIELD(hs_device_info, name),
-    HS_ABI_FIELD(hs_device_info, compute_major),
-    HS_ABI_FIELD(hs_device_info, compute_minor),
-    HS_ABI_FIELD(hs_device_info, multiprocessor_count),
-    HS_ABI_FIELD(hs_device_info, reserved),
-    HS_ABI_FIELD(hs_device_info, total_memory_bytes),
-    HS_ABI_FIELD(hs_device_info, free_memory_bytes),
-    HS_ABI_FIELD(hs_selective_scan_inputs, u),
-    HS_ABI_FIELD(hs_selective_scan_inputs, delta),
-    HS_ABI_FIELD(hs_selective_scan_inputs, A),
-    HS_ABI_FIELD(hs_selective_scan_inputs, B),
-    HS_ABI_FIELD(hs_selective_scan_inputs, C),
-    HS_ABI_FIELD(hs_selective_scan_inputs, D),
-    HS_ABI_FIELD(hs_selective_scan_inputs, z),
-    HS_ABI_FIELD(hs_selective_scan_inputs, delta_bias),
-    HS_ABI_FIELD(hs_selective_scan_inputs, h0),
-    HS_ABI_FIELD(hs_selective_scan_inputs, lengths),
-    HS_ABI_FIELD(hs_selective_scan_inputs, delta_softplus),
-    HS_ABI_FIELD(hs_selective_scan_inputs, reserved),
-    HS_ABI_FIELD(hs_selective_scan_grads, du),
-    HS_ABI_FIELD(hs_selective_scan_grads, ddelta),
-    HS_ABI_FIELD(hs_selective_scan_grads, dA),
-    HS_ABI_FIELD(hs_selective_scan_grads, dB),
-    HS_ABI_FIELD(hs_selective_scan_grads, dC),
-    HS_ABI_FIELD(hs_selective_scan_grads, dD),
-    HS_ABI_FIELD(hs_selective_scan_grads, dz),
-    HS_ABI_FIELD(hs_selective_scan_grads, ddelta_bias),
-    HS_ABI_FIELD(hs_selective_scan_grads, dh0),
-    HS_ABI_FIELD(hs_rnn_inputs, cell),
-    HS_ABI_FIELD(hs_rnn_inputs, reverse),
-    HS_ABI_FIELD(hs_rnn_inputs, wx),
-    HS_ABI_FIELD(hs_rnn_inputs, R),
-    HS_ABI_FIELD(hs_rnn_inputs, b),
-    HS_ABI_FIELD(hs_rnn_inputs, s0),
-    HS_ABI_FIELD(hs_rnn_inputs, lengths),
-    HS_ABI_FIELD(hs_rnn_inputs, allow_tf32),
-    HS_ABI_FIELD(hs_rnn_inputs, reserved),
-};
+// The rows are generated from the header by tools/BindingsGen (--write; --check in the tests fails when stale), so
+// every struct of the header is described; the numbers are this compiler's sizeof / offsetof.
+#include "api/abi_layout.g.inc"
 
 const AbiType* find_abi_type(const char* type_name) {
     for (const AbiType& type : kAbiTypes) {

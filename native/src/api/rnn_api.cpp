@@ -13,16 +13,6 @@
 
 namespace hs {
 
-RnnCellShape rnn_cell_shape(RnnCell cell) {
-    switch (cell) {
-        case RnnCell::Lstm: return {4, 2, 4};
-        case RnnCell::Gru: return {3, 1, 4};
-        case RnnCell::Slstm: return {4, 4, 4};
-    }
-    throw_invalid("unknown recurrent cell " + std::to_string(static_cast<int32_t>(cell)) +
-                  ": expected HS_RNN_CELL_LSTM (0), HS_RNN_CELL_GRU (1) or HS_RNN_CELL_SLSTM (2)");
-}
-
 namespace {
 
 const char* cell_name(RnnCell cell) {

@@ -6,16 +6,9 @@
 #if defined(HYBRIDSEQ_WITH_CUDA)
 #include <cuda_runtime_api.h>
 
-#include <string>
-
-#include "common/error.h"
+#include "cuda/cuda_check.h"
 
 namespace hs {
-
-[[noreturn]] inline void throw_cuda(const char* what, cudaError_t error) {
-    throw Error(HS_ERR_CUDA, std::string(what) + " failed: " + cudaGetErrorName(error) + " (" +
-                                 cudaGetErrorString(error) + ")");
-}
 
 class CurrentDeviceGuard {
 public:

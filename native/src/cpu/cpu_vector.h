@@ -1,6 +1,7 @@
-// The 32-byte vector types and the GEMM tile shape shared by the CPU kernels (rnn_cpu.cpp, linear_cpu.cpp). The
-// kernels themselves are compiled once per instruction set (see gemm_micro_kernel.h); these definitions are the same
-// for all of them.
+// The 32-byte vector types, the GEMM tile shape, the thread split and the ISA dispatch shared by the CPU kernels
+// (rnn_cpu.cpp, linear_cpu.cpp, selective_scan_cpu.cpp). The kernels themselves, and the vector functions of
+// cpu_math.h, are compiled once per instruction set (see HS_CPU_DISPATCH below); these definitions are the same for
+// all of them.
 #pragma once
 
 #include <cstdint>
@@ -18,16 +19,25 @@ template <>
 struct Simd<float> {
     typedef float Vector __attribute__((vector_size(32)));
     typedef int32_t Mask __attribute__((vector_size(32)));
+    typedef uint32_t Bits;
+    typedef uint32_t BitsVector __attribute__((vector_size(32)));
 };
 template <>
 struct Simd<double> {
     typedef double Vector __attribute__((vector_size(32)));
     typedef int64_t Mask __attribute__((vector_size(32)));
+    typedef uint64_t Bits;
+    typedef uint64_t BitsVector __attribute__((vector_size(32)));
 };
 template <typename T>
 using Vec = typename Simd<T>::Vector;
 template <typename T>
 using IVec = typename Simd<T>::Mask;
+// The unsigned integer of T's width, and the vector of those: what bit manipulation of floats works on.
+template <typename T>
+using UBits = typename Simd<T>::Bits;
+template <typename T>
+using UVec = typename Simd<T>::BitsVector;
 template <typename T>
 constexpr int kLanes = static_cast<int>(32 / sizeof(T));
 

@@ -1,39 +1,8 @@
 // The GEMM micro-kernel shared by the CPU kernels, as templates over the element type: C (=|+=) A B for a tile of MR
 // rows and kPanel<T> = 2 vectors of columns, k innermost, MR x 2 vector accumulators in registers. Like the kernel
 // files that use it (rnn_cpu_kernels.h, linear_cpu_kernels.h), it is included once per instruction set inside a
-// namespace under `#pragma GCC target(...)`, so it has no include guard and no #include of its own (cpu_vector.h
-// and <cstdint> come first).
-
-// ---------------------------------------------------------------------------------------------------------------
-// Vector loads and stores
-// ---------------------------------------------------------------------------------------------------------------
-
-// Every lane = value. `value - 0` keeps -0.0 (which `Vec{} + value` would turn into +0.0) and compiles to a single
-// broadcast; a lane-by-lane fill loop instead became chains of inserts inside the GEMM micro-kernel.
-template <typename T>
-HS_CPU_INLINE Vec<T> splat(T value) {
-    return value - Vec<T>{};
-}
-
-template <typename T>
-HS_CPU_INLINE Vec<T> load(const T* source, int count) {
-    Vec<T> v{};
-    if (count == kLanes<T>) {
-        __builtin_memcpy(&v, source, sizeof(v));
-    } else {
-        for (int lane = 0; lane < count; ++lane) v[lane] = source[lane];
-    }
-    return v;
-}
-
-template <typename T>
-HS_CPU_INLINE void store(T* target, Vec<T> v, int count) {
-    if (count == kLanes<T>) {
-        __builtin_memcpy(target, &v, sizeof(v));
-    } else {
-        for (int lane = 0; lane < count; ++lane) target[lane] = v[lane];
-    }
-}
+// namespace under `#pragma GCC target(...)`, so it has no include guard and no #include of its own (cpu_vector.h,
+// <cstdint> and cpu_math.h, whose splat / load / store it uses, come first).
 
 // ---------------------------------------------------------------------------------------------------------------
 // GEMM micro-kernel: C[m][n] (=|+=) sum_k A(m, k) * B(k, n) for a tile of MR rows and kPanel<T> = 2 vectors of

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "common/cpu_threads.h"
@@ -21,6 +22,7 @@ namespace hs {
 namespace linear_avx2 {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#include "cpu/cpu_math.h"
 #include "cpu/gemm_micro_kernel.h"
 #include "cpu/linear_cpu_kernels.h"
 #pragma GCC pop_options
@@ -28,6 +30,7 @@ namespace linear_avx2 {
 #endif
 
 namespace linear_portable {
+#include "cpu/cpu_math.h"
 #include "cpu/gemm_micro_kernel.h"
 #include "cpu/linear_cpu_kernels.h"
 }  // namespace linear_portable

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "common/cpu_threads.h"
@@ -20,42 +21,13 @@ namespace {
 // panel loads never leave a head's row. Part of the workspace size, so independent of the ISA picked at run time.
 constexpr int64_t kGateRowAlign = 16;
 
-// Constants of exp_reduce: clamp range (2^n stays normal), 1.5 * 2^mantissa_bits (rounds to integers when added),
-// ln2 split in a high part with trailing zero bits and the rest, Taylor coefficients of expm1(r) / r from the
-// highest degree down, and the terms of the atanh series in log1p.
-template <typename T>
-struct ExpLimits;
-template <>
-struct ExpLimits<float> {
-    static constexpr float low = -87.0f, high = 88.0f;
-    static constexpr float round_shifter = 12582912.0f;
-    static constexpr float ln2_high = 0.693359375f, ln2_low = -2.12194440e-4f;
-    static constexpr int32_t exponent_bias = 127, mantissa_bits = 23;
-    static constexpr int taylor_terms = 7;
-    static constexpr float taylor[taylor_terms] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24,
-                                                   1.0f / 6,    1.0f / 2,   1.0f};
-    static constexpr int atanh_terms = 8;
-};
-template <>
-struct ExpLimits<double> {
-    static constexpr double low = -708.0, high = 709.0;
-    static constexpr double round_shifter = 6755399441055744.0;
-    static constexpr double ln2_high = 6.93147180369123816490e-01, ln2_low = 1.90821492927058770002e-10;
-    static constexpr int64_t exponent_bias = 1023, mantissa_bits = 52;
-    static constexpr int taylor_terms = 13;
-    static constexpr double taylor[taylor_terms] = {
-        1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-        1.0 / 40320.0,      1.0 / 5040.0,      1.0 / 720.0,      1.0 / 120.0,     1.0 / 24.0,
-        1.0 / 6.0,          1.0 / 2.0,         1.0};
-    static constexpr int atanh_terms = 18;
-};
-
 }  // namespace
 
 #if defined(HS_CPU_HAVE_AVX2_BUILD)
 namespace rnn_avx2 {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#include "cpu/cpu_math.h"
 #include "cpu/gemm_micro_kernel.h"
 #include "cpu/rnn_cpu_kernels.h"
 #pragma GCC pop_options
@@ -63,6 +35,7 @@ namespace rnn_avx2 {
 #endif
 
 namespace rnn_portable {
+#include "cpu/cpu_math.h"
 #include "cpu/gemm_micro_kernel.h"
 #include "cpu/rnn_cpu_kernels.h"
 }  // namespace rnn_portable

@@ -1,7 +1,7 @@
 // The CPU twin of the fused recurrence (ops/rnn.h), as templates over the element type. rnn_cpu.cpp includes this
 // file twice: once inside namespace hs::rnn_avx2 under `#pragma GCC target("avx2,fma")` and once inside
-// hs::rnn_portable, each time right after gemm_micro_kernel.h (vector loads/stores and the GEMM tile), then picks one
-// at run time. That is why it has no include guard and no #include of its own (rnn_cpu.cpp includes everything first)
+// hs::rnn_portable, each time right after cpu_math.h (vector loads/stores, exp, sigmoid, tanh, log-sigmoid) and
+// gemm_micro_kernel.h (the GEMM tile), then picks one at run time. That is why it has no include guard and no #include of its own (rnn_cpu.cpp includes everything first)
 // and why every helper is always_inline: the helpers must be compiled for the ISA of the function that uses them.
 //
 // Structure of one call:
@@ -14,93 +14,6 @@
 //             db as one reduction over all rows.
 // Work items (GEMM tiles, pointwise chunks) are split between threads by fixed index ranges and every output element is
 // computed by the same code whatever the thread count, so results are bitwise independent of the thread count.
-
-// ---------------------------------------------------------------------------------------------------------------
-// Vector helpers (GCC vector extensions, 32 bytes: AVX2 registers here, pairs of SSE registers in the portable build)
-// ---------------------------------------------------------------------------------------------------------------
-
-// mask ? a : b, lane-wise, for a mask from a vector comparison (all ones / all zeros per lane).
-template <typename T>
-HS_CPU_INLINE Vec<T> select(IVec<T> mask, Vec<T> a, Vec<T> b) {
-    return reinterpret_cast<Vec<T>>((reinterpret_cast<IVec<T>>(a) & mask) | (reinterpret_cast<IVec<T>>(b) & ~mask));
-}
-
-template <typename T>
-HS_CPU_INLINE Vec<T> abs_value(Vec<T> x) {
-    return reinterpret_cast<Vec<T>>(reinterpret_cast<IVec<T>>(x) & ~reinterpret_cast<IVec<T>>(splat<T>(T(-0.0))));
-}
-
-template <typename T>
-HS_CPU_INLINE Vec<T> copy_sign(Vec<T> magnitude, Vec<T> sign_source) {
-    const IVec<T> sign_bit = reinterpret_cast<IVec<T>>(splat<T>(T(-0.0)));
-    return reinterpret_cast<Vec<T>>((reinterpret_cast<IVec<T>>(magnitude) & ~sign_bit) |
-                                    (reinterpret_cast<IVec<T>>(sign_source) & sign_bit));
-}
-
-// x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite, two-part ln2); returns expm1(r) by its Taylor series (degree 7 for
-// float, 13 for double: truncation below half an ulp for |r| <= 0.35) and 2^n. x is clamped so that 2^n stays a
-// normal number; a NaN fails both clamp comparisons and flows through into the result.
-template <typename T>
-HS_CPU_INLINE void exp_reduce(Vec<T> x, Vec<T>& expm1_r, Vec<T>& two_n) {
-    using Limits = ExpLimits<T>;
-    x = select<T>(x > splat<T>(Limits::high), splat<T>(Limits::high), x);
-    x = select<T>(x < splat<T>(Limits::low), splat<T>(Limits::low), x);
-    // Adding 1.5 * 2^mantissa_bits rounds x / ln2 to an integer that then sits in the low bits of the sum.
-    const Vec<T> shifter = splat<T>(Limits::round_shifter);
-    const Vec<T> shifted = x * splat<T>(T(1.4426950408889634074)) + shifter;
-    const Vec<T> n = shifted - shifter;
-    const Vec<T> r = (x - n * splat<T>(Limits::ln2_high)) - n * splat<T>(Limits::ln2_low);
-    Vec<T> poly = splat<T>(Limits::taylor[0]);
-    for (int i = 1; i < Limits::taylor_terms; ++i) poly = poly * r + splat<T>(Limits::taylor[i]);
-    expm1_r = poly * r;
-    const IVec<T> n_int = reinterpret_cast<IVec<T>>(shifted) - reinterpret_cast<IVec<T>>(shifter);
-    two_n = reinterpret_cast<Vec<T>>((n_int + Limits::exponent_bias) << Limits::mantissa_bits);
-}
-
-template <typename T>
-HS_CPU_INLINE Vec<T> vexp(Vec<T> x) {
-    Vec<T> p, scale;
-    exp_reduce<T>(x, p, scale);
-    return scale + scale * p;
-}
-
-// expm1 keeps full relative precision near 0 (tanh of small arguments needs it).
-template <typename T>
-HS_CPU_INLINE Vec<T> vexpm1(Vec<T> x) {
-    Vec<T> p, scale;
-    exp_reduce<T>(x, p, scale);
-    return scale * p + (scale - splat<T>(T(1)));
-}
-
-template <typename T>
-HS_CPU_INLINE Vec<T> vsigmoid(Vec<T> x) {
-    return splat<T>(T(1)) / (splat<T>(T(1)) + vexp<T>(-x));
-}
-
-// tanh(x) = sign(x) * -expm1(-2|x|) / (2 + expm1(-2|x|)): no cancellation for small |x|, saturates to +-1.
-template <typename T>
-HS_CPU_INLINE Vec<T> vtanh(Vec<T> x) {
-    const Vec<T> e = vexpm1<T>(splat<T>(T(-2)) * abs_value<T>(x));
-    return copy_sign<T>(-e / (splat<T>(T(2)) + e), x);
-}
-
-// log1p(u) for u in [0, 1]: 2 atanh(s) with s = u / (2 + u) <= 1/3, by its odd series.
-template <typename T>
-HS_CPU_INLINE Vec<T> vlog1p_unit(Vec<T> u) {
-    const Vec<T> s = u / (splat<T>(T(2)) + u);
-    const Vec<T> s2 = s * s;
-    constexpr int terms = ExpLimits<T>::atanh_terms;
-    Vec<T> poly = splat<T>(T(1) / T(2 * terms - 1));
-    for (int k = terms - 2; k >= 0; --k) poly = poly * s2 + splat<T>(T(1) / T(2 * k + 1));
-    return splat<T>(T(2)) * s * poly;
-}
-
-// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)).
-template <typename T>
-HS_CPU_INLINE Vec<T> vlogsigmoid(Vec<T> x) {
-    const Vec<T> zero{};
-    return select<T>(x < zero, x, zero) - vlog1p_unit<T>(vexp<T>(-abs_value<T>(x)));
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Sizes and packed weights

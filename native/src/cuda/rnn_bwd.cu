@@ -65,7 +65,7 @@ __device__ inline StepInputs load_step_inputs(const RnnBackwardParams<float>& p,
     const int64_t Bt = f.batch;
     const int64_t H = f.hidden;
     const int S = n.states;
-    const int64_t length = cuda_rnn::clamped_length(f.lengths, b, f.steps);
+    const int64_t length = cuda_common::clamped_length(f.lengths, b, f.steps);
     StepInputs in{};
     in.pos = cuda_rnn::step_position(k, length, f.reverse);
     in.real_step = k < length;
@@ -365,18 +365,15 @@ void launch_weight_gradients(const RnnBackwardParams<float>& p, const RnnCellSha
                              cudaStream_t stream) {
     const int64_t DH = p.fwd.head_dim;
     const int64_t GDH = n.gates * DH;
-    if (p.fwd.heads > 65535) {
-        throw_unsupported("rnn_weight_gradient_kernel: " + std::to_string(p.fwd.heads) +
-                          " heads, at most 65535 supported on CUDA");
-    }
-    const dim3 grid(cuda_rnn::grid_extent_x((DH + kGemmTile - 1) / kGemmTile, "rnn_weight_gradient_kernel"),
-                    cuda_rnn::grid_extent_y((GDH + kGemmTile - 1) / kGemmTile, "rnn_weight_gradient_kernel"),
-                    static_cast<unsigned int>(p.fwd.heads));
+    const dim3 grid(cuda_common::grid_extent_x((DH + kGemmTile - 1) / kGemmTile, "rnn_weight_gradient_kernel"),
+                    cuda_common::grid_extent_yz((GDH + kGemmTile - 1) / kGemmTile, "rnn_weight_gradient_kernel",
+                                                 "gate-row tiles, grid y"),
+                    cuda_common::grid_extent_yz(p.fwd.heads, "rnn_weight_gradient_kernel", "heads, grid z"));
     rnn_weight_gradient_kernel<<<grid, kGemmThreads, 0, stream>>>(p, n, w);
     HS_CUDA_CHECK_LAUNCH("rnn_weight_gradient_kernel launch");
 
     const int64_t GH = n.gates * p.fwd.hidden;
-    rnn_bias_gradient_kernel<<<cuda_rnn::grid_extent_x((GH + kBiasColumns - 1) / kBiasColumns,
+    rnn_bias_gradient_kernel<<<cuda_common::grid_extent_x((GH + kBiasColumns - 1) / kBiasColumns,
                                                        "rnn_bias_gradient_kernel"),
                                kBiasColumns * kBiasRowGroups, 0, stream>>>(p, n, w);
     HS_CUDA_CHECK_LAUNCH("rnn_bias_gradient_kernel launch");
@@ -386,14 +383,15 @@ void backward_per_step(const RnnBackwardParams<float>& p, const RnnCellShape& n,
                        cudaStream_t stream) {
     const int64_t BH = p.fwd.batch * p.fwd.hidden;
     const int elementwise_threads = 256;
-    rnn_backward_step_init_kernel<<<cuda_rnn::grid_extent_x((BH + elementwise_threads - 1) / elementwise_threads,
+    rnn_backward_step_init_kernel<<<cuda_common::grid_extent_x((BH + elementwise_threads - 1) / elementwise_threads,
                                                             "rnn_backward_step_init_kernel"),
                                     elementwise_threads, 0, stream>>>(p, n, w);
     HS_CUDA_CHECK_LAUNCH("rnn_backward_step_init_kernel launch");
 
     const int64_t tiles_per_head = (p.fwd.head_dim + kStepUnits - 1) / kStepUnits;
-    const dim3 grid(cuda_rnn::grid_extent_x(p.fwd.heads * tiles_per_head, "rnn_backward_step_kernel"),
-                    cuda_rnn::grid_extent_y((p.fwd.batch + kStepRows - 1) / kStepRows, "rnn_backward_step_kernel"));
+    const dim3 grid(cuda_common::grid_extent_x(p.fwd.heads * tiles_per_head, "rnn_backward_step_kernel"),
+                    cuda_common::grid_extent_yz((p.fwd.batch + kStepRows - 1) / kStepRows, "rnn_backward_step_kernel",
+                                                 "batch-row tiles, grid y"));
     const int64_t dg_stride = p.fwd.batch * n.gates * p.fwd.hidden;  // one processing index of dg_rec
     for (int64_t k = p.fwd.steps - 1; k >= 0; --k) {
         const float* dg_later = k + 1 < p.fwd.steps ? w.dg_rec + (k + 1) * dg_stride : nullptr;
@@ -432,12 +430,13 @@ void rnn_backward_cuda(const RnnBackwardParams<float>& p, void* stream_handle) {
     if (p.fwd.batch > 0) {
         const size_t persistent_bytes = persistent_backward_shared_floats(n, p.fwd.head_dim) * sizeof(float);
         if (p.fwd.head_dim <= cuda_rnn::kPersistentMaxHeadDim &&
-            persistent_bytes <= static_cast<size_t>(cuda_rnn::max_optin_shared_bytes())) {
-            cuda_rnn::set_dynamic_shared_bytes(rnn_backward_persistent_kernel, persistent_bytes,
-                                               "cudaFuncSetAttribute(rnn_backward_persistent_kernel)");
+            persistent_bytes <= cuda_common::max_optin_shared_bytes()) {
+            cuda_common::allow_dynamic_shared_memory(rnn_backward_persistent_kernel, persistent_bytes,
+                                                     "rnn_backward_persistent_kernel");
             const int64_t row_tiles = (p.fwd.batch + cuda_rnn::kPersistentRows - 1) / cuda_rnn::kPersistentRows;
-            const dim3 grid(cuda_rnn::grid_extent_x(p.fwd.heads, "rnn_backward_persistent_kernel"),
-                            cuda_rnn::grid_extent_y(row_tiles, "rnn_backward_persistent_kernel"));
+            const dim3 grid(cuda_common::grid_extent_x(p.fwd.heads, "rnn_backward_persistent_kernel"),
+                            cuda_common::grid_extent_yz(row_tiles, "rnn_backward_persistent_kernel",
+                                                         "batch-row tiles, grid y"));
             const int threads = cuda_rnn::round_up_to_warp(cuda_rnn::kPersistentRows * p.fwd.head_dim);
             rnn_backward_persistent_kernel<<<grid, threads, persistent_bytes, stream>>>(p, n, w);
             HS_CUDA_CHECK_LAUNCH("rnn_backward_persistent_kernel launch");

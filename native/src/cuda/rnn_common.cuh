@@ -23,6 +23,7 @@
 
 #include "common/error.h"
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_common.cuh"
 #include "ops/rnn.h"
 
 namespace hs {
@@ -30,12 +31,6 @@ namespace cuda_rnn {
 
 constexpr int kMaxGates = 4;
 constexpr int kMaxStates = 4;
-
-__device__ inline int64_t clamped_length(const int64_t* lengths, int64_t b, int64_t steps) {
-    if (lengths == nullptr) return steps;
-    const int64_t value = lengths[b];
-    return value < 0 ? 0 : (value > steps ? steps : value);
-}
 
 // Position of processing index k for a sequence of length `length` (see the header comment).
 __device__ inline int64_t step_position(int64_t k, int64_t length, bool reverse) {
@@ -49,13 +44,6 @@ __device__ inline int64_t consumed_state_slot(int64_t position, int64_t length, 
     return position == length - 1 ? 0 : position + 2;
 }
 
-__device__ inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-// log(sigmoid(x)) without overflow for either sign.
-__device__ inline float log_sigmoid(float x) {
-    return x >= 0.0f ? -log1pf(expf(-x)) : x - log1pf(expf(x));
-}
-
 // One pointwise step of a cell for one (batch row, unit).
 //   wx[q]      the input projection of gate q
 //   recb[q]    (R h_{t-1})[q] + b[q]: the recurrent part of gate q, bias included
@@ -63,10 +51,10 @@ __device__ inline float log_sigmoid(float x) {
 //   cache[c]   out: the saved gate values of ops/rnn.h
 __device__ inline void cell_forward(RnnCell cell, const float* wx, const float* recb, float* state, float* cache) {
     if (cell == RnnCell::Lstm) {
-        const float i = sigmoid(wx[0] + recb[0]);
-        const float f = sigmoid(wx[1] + recb[1]);
+        const float i = cuda_common::sigmoid(wx[0] + recb[0]);
+        const float f = cuda_common::sigmoid(wx[1] + recb[1]);
         const float g = tanhf(wx[2] + recb[2]);
-        const float o = sigmoid(wx[3] + recb[3]);
+        const float o = cuda_common::sigmoid(wx[3] + recb[3]);
         const float c = f * state[1] + i * g;
         state[0] = o * tanhf(c);
         state[1] = c;
@@ -75,8 +63,8 @@ __device__ inline void cell_forward(RnnCell cell, const float* wx, const float* 
         cache[2] = g;
         cache[3] = o;
     } else if (cell == RnnCell::Gru) {
-        const float r = sigmoid(wx[0] + recb[0]);
-        const float z = sigmoid(wx[1] + recb[1]);
+        const float r = cuda_common::sigmoid(wx[0] + recb[0]);
+        const float z = cuda_common::sigmoid(wx[1] + recb[1]);
         const float n = tanhf(wx[2] + r * recb[2]);
         state[0] = (1.0f - z) * n + z * state[0];
         cache[0] = r;
@@ -87,8 +75,8 @@ __device__ inline void cell_forward(RnnCell cell, const float* wx, const float* 
         const float i_pre = wx[0] + recb[0];
         const float f_pre = wx[1] + recb[1];
         const float z = tanhf(wx[2] + recb[2]);
-        const float o = sigmoid(wx[3] + recb[3]);
-        const float decayed = log_sigmoid(f_pre) + state[3];  // logsig(f~) + m_{t-1}
+        const float o = cuda_common::sigmoid(wx[3] + recb[3]);
+        const float decayed = cuda_common::log_sigmoid(f_pre) + state[3];  // logsig(f~) + m_{t-1}
         // Ties go to the decay side, as in the CPU twin.
         const float m = decayed >= i_pre ? decayed : i_pre;
         const float i = expf(i_pre - m);
@@ -140,7 +128,7 @@ __device__ inline void cell_backward(RnnCell cell, const float* cache, const flo
         dstate[0] = dh * z;
     } else {  // sLSTM: recompute the stabiliser exactly as cell_forward did, then the exact gradient (through m too)
         const float i_pre = cache[0], f_pre = cache[1], z = cache[2], o = cache[3];
-        const float decayed = log_sigmoid(f_pre) + prev[3];
+        const float decayed = cuda_common::log_sigmoid(f_pre) + prev[3];
         const bool decay_wins = decayed >= i_pre;
         const float m = decay_wins ? decayed : i_pre;
         const float i = expf(i_pre - m);
@@ -154,7 +142,7 @@ __device__ inline void cell_backward(RnnCell cell, const float* cache, const flo
         const float dm = dstate[3] - d_i_gate - d_f_gate;
         const float d_decayed = d_f_gate + (decay_wins ? dm : 0.0f);
         dwx[0] = d_i_gate + (decay_wins ? 0.0f : dm);
-        dwx[1] = d_decayed * sigmoid(-f_pre);  // d logsig(x) / dx = sigmoid(-x)
+        dwx[1] = d_decayed * cuda_common::sigmoid(-f_pre);  // d logsig(x) / dx = sigmoid(-x)
         dwx[2] = dc * i * (1.0f - z * z);
         dwx[3] = dh * c / n * o * (1.0f - o);
         for (int q = 0; q < 4; ++q) dgrec[q] = dwx[q];
@@ -186,43 +174,8 @@ inline int round_up_to_warp(int64_t threads) {
     return static_cast<int>((capped + 31) / 32 * 32);
 }
 
-inline unsigned int grid_extent_y(int64_t extent, const char* what) {
-    if (extent > 65535) {
-        throw_unsupported(std::string(what) + ": needs " + std::to_string(extent) +
-                          " thread-block rows (grid y; from the batch or the gate rows), at most 65535 supported");
-    }
-    return static_cast<unsigned int>(extent);
-}
-
-inline unsigned int grid_extent_x(int64_t extent, const char* what) {
-    if (extent > 2147483647LL) {
-        throw_unsupported(std::string(what) + ": " + std::to_string(extent) + " thread blocks, at most 2147483647");
-    }
-    return static_cast<unsigned int>(extent);
-}
-
-// Dynamic shared memory every CUDA device grants a block without opting in. A workspace size must not depend on the
-// GPU model (hybridseq.h), so the forward's size query treats only kernels below this as sure to fit.
-constexpr size_t kGuaranteedSharedBytes = 48 * 1024;
-
 // Elements of float scratch the forward needs for these sizes (rnn_fwd.cu; 0 when the persistent path surely runs).
 int64_t forward_workspace_elements(RnnCell cell, int64_t batch, int64_t hidden, int64_t heads);
-
-inline int max_optin_shared_bytes() {
-    int device = 0;
-    HS_CUDA_CHECK(cudaGetDevice(&device), "cudaGetDevice");
-    int limit = 0;
-    HS_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-                  "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)");
-    return limit;
-}
-
-// Opts a kernel into `bytes` of dynamic shared memory (needed above the default 48 KiB).
-template <typename Kernel>
-void set_dynamic_shared_bytes(Kernel kernel, size_t bytes, const char* kernel_name) {
-    HS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-                  kernel_name);
-}
 
 }  // namespace cuda_rnn
 }  // namespace hs

@@ -130,7 +130,7 @@ rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
             const int64_t b = first_row + row;
             if (b >= Bt) continue;
             const int64_t u = head * DH + j;
-            const int64_t length = cuda_rnn::clamped_length(p.lengths, b, p.steps);
+            const int64_t length = cuda_common::clamped_length(p.lengths, b, p.steps);
             const int64_t pos = cuda_rnn::step_position(k, length, p.reverse);
             float state[kMaxStates];
             state[0] = h_in[pair];
@@ -254,7 +254,7 @@ rnn_forward_step_kernel(RnnParams<float> p, RnnCellShape n, int64_t k, const flo
 
     const int64_t u = head * DH + j;
     const int64_t BH = Bt * H;
-    const int64_t length = cuda_rnn::clamped_length(p.lengths, b, p.steps);
+    const int64_t length = cuda_common::clamped_length(p.lengths, b, p.steps);
     const int64_t pos = cuda_rnn::step_position(k, length, p.reverse);
     float state[kMaxStates];
     state[0] = h_in[b * H + u];
@@ -298,13 +298,15 @@ void forward_per_step(const RnnParams<float>& p, const RnnCellShape& n, cudaStre
     const StepScratch scratch = split_step_scratch(p.workspace, p.batch, p.hidden);
     const int elementwise_threads = 256;
     const unsigned int elementwise_blocks =
-        cuda_rnn::grid_extent_x((BH + elementwise_threads - 1) / elementwise_threads, "rnn_forward_step_init_kernel");
+        cuda_common::grid_extent_x((BH + elementwise_threads - 1) / elementwise_threads,
+                                   "rnn_forward_step_init_kernel");
     rnn_forward_step_init_kernel<<<elementwise_blocks, elementwise_threads, 0, stream>>>(p, n, scratch);
     HS_CUDA_CHECK_LAUNCH("rnn_forward_step_init_kernel launch");
 
     const int64_t tiles_per_head = (p.head_dim + kStepUnits - 1) / kStepUnits;
-    const dim3 grid(cuda_rnn::grid_extent_x(p.heads * tiles_per_head, "rnn_forward_step_kernel"),
-                    cuda_rnn::grid_extent_y((p.batch + kStepRows - 1) / kStepRows, "rnn_forward_step_kernel"));
+    const dim3 grid(cuda_common::grid_extent_x(p.heads * tiles_per_head, "rnn_forward_step_kernel"),
+                    cuda_common::grid_extent_yz((p.batch + kStepRows - 1) / kStepRows, "rnn_forward_step_kernel",
+                                                 "batch-row tiles, grid y"));
     for (int64_t k = 0; k < p.steps; ++k) {
         rnn_forward_step_kernel<<<grid, kStepThreads, 0, stream>>>(p, n, k, scratch.h[k & 1], scratch.h[(k + 1) & 1],
                                                                    scratch.carry);
@@ -324,7 +326,7 @@ int64_t forward_workspace_elements(RnnCell cell, int64_t batch, int64_t hidden, 
     const int64_t head_dim = hidden / heads;
     const bool persistent_surely_fits =
         head_dim <= kPersistentMaxHeadDim &&
-        persistent_forward_shared_floats(n, head_dim) * sizeof(float) <= kGuaranteedSharedBytes;
+        persistent_forward_shared_floats(n, head_dim) * sizeof(float) <= cuda_common::kGuaranteedSharedBytes;
     return persistent_surely_fits ? 0 : step_scratch_elements(n, batch, hidden);
 }
 
@@ -337,12 +339,13 @@ void rnn_forward_cuda(const RnnParams<float>& p, void* stream_handle) {
 
     const size_t persistent_bytes = persistent_forward_shared_floats(n, p.head_dim) * sizeof(float);
     if (p.head_dim <= cuda_rnn::kPersistentMaxHeadDim &&
-        persistent_bytes <= static_cast<size_t>(cuda_rnn::max_optin_shared_bytes())) {
-        cuda_rnn::set_dynamic_shared_bytes(rnn_forward_persistent_kernel, persistent_bytes,
-                                           "cudaFuncSetAttribute(rnn_forward_persistent_kernel)");
+        persistent_bytes <= cuda_common::max_optin_shared_bytes()) {
+        cuda_common::allow_dynamic_shared_memory(rnn_forward_persistent_kernel, persistent_bytes,
+                                                 "rnn_forward_persistent_kernel");
         const int64_t row_tiles = (p.batch + cuda_rnn::kPersistentRows - 1) / cuda_rnn::kPersistentRows;
-        const dim3 grid(cuda_rnn::grid_extent_x(p.heads, "rnn_forward_persistent_kernel"),
-                        cuda_rnn::grid_extent_y(row_tiles, "rnn_forward_persistent_kernel"));
+        const dim3 grid(cuda_common::grid_extent_x(p.heads, "rnn_forward_persistent_kernel"),
+                        cuda_common::grid_extent_yz(row_tiles, "rnn_forward_persistent_kernel",
+                                                    "batch-row tiles, grid y"));
         const int threads = cuda_rnn::round_up_to_warp(cuda_rnn::kPersistentRows * p.head_dim);
         rnn_forward_persistent_kernel<<<grid, threads, persistent_bytes, stream>>>(p, n);
         HS_CUDA_CHECK_LAUNCH("rnn_forward_persistent_kernel launch");

@@ -176,7 +176,7 @@ selective_scan_backward_kernel(SelectiveScanBackwardParams<float> p, ScanLayout 
     const int64_t varying_row = (b * groups + pos.group_index) * dstate;
     const int64_t partial_varying_row = ((b * groups + pos.group_index) * layout.blocks_per_group +
                                          pos.block_in_group) * dstate;
-    const int64_t length = cuda_scan::clamped_length(f.lengths, b, seqlen);
+    const int64_t length = cuda_common::clamped_length(f.lengths, b, seqlen);
     const int64_t num_chunks = seqlen > 0 ? (seqlen + kCheckpointChunk - 1) / kCheckpointChunk : 1;
 
     // Slot j of this thread is state n = j * lanes + lane_in_channel; dead slots keep every value 0 (a = 1, h = 0,
@@ -306,7 +306,7 @@ selective_scan_backward_kernel(SelectiveScanBackwardParams<float> p, ScanLayout 
                     }
                 }
                 if (f.z != nullptr) {  // uniform over the block
-                    const float y = cuda_scan::sum_over_lane_group(partial, lanes);
+                    const float y = cuda_common::sum_over_lane_group(partial, lanes);
                     if (pos.lane_in_channel == 0) s_y[pos.channel * pitch + s] = y;
                 }
             }
@@ -326,8 +326,8 @@ selective_scan_backward_kernel(SelectiveScanBackwardParams<float> p, ScanLayout 
                                         (f.D != nullptr ? f.D[pos.first_channel + c] * s_u[c * pitch + s] : 0.0f);
                         const float z = s_z[c * pitch + s];
                         const float dout = s_g[c * pitch + s];
-                        p.dz[(first_row + c) * seqlen + t0 + s] = dout * y * cuda_scan::silu_derivative(z);
-                        s_g[c * pitch + s] = dout * cuda_scan::silu(z);
+                        p.dz[(first_row + c) * seqlen + t0 + s] = dout * y * cuda_common::silu_derivative(z);
+                        s_g[c * pitch + s] = dout * cuda_common::silu(z);
                     }
                 }
                 __syncthreads();
@@ -373,8 +373,8 @@ selective_scan_backward_kernel(SelectiveScanBackwardParams<float> p, ScanLayout 
                         dh[j] *= a;  // a[t] dh[t], the carry into step t - 1
                     }
                 }
-                du_partial = cuda_scan::sum_over_lane_group(du_partial, lanes);
-                ddt_partial = cuda_scan::sum_over_lane_group(ddt_partial, lanes);
+                du_partial = cuda_common::sum_over_lane_group(du_partial, lanes);
+                ddt_partial = cuda_common::sum_over_lane_group(ddt_partial, lanes);
                 if (pos.lane_in_channel == 0) {
                     s_du[pos.channel * pitch + s] = du_partial;
                     s_ddt[pos.channel * pitch + s] = ddt_partial;
@@ -407,15 +407,15 @@ selective_scan_backward_kernel(SelectiveScanBackwardParams<float> p, ScanLayout 
                     if (f.delta_softplus) {
                         const float x = f.delta[index] +
                                         (f.delta_bias != nullptr ? f.delta_bias[pos.first_channel + c] : 0.0f);
-                        ddelta *= cuda_scan::sigmoid(x);
+                        ddelta *= cuda_common::sigmoid(x);
                     }
                     p.du[index] = du;
                     p.ddelta[index] = ddelta;
                     dD_term = g * u;
                     ddelta_term = ddelta;
                 }
-                dD_term = cuda_scan::sum_over_lane_group(dD_term, kTile);
-                ddelta_term = cuda_scan::sum_over_lane_group(ddelta_term, kTile);
+                dD_term = cuda_common::sum_over_lane_group(dD_term, kTile);
+                ddelta_term = cuda_common::sum_over_lane_group(ddelta_term, kTile);
                 if (s == 0 && i < channels_per_block * kTile) {  // one writer per channel and tile: a fixed order
                     s_dD[c] += dD_term;
                     s_ddelta_bias[c] += ddelta_term;
@@ -517,9 +517,9 @@ void selective_scan_backward_cuda(const SelectiveScanBackwardParams<float>& p, v
 
     if (layout.blocks > 0) {
         const size_t shared_bytes = backward_shared_floats(layout, f.dstate, f.b_varying, f.c_varying) * sizeof(float);
-        cuda_scan::allow_dynamic_shared_memory(selective_scan_backward_kernel, shared_bytes,
-                                               "selective_scan_backward_kernel");
-        selective_scan_backward_kernel<<<cuda_scan::grid_blocks(layout, "selective_scan_backward_kernel"),
+        cuda_common::allow_dynamic_shared_memory(selective_scan_backward_kernel, shared_bytes,
+                                                 "selective_scan_backward_kernel");
+        selective_scan_backward_kernel<<<cuda_common::grid_extent_x(layout.blocks, "selective_scan_backward_kernel"),
                                          layout.threads, shared_bytes, stream>>>(p, layout, groups, partials);
         HS_CUDA_CHECK_LAUNCH("selective_scan_backward_kernel launch");
     }

@@ -68,7 +68,7 @@ selective_scan_forward_kernel(SelectiveScanParams<float> p, ScanLayout layout, i
     const int64_t row = b * p.dim + d;                   // (b, d) row of u / delta / z / out / h0 / h_last
     const int64_t first_row = b * p.dim + pos.first_channel;
     const int64_t varying_row = (b * groups + pos.group_index) * dstate;  // (b, g, 0) row of time-varying B / C
-    const int64_t length = cuda_scan::clamped_length(p.lengths, b, seqlen);
+    const int64_t length = cuda_common::clamped_length(p.lengths, b, seqlen);
     const int64_t num_chunks = seqlen > 0 ? (seqlen + kCheckpointChunk - 1) / kCheckpointChunk : 1;
 
     // Per-thread state: slot j holds state n = j * lanes + lane_in_channel. Dead slots (n >= N, or a channel past
@@ -124,7 +124,7 @@ selective_scan_forward_kernel(SelectiveScanParams<float> p, ScanLayout layout, i
                     partial += c_n * h[j];
                 }
             }
-            const float y = cuda_scan::sum_over_lane_group(partial, lanes);
+            const float y = cuda_common::sum_over_lane_group(partial, lanes);
             if (pos.lane_in_channel == 0) s_y[pos.channel * pitch + s] = y;
         }
         __syncthreads();
@@ -136,7 +136,7 @@ selective_scan_forward_kernel(SelectiveScanParams<float> p, ScanLayout layout, i
                 const int64_t index = (first_row + c) * seqlen + t0 + s;
                 float y = s_y[c * pitch + s];
                 if (p.D != nullptr) y += p.D[pos.first_channel + c] * s_u[c * pitch + s];
-                if (p.z != nullptr) y *= cuda_scan::silu(p.z[index]);
+                if (p.z != nullptr) y *= cuda_common::silu(p.z[index]);
                 p.out[index] = y;
             }
         }
@@ -166,9 +166,10 @@ void selective_scan_forward_cuda(const SelectiveScanParams<float>& p, void* stre
     const ScanLayout layout = forward_layout(p, groups);
     if (layout.blocks == 0) return;  // Bt == 0 or Dm == 0: nothing to compute, and a 0-block launch is an error
     const size_t shared_bytes = forward_shared_floats(layout, p.dstate, p.b_varying, p.c_varying) * sizeof(float);
-    cuda_scan::allow_dynamic_shared_memory(selective_scan_forward_kernel, shared_bytes, "selective_scan_forward_kernel");
-    selective_scan_forward_kernel<<<cuda_scan::grid_blocks(layout, "selective_scan_forward_kernel"), layout.threads, shared_bytes,
-                                    static_cast<cudaStream_t>(stream)>>>(p, layout, groups);
+    cuda_common::allow_dynamic_shared_memory(selective_scan_forward_kernel, shared_bytes,
+                                             "selective_scan_forward_kernel");
+    selective_scan_forward_kernel<<<cuda_common::grid_extent_x(layout.blocks, "selective_scan_forward_kernel"),
+                                    layout.threads, shared_bytes, static_cast<cudaStream_t>(stream)>>>(p, layout, groups);
     HS_CUDA_CHECK_LAUNCH("selective_scan_forward_kernel launch");
 }
 

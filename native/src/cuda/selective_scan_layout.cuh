@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_common.cuh"
 #include "hybridseq.h"
 #include "ops/selective_scan.h"
 
@@ -76,36 +77,9 @@ ScanLayout make_layout(int64_t batch, int64_t dim, int64_t groups, int64_t dstat
     return layout;
 }
 
-// The grid is one-dimensional; its x extent is limited to 2^31 - 1 blocks.
-inline unsigned int grid_blocks(const ScanLayout& layout, const char* kernel_name) {
-    if (layout.blocks > 2147483647LL) {
-        throw_unsupported(std::string(kernel_name) + ": " + std::to_string(layout.blocks) +
-                          " thread blocks needed (batch * channels too large), at most 2147483647 supported");
-    }
-    return static_cast<unsigned int>(layout.blocks);
-}
-
 // B / C are grouped only when time-varying; constant (Dm, N) B / C are per channel, so one group covers all.
 inline int64_t effective_groups(int64_t groups, bool b_varying, bool c_varying) {
     return (b_varying || c_varying) ? (groups < 1 ? 1 : groups) : 1;
-}
-
-// Kernels that need more than the default 48 KiB of dynamic shared memory must opt in per function.
-template <typename Kernel>
-void allow_dynamic_shared_memory(Kernel kernel, size_t bytes, const char* kernel_name) {
-    constexpr size_t kDefaultLimit = 48 * 1024;
-    if (bytes <= kDefaultLimit) return;
-    int device = 0;
-    HS_CUDA_CHECK(cudaGetDevice(&device), "cudaGetDevice");
-    int optin_limit = 0;
-    HS_CUDA_CHECK(cudaDeviceGetAttribute(&optin_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-                  "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)");
-    if (bytes > static_cast<size_t>(optin_limit)) {
-        throw_unsupported(std::string(kernel_name) + ": needs " + std::to_string(bytes) +
-                          " bytes of shared memory per block, the device allows " + std::to_string(optin_limit));
-    }
-    HS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-                  "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
 }
 
 // Where a thread block and a thread sit in (b, g, channel, state).
@@ -140,32 +114,6 @@ __device__ inline BlockPosition block_position(const ScanLayout& layout, int64_t
     return pos;
 }
 
-// Sum over aligned groups of `width` consecutive lanes (width a power of two <= 32), e.g. the lanes of one channel;
-// every lane gets its group's total. All 32 lanes of the warp must call it (full mask); offsets below width keep the
-// exchange inside the group.
-__device__ inline float sum_over_lane_group(float value, int width) {
-    for (int offset = width / 2; offset > 0; offset /= 2) {
-        value += __shfl_xor_sync(0xffffffffu, value, offset);
-    }
-    return value;
-}
-
-// Same threshold as torch.nn.functional.softplus (beta 1, threshold 20), which the CPU twin follows.
-__device__ inline float softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
-__device__ inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-__device__ inline float silu(float x) { return x * sigmoid(x); }
-// d silu / dz = sigmoid(z) * (1 + z * (1 - sigmoid(z)))
-__device__ inline float silu_derivative(float x) {
-    const float s = sigmoid(x);
-    return s * (1.0f + x * (1.0f - s));
-}
-
-__device__ inline int64_t clamped_length(const int64_t* lengths, int64_t batch_index, int64_t seqlen) {
-    if (lengths == nullptr) return seqlen;
-    const int64_t value = lengths[batch_index];
-    return value < 0 ? 0 : (value > seqlen ? seqlen : value);
-}
-
 // Stages dt = softplus(delta + delta_bias) (or delta + delta_bias) and u for steps [t0, t0 + steps) of the block's
 // channels into rows of `pitch` floats: s_dt / s_u (channels_per_block, pitch). Channels past the group's end and
 // steps past `steps` get 0, so that their (dead) lanes compute zeros. first_row = b * Dm + first channel.
@@ -180,7 +128,7 @@ __device__ inline void stage_dt_u(const SelectiveScanParams<float>& p, const Blo
         if (c < pos.active_channels && s < steps) {
             const int64_t index = (first_row + c) * p.seqlen + t0 + s;
             const float x = p.delta[index] + (p.delta_bias != nullptr ? p.delta_bias[pos.first_channel + c] : 0.0f);
-            dt = p.delta_softplus ? softplus(x) : x;
+            dt = p.delta_softplus ? cuda_common::softplus(x) : x;
             u = p.u[index];
         }
         s_dt[c * pitch + s] = dt;

@@ -34,6 +34,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+
+#include "common/error.h"
 
 namespace hs {
 
@@ -45,8 +48,17 @@ struct RnnCellShape {
     int32_t cache_gates;  // C
 };
 
-// G, S, C of a cell (throws hs::Error for an unknown cell).
-RnnCellShape rnn_cell_shape(RnnCell cell);
+// G, S, C of a cell (throws hs::Error for an unknown cell). Inline here, next to the cell list, because every backend
+// (CPU, CUDA) and the shim need these facts and none of them owns them.
+inline RnnCellShape rnn_cell_shape(RnnCell cell) {
+    switch (cell) {
+        case RnnCell::Lstm: return {4, 2, 4};
+        case RnnCell::Gru: return {3, 1, 4};
+        case RnnCell::Slstm: return {4, 4, 4};
+    }
+    throw_invalid("unknown recurrent cell " + std::to_string(static_cast<int32_t>(cell)) +
+                  ": expected HS_RNN_CELL_LSTM (0), HS_RNN_CELL_GRU (1) or HS_RNN_CELL_SLSTM (2)");
+}
 
 template <typename T>
 struct RnnParams {
