@@ -126,7 +126,7 @@ bool thread_count_set_in_environment() {
 
 // Restores the explicit setting to automatic when a test ends, whatever it asserted.
 struct AutomaticThreadsAtExit {
-    ~AutomaticThreadsAtExit() { hs_set_num_threads(0); }
+    ~AutomaticThreadsAtExit() { EXPECT_EQ(hs_set_num_threads(0), HS_OK) << hs_last_error(); }
 };
 
 TEST(ThreadPolicyLive, ExplicitCountIsReportedAndZeroReturnsToAutomatic) {
