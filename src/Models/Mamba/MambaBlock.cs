@@ -3,10 +3,12 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Models;
+namespace HybridSeq.Models.Mamba;
 
 /// <summary>
-/// Per-layer recurrent state for step-by-step generation with <see cref="MambaBlock.Step"/>. Owns its two tensors.
+/// Per-layer recurrent state for step-by-step generation with <see cref="MambaBlock.Step"/>, which advances it in
+/// place (the block-level API; <see cref="MambaDecodingState"/> wraps one per layer behind the immutable step
+/// contract). Owns its two tensors.
 /// </summary>
 public sealed class MambaLayerCache : IDisposable
 {
@@ -19,9 +21,24 @@ public sealed class MambaLayerCache : IDisposable
     /// <summary>Zero state (the state before the first token), matching the zero padding of the full forward.</summary>
     public MambaLayerCache(long batch, MambaConfig config, Device device, ScalarType dtype)
     {
-        ConvolutionWindow = zeros([batch, config.InnerDimension, config.ConvolutionWidth], dtype, device);
-        ScanState = zeros([batch, config.InnerDimension, config.StateDimension], dtype, device);
+        // The cache owns its tensors (disposed with it), so they leave any dispose scope they were made in.
+        ConvolutionWindow = zeros([batch, config.InnerDimension, config.ConvolutionWidth], dtype, device)
+            .DetachFromDisposeScope();
+        ScanState = zeros([batch, config.InnerDimension, config.StateDimension], dtype, device).DetachFromDisposeScope();
     }
+
+    private MambaLayerCache(Tensor convolutionWindow, Tensor scanState)
+    {
+        ConvolutionWindow = convolutionWindow.DetachFromDisposeScope();
+        ScanState = scanState.DetachFromDisposeScope();
+    }
+
+    /// <summary>A copy that owns new tensors (stepping it leaves this cache as it is).</summary>
+    public MambaLayerCache Clone() => new(ConvolutionWindow.clone(), ScanState.clone());
+
+    /// <summary>A new cache whose row i is row rows[i] of this one; rows (R) int64 on this cache's device.</summary>
+    public MambaLayerCache SelectRows(Tensor rows) =>
+        new(ConvolutionWindow.index_select(0, rows), ScanState.index_select(0, rows));
 
     public void Dispose()
     {

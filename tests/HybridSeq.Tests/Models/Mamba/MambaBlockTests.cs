@@ -1,10 +1,10 @@
-using HybridSeq.Models;
+using HybridSeq.Models.Mamba;
 using HybridSeq.Tests.TestSupport;
 using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Models;
+namespace HybridSeq.Tests.Models.Mamba;
 
 /// <summary>The Mamba mixer: the recurrent step path must reproduce the full-sequence path, and its gradients
 /// must match finite differences.</summary>
