@@ -138,6 +138,7 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor Step(Tensor hidden, MambaLayerCache cache)
     {
+        CheckStepArguments(hidden, cache);
         long dState = config.StateDimension, dtRank = config.ResolvedDtRank;
 
         var halves = in_proj.forward(hidden).chunk(2, dim: -1);
@@ -159,6 +160,31 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
         var y = SelectiveScan.Step(cache.ScanState, x.contiguous(), delta, StateMatrix(), b, c, D, z, dt_proj.bias,
             deltaSoftplus: true);                                        // (Bt, d_inner)
         return out_proj.forward(y);
+    }
+
+    // The native scan checks its own tensors, but a cache of another batch, size or device would first meet
+    // TorchSharp's cat/mul (an opaque libtorch error) and a null one a NullReferenceException.
+    private void CheckStepArguments(Tensor hidden, MambaLayerCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        if (hidden.dim() != 2 || hidden.shape[1] != config.ModelDimension)
+            throw new ArgumentException(
+                $"hidden: expected shape (Bt, d_model = {config.ModelDimension}), got ({string.Join(", ", hidden.shape)}).",
+                nameof(hidden));
+        if (cache is null)
+            throw new ArgumentNullException(nameof(cache),
+                "cache: expected the layer's MambaLayerCache (new MambaLayerCache(batch, config, device, dtype)), got null.");
+        long[] window = [hidden.shape[0], config.InnerDimension, config.ConvolutionWidth];
+        long[] state = [hidden.shape[0], config.InnerDimension, config.StateDimension];
+        if (!cache.ConvolutionWindow.shape.SequenceEqual(window) || !cache.ScanState.shape.SequenceEqual(state))
+            throw new ArgumentException(
+                $"cache: expected a window ({string.Join(", ", window)}) and a scan state ({string.Join(", ", state)}) " +
+                $"for a batch of {hidden.shape[0]}, got ({string.Join(", ", cache.ConvolutionWindow.shape)}) and " +
+                $"({string.Join(", ", cache.ScanState.shape)}).", nameof(cache));
+        if (!Decoding.DecodingChecks.SameDevice(cache.ScanState.device, hidden.device))
+            throw new ArgumentException(
+                $"cache: expected a cache on the input's device {hidden.device}, got one on {cache.ScanState.device}.",
+                nameof(cache));
     }
 
     /// <summary>A = -exp(A_log): (d_inner, N), strictly negative so the recurrence decays.</summary>
