@@ -259,7 +259,15 @@ public sealed class CliTests
     {
         var (exit, output) = Run("train", "--help");
         Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
+        // The help text states the registries' defaults (attributes need constants): it must not drift from them.
+        var copying = TaskRegistry.Get(SelectiveCopyingTask.TaskName).DefaultOptions;
+        var induction = TaskRegistry.Get(InductionHeadsTask.TaskName).DefaultOptions;
+        string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         Assert.That(output, Does.Contain("--model").And.Contain("Default: mamba").And.Contain("Default: selective-copying")
-            .And.Contain("Default: 2000 (selective-copying), 1500 (induction-heads)").And.Contain("--resume").And.Contain("--overwrite"));
+            .And.Contain($"Default: {copying.Steps} (selective-copying), {induction.Steps} (induction-heads)")
+            .And.Contain($"Default: {Invariant(copying.LearningRate)} (selective-copying), {Invariant(induction.LearningRate)} (induction-heads)")
+            .And.Contain($"Default: {copying.BatchSize}").And.Contain($"Default: {new InductionHeadsTask().MaxEvaluationLength}")
+            .And.Contain("--resume").And.Contain("--overwrite"));
+        Assert.That(induction.BatchSize, Is.EqualTo(copying.BatchSize), "--batch-size states one default for both");
     }
 }
