@@ -20,9 +20,7 @@ public static class DecodingChecks
                 $"{argument} must be int64 token ids of shape {shape}, got {tokens.dtype} of shape ({string.Join(", ", tokens.shape)}).",
                 argument);
         if (tokens.numel() == 0) return;
-        using var minimum = tokens.min();
-        using var maximum = tokens.max();
-        long low = minimum.item<long>(), high = maximum.item<long>();
+        var (low, high) = Range(tokens);
         if (low < 0 || high >= vocabularySize)
             throw new ArgumentException(
                 $"{argument}: expected token ids in [0, {vocabularySize}) (the vocabulary), got ids in [{low}, {high}].",
@@ -51,6 +49,14 @@ public static class DecodingChecks
         return typed;
     }
 
+    /// <summary>The smallest and largest value of a non-empty int64 tensor, read back in one transfer.</summary>
+    private static (long Low, long High) Range(Tensor values)
+    {
+        using var scope = NewDisposeScope();
+        long[] range = stack([values.min(), values.max()]).cpu().data<long>().ToArray();
+        return (range[0], range[1]);
+    }
+
     /// <summary>Same device type and index; an unspecified index (-1) counts as device 0.</summary>
     public static bool SameDevice(Device a, Device b) =>
         a.type == b.type && Math.Max(a.index, 0) == Math.Max(b.index, 0);
@@ -67,9 +73,7 @@ public static class DecodingChecks
                 argument);
         if (rows.numel() == 0)
             throw new ArgumentException($"{argument}: expected at least one row index, got none.", argument);
-        using var minimum = rows.min();
-        using var maximum = rows.max();
-        long low = minimum.item<long>(), high = maximum.item<long>();
+        var (low, high) = Range(rows);
         if (low < 0 || high >= batch)
             throw new ArgumentException(
                 $"{argument}: expected row indices in [0, {batch}) (the state's batch size), got indices in [{low}, {high}].",
