@@ -23,18 +23,24 @@ public static class HybridSeqApp
         {
             config.SetApplicationName("hybridseq");
             config.UseAssemblyInformationalVersion();
+            // An unknown option (a typo such as --step for --steps) is an error, never silently ignored.
+            config.UseStrictParsing();
             if (console is not null) config.ConfigureConsole(console);
             config.AddCommand<InfoCommand>("info")
                 .WithDescription("Versions, native backend and CUDA devices.");
+            config.AddCommand<TasksCommand>("tasks")
+                .WithDescription("The tasks `train` accepts and the model families of --model, with their defaults.");
             config.AddCommand<TrainCommand>("train")
-                .WithDescription("Train a small Mamba on the selective copying task and report held-out accuracy.")
+                .WithDescription("Train a model (default: a small Mamba) on a task (default: selective copying) and report held-out accuracy per length.")
                 .WithExample("train")
-                .WithExample("train", "--steps", "500", "--device", "cpu", "--out", "runs/quick");
+                .WithExample("train", "induction-heads", "--model", "lstm")
+                .WithExample("train", "--steps", "500", "--device", "cpu", "--out", "runs/quick")
+                .WithExample("train", "--resume", "--out", "runs/quick");
             config.AddCommand<EvalCommand>("eval")
-                .WithDescription("Held-out token accuracy of a checkpoint.")
+                .WithDescription("Held-out token accuracy of a checkpoint at every evaluation length of its task.")
                 .WithExample("eval", "--checkpoint", "runs/selective-copying/model.ckpt");
             config.AddCommand<GenerateCommand>("generate")
-                .WithDescription("Greedy step-mode decoding of a fresh selective-copying example.")
+                .WithDescription("Greedy step-mode decoding of a fresh example of the checkpoint's task.")
                 .WithExample("generate", "--checkpoint", "runs/selective-copying/model.ckpt");
             // Every failure (bad option value, missing file, CUDA unavailable, native error) ends here: one clear
             // line, no stack trace, a non-zero exit code.

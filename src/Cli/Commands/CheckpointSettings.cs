@@ -8,7 +8,7 @@ namespace HybridSeq.Cli.Commands;
 public class CheckpointSettings : CommandSettings
 {
     [CommandOption("--checkpoint <FILE>")]
-    [Description("A model.ckpt written by `hybridseq train`.")]
+    [Description("A model.ckpt written by `hybridseq train` (any model family and task). Required.")]
     public string Checkpoint { get; init; } = "";
 
     [CommandOption("--device <DEVICE>")]

@@ -1,5 +1,6 @@
 using System.ComponentModel;
-using HybridSeq.Models;
+using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using static TorchSharp.torch;
@@ -7,47 +8,76 @@ using static TorchSharp.torch;
 namespace HybridSeq.Cli.Commands;
 
 /// <summary>
-/// `hybridseq generate --checkpoint FILE`: draws a fresh selective-copying example, feeds it to the model token by
-/// token (step mode, the recurrent path) and takes the arg-max at each marker; prints input, expected and produced
-/// answers.
+/// `hybridseq generate --checkpoint FILE`: draws a fresh example of the checkpoint's task, feeds it to the model
+/// token by token (step mode, the recurrent path) and takes the arg-max at each answer position; prints input,
+/// expected and produced answers. Loads the model only.
 /// </summary>
 public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateCommand.Settings>
 {
     public sealed class Settings : CheckpointSettings
     {
         [CommandOption("--seed <N>")]
-        [Description("Seed of the example (default: a new one each run).")]
+        [Description("Seed of the example. Default: a new one each run.")]
         public int? Seed { get; init; }
+
+        [CommandOption("--length <N>")]
+        [Description("Length of the example. Default: the task's training length.")]
+        public int? Length { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (Length is <= 0) return ValidationResult.Error($"--length must be a positive integer, got {Length}.");
+            return base.Validate();
+        }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        using var trainer = Trainer.LoadCheckpoint(settings.Checkpoint, DeviceOption.Resolve(settings.Device));
-        var task = trainer.Task;
-        int seed = settings.Seed ?? Random.Shared.Next();
-        var example = task.SampleExamples(1, seed)[0];
+        var device = DeviceOption.Resolve(settings.Device);
+        var (metadata, model) = RunCheckpoint.LoadModel(settings.Checkpoint, device);
+        using (model)
+        {
+            var task = metadata.ReadTask();
+            int seed = settings.Seed ?? Random.Shared.Next();
+            var example = task.SampleExamples(1, seed, settings.Length)[0];
 
-        using var scope = NewDisposeScope();
-        var inputs = tensor(example.Inputs, [1, task.SequenceLength], ScalarType.Int64).to(trainer.Device);
-        long[] produced = task.DecodeAnswers(trainer.Model, inputs).cpu().data<long>().ToArray();
-        int correct = example.Answer.Zip(produced).Count(pair => pair.First == pair.Second);
+            using var scope = NewDisposeScope();
+            var inputs = tensor(example.Inputs, [1, example.Inputs.Length], ScalarType.Int64).to(device);
+            long[] produced = task.DecodeAnswers(model, inputs).cpu().data<long>().ToArray();
+            int correct = example.Answer.Zip(produced).Count(pair => pair.First == pair.Second);
 
-        console.MarkupLineInterpolated($"example seed {seed}; blank '.', marker '|', data tokens A, B, ...");
-        console.MarkupLineInterpolated($"input:    {Render(task, example.Inputs)}");
-        console.MarkupLineInterpolated($"expected: {Render(task, example.Answer)}");
-        console.MarkupLineInterpolated($"produced: {Render(task, produced)}");
-        console.MarkupLineInterpolated($"{correct}/{example.Answer.Length} answer tokens correct");
-        return HybridSeqApp.ExitSuccess;
+            var render = Renderer(task);
+            console.MarkupLineInterpolated($"example seed {seed}, length {example.Inputs.Length}; {render.Legend}");
+            console.MarkupLineInterpolated($"input:    {render.Render(example.Inputs)}");
+            console.MarkupLineInterpolated($"expected: {render.Render(example.Answer)}");
+            console.MarkupLineInterpolated($"produced: {render.Render(produced)}");
+            console.MarkupLineInterpolated($"{correct}/{example.Answer.Length} answer tokens correct");
+            return HybridSeqApp.ExitSuccess;
+        }
     }
 
-    /// <summary>One character per token when the data vocabulary fits the alphabet, else space-separated ids.</summary>
-    private static string Render(SelectiveCopyingTask task, IEnumerable<long> tokens)
+    private sealed record TokenRenderer(string Legend, Func<IEnumerable<long>, string> Render);
+
+    /// <summary>One character per token where the vocabulary fits the alphabet, else space-separated ids.</summary>
+    private static TokenRenderer Renderer(ISequenceTask task) => task switch
     {
-        bool letters = task.DataVocabulary <= 26;
-        return string.Join(letters ? "" : " ", tokens.Select(token =>
-            token == SelectiveCopyingTask.BlankToken ? "."
-            : token == task.MarkerToken ? "|"
-            : letters && token >= 1 && token <= task.DataVocabulary ? ((char)('A' + token - 1)).ToString()
-            : token.ToString()));
-    }
+        SelectiveCopyingTask copying => new("blank '.', marker '|', data tokens A, B, ...", tokens =>
+        {
+            bool letters = copying.DataVocabulary <= 26;
+            return string.Join(letters ? "" : " ", tokens.Select(token =>
+                token == SelectiveCopyingTask.BlankToken ? "."
+                : token == copying.MarkerToken ? "|"
+                : letters && token >= 1 && token <= copying.DataVocabulary ? ((char)('A' + token - 1)).ToString()
+                : token.ToString()));
+        }),
+        InductionHeadsTask induction => new("trigger '|', other tokens a, b, ...", tokens =>
+        {
+            bool letters = induction.VocabularySize - 1 <= 26;
+            return string.Join(letters ? "" : " ", tokens.Select(token =>
+                token == induction.TriggerToken ? "|"
+                : letters ? ((char)('a' + token)).ToString()
+                : token.ToString()));
+        }),
+        _ => new("token ids", tokens => string.Join(" ", tokens)),
+    };
 }

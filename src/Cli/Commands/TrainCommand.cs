@@ -1,141 +1,283 @@
 using System.ComponentModel;
 using System.Globalization;
+using HybridSeq.Managed;
 using HybridSeq.Models;
+using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace HybridSeq.Cli.Commands;
 
 /// <summary>
-/// `hybridseq train`: trains a Mamba language model on selective copying and prints its held-out token accuracy.
-/// The defaults are sized to reach the target in a few minutes on a 2-core CPU.
+/// `hybridseq train [TASK] [--model FAMILY] ...`: trains a language model of any family on any task and prints its
+/// held-out token accuracy at every evaluation length of the task. The defaults of each task are sized to reach the
+/// target in a few minutes on a 2-core CPU with the default Mamba. An output folder that already holds a checkpoint
+/// is never overwritten silently: `--resume` continues that run, `--overwrite` replaces it.
 /// </summary>
 public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        private static readonly TrainingOptions DefaultTraining = new();
-        private static readonly SelectiveCopyingTask DefaultTask = new();
+        [CommandArgument(0, "[TASK]")]
+        [Description("The task: selective-copying or induction-heads (`hybridseq tasks` lists them). Default: selective-copying.")]
+        public string? TaskName { get; init; }
+
+        [CommandOption("--model <FAMILY>")]
+        [Description("Model family: mamba, lstm, gru or slstm. Default: mamba.")]
+        public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]
-        [Description(DeviceOption.Description)]
-        [DefaultValue("cpu")]
-        public string Device { get; init; } = "cpu";
+        [Description(DeviceOption.Description + ". Default: cpu.")]
+        public string? Device { get; init; }
 
         [CommandOption("--steps <N>")]
-        [Description("Maximum optimizer steps.")]
-        public int Steps { get; init; } = DefaultTraining.Steps;
+        [Description("Maximum optimizer steps. Default: 2000 (selective-copying), 1500 (induction-heads). With --resume: extends the run (the cosine schedule follows the new total).")]
+        public int? Steps { get; init; }
 
         [CommandOption("--seed <N>")]
-        [Description("Seeds the weights, the training batches and the held-out set.")]
-        public int Seed { get; init; } = DefaultTraining.Seed;
+        [Description("Seeds the weights, the training batches and the held-out sets. Default: 1.")]
+        public int? Seed { get; init; }
 
         [CommandOption("--out <DIR>")]
-        [Description("Folder for the checkpoint (model.ckpt) and the curve (training-curve.png).")]
-        public string Out { get; init; } = Path.Combine(".", "runs", "selective-copying");
+        [Description("Folder for the checkpoint (model.ckpt) and the curve (training-curve.png). Default: runs/<task> for mamba, runs/<task>-<model> otherwise.")]
+        public string? Out { get; init; }
+
+        [CommandOption("--resume")]
+        [Description("Continue the run whose checkpoint is in --out (its model, task and options; same result as an uninterrupted run).")]
+        public bool Resume { get; init; }
+
+        [CommandOption("--overwrite")]
+        [Description("Replace the checkpoint in --out by a new run (without it, an existing checkpoint is an error).")]
+        public bool Overwrite { get; init; }
 
         [CommandOption("--layers <N>")]
-        [Description("Mamba layers.")]
-        public int Layers { get; init; } = 2;
+        [Description("Layers (Mamba blocks or stacked RNN layers). Default: 2.")]
+        public int? Layers { get; init; }
 
         [CommandOption("--d-model <N>")]
-        [Description("Model width d_model.")]
-        public int DModel { get; init; } = 64;
+        [Description("Model width d_model (the RNNs' hidden size). Default: 64.")]
+        public int? DModel { get; init; }
 
         [CommandOption("--d-state <N>")]
-        [Description("SSM state size N.")]
-        public int DState { get; init; } = 16;
+        [Description("mamba only: SSM state size N. Default: 16.")]
+        public int? DState { get; init; }
+
+        [CommandOption("--heads <N>")]
+        [Description("lstm, gru, slstm only: heads of the recurrent weights (must divide --d-model). Default: 1 (lstm, gru), 4 (slstm).")]
+        public int? Heads { get; init; }
 
         [CommandOption("--seq-len <N>")]
-        [Description("Tokens per example: noisy region + one marker per data token (the region is seq-len - data-tokens).")]
-        public int SeqLen { get; init; } = DefaultTask.SequenceLength;
+        [Description("Training sequence length. selective-copying: noisy region + one marker per data token, default 64; induction-heads: default 64.")]
+        public int? SeqLen { get; init; }
 
         [CommandOption("--data-tokens <N>")]
-        [Description("Data tokens to copy per example (K).")]
-        public int DataTokens { get; init; } = DefaultTask.DataTokenCount;
+        [Description("selective-copying only: data tokens to copy per example (K). Default: 8.")]
+        public int? DataTokens { get; init; }
 
         [CommandOption("--data-vocab <N>")]
-        [Description("Distinct data tokens.")]
-        public int DataVocab { get; init; } = DefaultTask.DataVocabulary;
+        [Description("selective-copying only: distinct data tokens. Default: 8.")]
+        public int? DataVocab { get; init; }
+
+        [CommandOption("--max-eval-len <N>")]
+        [Description("induction-heads only: evaluate at seq-len, 4 x seq-len, 16 x seq-len, ... up to this length. Default: 1024.")]
+        public int? MaxEvalLen { get; init; }
 
         [CommandOption("--batch-size <N>")]
-        [Description("Examples per step.")]
-        public int BatchSize { get; init; } = DefaultTraining.BatchSize;
+        [Description("Examples per step. Default: 32.")]
+        public int? BatchSize { get; init; }
 
         [CommandOption("--lr <RATE>")]
-        [Description("Peak learning rate (AdamW).")]
-        public double LearningRate { get; init; } = DefaultTraining.LearningRate;
+        [Description("Peak learning rate (AdamW). Default: 0.005 (selective-copying), 0.002 (induction-heads).")]
+        public double? LearningRate { get; init; }
 
         [CommandOption("--warmup <N>")]
-        [Description("Linear warm-up steps.")]
-        public int Warmup { get; init; } = DefaultTraining.WarmupSteps;
+        [Description("Linear warm-up steps. Default: 100.")]
+        public int? Warmup { get; init; }
 
         [CommandOption("--eval-every <N>")]
-        [Description("Evaluate and checkpoint every N steps.")]
-        public int EvalEvery { get; init; } = DefaultTraining.EvalEvery;
+        [Description("Evaluate and checkpoint every N steps. Default: 100.")]
+        public int? EvalEvery { get; init; }
 
         [CommandOption("--early-stop <PERCENT>")]
-        [Description("Stop once held-out token accuracy reaches this percentage (above 100: never).")]
-        public double EarlyStop { get; init; } = 100 * DefaultTraining.EarlyStopAccuracy;
+        [Description("Stop once held-out token accuracy at the training length reaches this percentage (above 100: never). Default: 99.")]
+        public double? EarlyStop { get; init; }
 
         [CommandOption("--target <PERCENT>")]
-        [Description("Accuracy the run must reach; below it the exit code is 2.")]
-        public double Target { get; init; } = 90;
+        [Description("Accuracy at the training length the run must reach; below it the exit code is 2. Default: 90.")]
+        public double? Target { get; init; }
+
+        /// <summary>The options that describe a new run: with --resume the checkpoint's values hold, so giving one of
+        /// these is an error instead of being ignored.</summary>
+        private IEnumerable<(string Name, bool Given)> RunDefiningOptions() =>
+        [
+            ("--seed", Seed.HasValue), ("--layers", Layers.HasValue), ("--d-model", DModel.HasValue),
+            ("--d-state", DState.HasValue), ("--heads", Heads.HasValue), ("--seq-len", SeqLen.HasValue),
+            ("--data-tokens", DataTokens.HasValue), ("--data-vocab", DataVocab.HasValue),
+            ("--max-eval-len", MaxEvalLen.HasValue), ("--batch-size", BatchSize.HasValue),
+            ("--lr", LearningRate.HasValue), ("--warmup", Warmup.HasValue), ("--eval-every", EvalEvery.HasValue),
+            ("--early-stop", EarlyStop.HasValue),
+        ];
 
         public override ValidationResult Validate()
         {
-            if (DeviceOption.Validate(Device) is string deviceError) return ValidationResult.Error(deviceError);
+            if (Device is not null && DeviceOption.Validate(Device) is string deviceError)
+                return ValidationResult.Error(deviceError);
+            if (TaskName is not null && TaskRegistry.All.All(t => t.Name != TaskName))
+                return ValidationResult.Error(
+                    $"unknown task '{TaskName}'; expected one of {string.Join(", ", TaskRegistry.All.Select(t => t.Name))}.");
+            if (Model is not null && ModelFamilies.All.All(f => f.Name != Model))
+                return ValidationResult.Error(
+                    $"--model must be one of {string.Join(", ", ModelFamilies.All.Select(f => f.Name))}, got '{Model}'.");
+            if (Resume && Overwrite)
+                return ValidationResult.Error("--resume and --overwrite exclude each other: continue the run or replace it.");
+            if (Resume && RunDefiningOptions().FirstOrDefault(o => o.Given) is { Name: string given })
+                return ValidationResult.Error(
+                    $"{given} cannot be combined with --resume: a resumed run keeps the checkpoint's model, task and options (only --steps, --device and --target may be given).");
+
+            string task = ResolvedTaskName;
+            string family = ResolvedFamily;
             (bool Ok, string Message)[] checks =
             [
-                (Steps > 0, $"--steps must be a positive integer, got {Steps}."),
-                (Layers > 0, $"--layers must be a positive integer, got {Layers}."),
-                (DModel > 0, $"--d-model must be a positive integer, got {DModel}."),
-                (DState > 0, $"--d-state must be a positive integer, got {DState}."),
-                (DataTokens > 0, $"--data-tokens must be a positive integer, got {DataTokens}."),
-                (DataVocab > 0, $"--data-vocab must be a positive integer, got {DataVocab}."),
-                (SeqLen >= 2 * DataTokens,
-                    $"--seq-len must be at least 2 x --data-tokens = {2 * DataTokens} (a region of at least K tokens, then K markers), got {SeqLen}."),
-                (BatchSize > 0, $"--batch-size must be a positive integer, got {BatchSize}."),
-                (LearningRate > 0 && double.IsFinite(LearningRate), $"--lr must be a positive number, got {LearningRate}."),
-                (Warmup >= 0, $"--warmup must be zero or more, got {Warmup}."),
-                (EvalEvery > 0, $"--eval-every must be a positive integer, got {EvalEvery}."),
-                (EarlyStop > 0, $"--early-stop must be a positive percentage, got {EarlyStop}."),
-                (Target >= 0 && Target <= 100, $"--target must be a percentage in [0, 100], got {Target}."),
+                (Steps is null or > 0, $"--steps must be a positive integer, got {Steps}."),
+                (Layers is null or > 0, $"--layers must be a positive integer, got {Layers}."),
+                (DModel is null or > 0, $"--d-model must be a positive integer, got {DModel}."),
+                (DState is null or > 0, $"--d-state must be a positive integer, got {DState}."),
+                (Heads is null or > 0, $"--heads must be a positive integer, got {Heads}."),
+                (DataTokens is null or > 0, $"--data-tokens must be a positive integer, got {DataTokens}."),
+                (DataVocab is null or > 0, $"--data-vocab must be a positive integer, got {DataVocab}."),
+                (BatchSize is null or > 0, $"--batch-size must be a positive integer, got {BatchSize}."),
+                (LearningRate is null || (LearningRate > 0 && double.IsFinite(LearningRate.Value)),
+                    $"--lr must be a positive number, got {LearningRate}."),
+                (Warmup is null or >= 0, $"--warmup must be zero or more, got {Warmup}."),
+                (EvalEvery is null or > 0, $"--eval-every must be a positive integer, got {EvalEvery}."),
+                (EarlyStop is null or > 0, $"--early-stop must be a positive percentage, got {EarlyStop}."),
+                (Target is null or >= 0 and <= 100, $"--target must be a percentage in [0, 100], got {Target}."),
+                (DState is null || family == ModelFamilies.Mamba, $"--d-state applies to the mamba family only, not {family}."),
+                (Heads is null || family != ModelFamilies.Mamba, "--heads applies to the recurrent families (lstm, gru, slstm), not mamba."),
+                (DataTokens is null && DataVocab is null || task == SelectiveCopyingTask.TaskName,
+                    $"--data-tokens and --data-vocab apply to selective-copying only, not {task}."),
+                (MaxEvalLen is null || task == InductionHeadsTask.TaskName,
+                    $"--max-eval-len applies to induction-heads only, not {task}."),
             ];
             foreach (var (ok, message) in checks)
                 if (!ok) return ValidationResult.Error(message);
+            if (task == SelectiveCopyingTask.TaskName)
+            {
+                int k = DataTokens ?? new SelectiveCopyingTask().DataTokenCount;
+                int length = SeqLen ?? new SelectiveCopyingTask().SequenceLength;
+                if (length < 2 * k)
+                    return ValidationResult.Error(
+                        $"--seq-len must be at least 2 x --data-tokens = {2 * k} (a region of at least K tokens, then K markers), got {length}.");
+            }
+            else
+            {
+                int length = SeqLen ?? new InductionHeadsTask().SequenceLength;
+                if (length < 3)
+                    return ValidationResult.Error($"--seq-len must be at least 3 for induction-heads (trigger, answer, final trigger), got {length}.");
+                if (MaxEvalLen is int max && max < length)
+                    return ValidationResult.Error($"--max-eval-len must be at least --seq-len = {length}, got {max}.");
+            }
             return ValidationResult.Success();
         }
 
-        public SelectiveCopyingTask Task => new(SeqLen - DataTokens, DataTokens, DataVocab);
+        public string ResolvedTaskName => TaskName ?? TaskRegistry.Default.Name;
 
-        public MambaConfig Model => new(Task.VocabularySize, DModel, Layers, DState);
+        public string ResolvedFamily => Model ?? ModelFamilies.Mamba;
 
-        public TrainingOptions Training => DefaultTraining with
+        public string ResolvedOut => Out ?? Path.Combine(".", "runs",
+            ResolvedFamily == ModelFamilies.Mamba ? ResolvedTaskName : $"{ResolvedTaskName}-{ResolvedFamily}");
+
+        public double ResolvedTarget => (Target ?? 100 * TaskRegistry.Get(ResolvedTaskName).DefaultTargetAccuracy) / 100;
+
+        /// <summary>The task of a new run: the registry's default with the options given.</summary>
+        public ISequenceTask BuildTask()
         {
-            Steps = Steps,
-            Seed = Seed,
-            BatchSize = BatchSize,
-            LearningRate = LearningRate,
-            MinimumLearningRate = Math.Min(DefaultTraining.MinimumLearningRate, LearningRate),
-            WarmupSteps = Warmup,
-            EvalEvery = EvalEvery,
-            EarlyStopAccuracy = EarlyStop / 100,
-        };
+            var definition = TaskRegistry.Get(ResolvedTaskName);
+            switch (definition.Default)
+            {
+                case SelectiveCopyingTask copying:
+                    int k = DataTokens ?? copying.DataTokenCount;
+                    return new SelectiveCopyingTask((SeqLen ?? copying.SequenceLength) - k, k,
+                        DataVocab ?? copying.DataVocabulary);
+                case InductionHeadsTask induction:
+                    int length = SeqLen ?? induction.SequenceLength;
+                    return induction with
+                    {
+                        SequenceLength = length,
+                        MaxEvaluationLength = MaxEvalLen ?? Math.Max(length, induction.MaxEvaluationLength),
+                    };
+                default:
+                    return definition.Default;
+            }
+        }
+
+        /// <summary>The model config of a new run: the family's default for the task's vocabulary with the options given.</summary>
+        public IModelConfig BuildModel(ISequenceTask task) =>
+            ModelFamilies.Get(ResolvedFamily).DefaultConfig(task.VocabularySize) switch
+            {
+                MambaConfig mamba => mamba with
+                {
+                    ModelDimension = DModel ?? mamba.ModelDimension,
+                    Layers = Layers ?? mamba.Layers,
+                    StateDimension = DState ?? mamba.StateDimension,
+                },
+                RecurrentConfig recurrent => recurrent with
+                {
+                    ModelDimension = DModel ?? recurrent.ModelDimension,
+                    Layers = Layers ?? recurrent.Layers,
+                    Heads = Heads ?? recurrent.Heads,
+                },
+                var other => other,
+            };
+
+        /// <summary>The training options of a new run: the task's defaults with the options given.</summary>
+        public TrainingOptions BuildOptions()
+        {
+            var defaults = TaskRegistry.Get(ResolvedTaskName).DefaultOptions;
+            double learningRate = LearningRate ?? defaults.LearningRate;
+            return defaults with
+            {
+                Steps = Steps ?? defaults.Steps,
+                Seed = Seed ?? defaults.Seed,
+                BatchSize = BatchSize ?? defaults.BatchSize,
+                LearningRate = learningRate,
+                MinimumLearningRate = Math.Min(defaults.MinimumLearningRate, learningRate),
+                WarmupSteps = Warmup ?? defaults.WarmupSteps,
+                EvalEvery = EvalEvery ?? defaults.EvalEvery,
+                EarlyStopAccuracy = EarlyStop is double percent ? percent / 100 : defaults.EarlyStopAccuracy,
+            };
+        }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var device = DeviceOption.Resolve(settings.Device);
-        var task = settings.Task;
-        var options = settings.Training;
-        using var trainer = new Trainer(settings.Model, task, options, device);
-        long parameters = trainer.Model.parameters().Sum(p => p.numel());
-        console.MarkupLineInterpolated(
-            $"Mamba: {settings.Layers} layers, d_model {settings.DModel}, N {settings.DState}, {parameters:N0} parameters, on {device.type}");
-        console.MarkupLineInterpolated(
-            $"Selective copying: {task.DataTokenCount} data tokens (vocabulary {task.DataVocabulary}) in a region of {task.RegionLength}, sequence {task.SequenceLength}; batch {options.BatchSize}, up to {options.Steps} steps, seed {options.Seed}");
+        string outputDirectory = settings.ResolvedOut;
+        string checkpointPath = RunCheckpoint.PathIn(outputDirectory);
+        bool hasCheckpoint = File.Exists(checkpointPath);
+        // Checked before anything is built or written: a typo'd or repeated command must not cost an earlier run.
+        if (hasCheckpoint && !settings.Resume && !settings.Overwrite)
+            throw new InvalidOperationException(
+                $"--out '{outputDirectory}' already holds a checkpoint ({checkpointPath}); pass --resume to continue that run, --overwrite to replace it, or another --out.");
+        if (settings.Resume && !hasCheckpoint)
+            throw new InvalidOperationException($"--resume: no checkpoint to continue in '{outputDirectory}' (expected {checkpointPath}).");
 
+        var device = DeviceOption.Resolve(settings.Device ?? "cpu");
+        using var trainer = settings.Resume ? Resume(settings, checkpointPath, device) : NewRun(settings, device);
+        var task = trainer.Task;
+        var options = trainer.Options;
+        long parameters = trainer.Model.parameters().Sum(p => p.numel());
+        console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
+            $"{Describe(trainer.Model.Config)}, {parameters:N0} parameters, on {device.type}");
+        console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
+            $"{Describe(task)}; batch {options.BatchSize}, up to {options.Steps} steps, seed {options.Seed}");
+        if (settings.Resume)
+            console.MarkupLineInterpolated($"resuming {checkpointPath} at step {trainer.CompletedSteps}");
+
+        string curvePath = Path.Combine(outputDirectory, TrainingCurvePlot.FileName);
+        string title = $"{trainer.Model.Family} on {task.Name}";
         TrainingResult result = null!;
         console.Progress()
             .AutoClear(false)
@@ -144,23 +286,71 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             .Start(progressContext =>
             {
                 var bar = progressContext.AddTask("training", maxValue: options.Steps);
-                result = trainer.Run(settings.Out, progress =>
+                bar.Value = trainer.CompletedSteps;
+                result = trainer.Run(outputDirectory, progress =>
                 {
                     bar.Value = progress.Step;
                     bar.Description = string.Create(CultureInfo.InvariantCulture,
                         $"step {progress.Step}/{progress.TotalSteps}  loss {progress.Loss:F4}  {progress.TokensPerSecond / 1000:F1}k tok/s");
                     if (progress.EvalAccuracy is double accuracy)
+                    {
+                        TrainingCurvePlot.WritePng(curvePath, title, trainer.LossHistory, trainer.EvalHistory);
                         console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
                             $"step {progress.Step,5}: loss {progress.Loss:F4}, lr {progress.LearningRate:E2}, held-out accuracy {100 * accuracy:F1}%");
+                    }
                 }, cancellationToken);
                 bar.Value = bar.MaxValue;
             });
+        TrainingCurvePlot.WritePng(curvePath, title, trainer.LossHistory, trainer.EvalHistory);
 
         console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-            $"{result.Steps} steps in {result.Elapsed.TotalSeconds:F0} s{(result.StoppedEarly ? " (stopped early)" : "")}; checkpoint {result.CheckpointPath}, curve {result.CurvePath}");
-        bool reached = 100 * result.HeldOutAccuracy >= settings.Target;
+            $"{result.Steps} steps in {result.Elapsed.TotalSeconds:F0} s{(result.StoppedEarly ? " (stopped early)" : "")}; checkpoint {result.CheckpointPath}, curve {curvePath}");
+        WriteLengthTable(console, result.Lengths, task.SequenceLength);
+        bool reached = result.HeldOutAccuracy >= settings.ResolvedTarget;
         console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-            $"held-out token accuracy: {100 * result.HeldOutAccuracy:F1}% (target {settings.Target:0.#}%)");
+            $"held-out token accuracy: {100 * result.HeldOutAccuracy:F1}% (target {100 * settings.ResolvedTarget:0.#}%)");
         return reached ? HybridSeqApp.ExitSuccess : HybridSeqApp.ExitBelowTarget;
     }
+
+    private static Trainer NewRun(Settings settings, TorchSharp.torch.Device device)
+    {
+        var task = settings.BuildTask();
+        return new Trainer(settings.BuildModel(task), task, settings.BuildOptions(), device);
+    }
+
+    private static Trainer Resume(Settings settings, string checkpointPath, TorchSharp.torch.Device device)
+    {
+        var metadata = RunCheckpoint.ReadMetadata(checkpointPath);
+        if (settings.TaskName is string task && task != metadata.TaskName)
+            throw new InvalidOperationException(
+                $"--resume: the checkpoint {checkpointPath} is a {metadata.TaskName} run, not {task}.");
+        if (settings.Model is string family && family != metadata.ModelFamily)
+            throw new InvalidOperationException(
+                $"--resume: the checkpoint {checkpointPath} holds a {metadata.ModelFamily} model, not {family}.");
+        return Trainer.LoadCheckpoint(checkpointPath, device, settings.Steps);
+    }
+
+    /// <summary>One line per evaluation length: full-forward and step-mode accuracy.</summary>
+    internal static void WriteLengthTable(IAnsiConsole console, IReadOnlyList<LengthAccuracy> lengths, int trainingLength)
+    {
+        foreach (var length in lengths)
+            console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
+                $"length {length.Length,5}{(length.Length == trainingLength ? " (training)" : $" ({length.Length / (double)trainingLength:0.#}x)")}: accuracy {100 * length.FullForward:F1}% full forward, {100 * length.StepMode:F1}% step-mode decoding, {length.Examples} examples");
+    }
+
+    internal static string Describe(IModelConfig config) => config switch
+    {
+        MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",
+        RecurrentConfig r => $"{r.Family}: {r.Layers} layers, hidden {r.ModelDimension}, {r.Heads} head(s)",
+        _ => config.Family,
+    };
+
+    internal static string Describe(ISequenceTask task) => task switch
+    {
+        SelectiveCopyingTask s =>
+            $"selective-copying: {s.DataTokenCount} data tokens (vocabulary {s.DataVocabulary}) in a region of {s.RegionLength}, sequence {s.SequenceLength}",
+        InductionHeadsTask i =>
+            $"induction-heads: vocabulary {i.VocabularySize}, training length {i.SequenceLength}, evaluated at {string.Join(", ", i.EvaluationLengths)}",
+        _ => task.Name,
+    };
 }

@@ -1,3 +1,4 @@
+using HybridSeq.Models.Mamba;
 using System.Text.Json;
 using static TorchSharp.torch;
 
@@ -156,14 +157,14 @@ public static class MambaReferenceWeights
     {
         ArgumentNullException.ThrowIfNull(model);
         var stateDict = model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach(), StringComparer.Ordinal);
-        return ToReference(stateDict, model.Config);
+        return ToReference(stateDict, (MambaConfig)model.Config);
     }
 
     /// <summary>Copies reference-named weights into the model (strict: every parameter, same shapes).</summary>
     public static void LoadReference(this MambaLanguageModel model, IReadOnlyDictionary<string, Tensor> referenceWeights)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var renamed = FromReference(referenceWeights, model.Config);
+        var renamed = FromReference(referenceWeights, (MambaConfig)model.Config);
         using var noGrad = no_grad();
         foreach (var (name, parameter) in model.named_parameters())
             parameter.copy_(renamed[name]);

@@ -108,7 +108,7 @@ public abstract class FusedRecurrentNetwork : nn.Module<Tensor, RecurrentState?,
         Tensor x = CheckInput(input, rank: 3, "(T, Bt, I) or with batchFirst (Bt, T, I)");
         if (BatchFirst)
             x = x.transpose(0, 1);
-        CheckState(state, x.shape[1]);
+        CheckState(state, x.shape[1], x.device);
 
         var finalStates = new Tensor[NumLayers * Directions];
         for (int layer = 0; layer < NumLayers; layer++)
@@ -145,7 +145,7 @@ public abstract class FusedRecurrentNetwork : nn.Module<Tensor, RecurrentState?,
                 $"{GetName()}: Step runs one step forward in time, which a bidirectional module cannot do (its " +
                 "reverse direction needs the whole sequence); call forward with the full sequence instead.");
         Tensor x = CheckInput(input, rank: 2, "(Bt, I)");
-        CheckState(state, x.shape[0]);
+        CheckState(state, x.shape[0], x.device);
         using var noGrad = torch.no_grad();
         var next = new Tensor[NumLayers];
         for (int layer = 0; layer < NumLayers; layer++)
@@ -204,10 +204,15 @@ public abstract class FusedRecurrentNetwork : nn.Module<Tensor, RecurrentState?,
         return input;
     }
 
-    private void CheckState(RecurrentState? state, long batch)
+    private void CheckState(RecurrentState? state, long batch, Device device)
     {
         if (state is null)
             return;
+        // The native recurrence would reject it too, but with a message about a tensor the caller never named.
+        if (!Decoding.DecodingChecks.SameDevice(state.PerLayer[0].device, device))
+            throw new ArgumentException(
+                $"state: expected a state on the input's device {device}, got one on {state.PerLayer[0].device}.",
+                nameof(state));
         if (state.Cell != Cell || state.NumLayers != NumLayers || state.Directions != Directions ||
             state.Batch != batch || state.Hidden != HiddenSize)
             throw new ArgumentException(

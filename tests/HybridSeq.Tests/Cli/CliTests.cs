@@ -1,5 +1,8 @@
 using HybridSeq.Cli;
 using HybridSeq.Managed;
+using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Training;
 using NUnit.Framework;
 using Spectre.Console;
 
@@ -42,6 +45,15 @@ public sealed class CliTests
     [TestCase(new[] { "eval" }, "--checkpoint <FILE> is required")]
     [TestCase(new[] { "eval", "--checkpoint", "/nonexistent/model.ckpt" }, "--checkpoint: no file at '/nonexistent/model.ckpt'.")]
     [TestCase(new[] { "frobnicate" }, "frobnicate")]
+    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads.")]
+    [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, got 'transformer'.")]
+    [TestCase(new[] { "train", "--model", "lstm", "--d-state", "8" }, "--d-state applies to the mamba family only, not lstm.")]
+    [TestCase(new[] { "train", "--heads", "2" }, "--heads applies to the recurrent families")]
+    [TestCase(new[] { "train", "induction-heads", "--data-tokens", "4" }, "--data-tokens and --data-vocab apply to selective-copying only")]
+    [TestCase(new[] { "train", "--max-eval-len", "256" }, "--max-eval-len applies to induction-heads only")]
+    [TestCase(new[] { "train", "--model", "lstm", "--d-model", "10", "--heads", "4" }, "Heads must divide ModelDimension = 10, got 4.")]
+    [TestCase(new[] { "train", "--resume", "--overwrite" }, "--resume and --overwrite exclude each other")]
+    [TestCase(new[] { "train", "--resume", "--lr", "0.1" }, "--lr cannot be combined with --resume")]
     public void BadArgumentsGiveAClearErrorAndANonZeroExit(string[] args, string expectedMessage)
     {
         var (exitCode, output) = Run(args);
@@ -74,7 +86,11 @@ public sealed class CliTests
             Assert.That(trainOutput, Does.Match(@"held-out token accuracy: \d+\.\d% \(target 0%\)"));
             string checkpoint = Path.Combine(directory, "model.ckpt");
             Assert.That(File.Exists(checkpoint), Is.True, trainOutput);
-            Assert.That(File.Exists(Path.Combine(directory, "training-curve.png")), Is.True);
+            // The CLI draws the curve (the library keeps the data only): a PNG, without temporary files beside it.
+            byte[] png = File.ReadAllBytes(Path.Combine(directory, "training-curve.png"));
+            Assert.That(png[..4], Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
+            Assert.That(Directory.GetFiles(directory).Select(Path.GetFileName),
+                Is.EquivalentTo(new[] { "model.ckpt", "training-curve.png" }));
 
             var (evalExit, evalOutput) = Run("eval", "--checkpoint", checkpoint);
             Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
@@ -88,12 +104,170 @@ public sealed class CliTests
 
             var (belowExit, belowOutput) = Run("train", "--steps", "2", "--eval-every", "2", "--seq-len", "12",
                 "--data-tokens", "2", "--d-model", "8", "--layers", "1", "--batch-size", "2", "--target", "100",
-                "--out", directory);
+                "--overwrite", "--out", directory);
             Assert.That(belowExit, Is.EqualTo(HybridSeqApp.ExitBelowTarget), belowOutput);
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    /// <summary>A typo'd option is an error naming it, and nothing is written (strict parsing).</summary>
+    [Test]
+    public void AnUnknownOptionIsAnErrorAndWritesNothing()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            string output = Path.Combine(directory, "run");
+            var (exitCode, text) = Run("train", "--step", "200", "--out", output);
+            Assert.That(exitCode, Is.Not.EqualTo(HybridSeqApp.ExitSuccess), text);
+            Assert.That(exitCode, Is.EqualTo(HybridSeqApp.ExitError), text);
+            Assert.That(text, Does.Contain("error").IgnoreCase.And.Contain("'step'"));
+            Assert.That(Directory.Exists(output), Is.False, "no output folder was created");
+            Assert.That(Directory.GetFileSystemEntries(directory), Is.Empty);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static readonly string[] TinyRun =
+    [
+        "train", "--steps", "6", "--eval-every", "3", "--seq-len", "12", "--data-tokens", "2", "--data-vocab", "3",
+        "--d-model", "8", "--layers", "1", "--d-state", "4", "--batch-size", "4", "--target", "0",
+    ];
+
+    /// <summary>A second `train` into a folder with a checkpoint refuses (exit 1, the checkpoint's bytes unchanged)
+    /// unless --overwrite or --resume says what to do.</summary>
+    [Test]
+    public void TrainNeverReplacesAnExistingCheckpointSilently()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            var (firstExit, firstOutput) = Run([.. TinyRun, "--out", directory]);
+            Assert.That(firstExit, Is.EqualTo(HybridSeqApp.ExitSuccess), firstOutput);
+            string checkpoint = Path.Combine(directory, "model.ckpt");
+            byte[] before = File.ReadAllBytes(checkpoint);
+            DateTime writtenAt = File.GetLastWriteTimeUtc(checkpoint);
+
+            var (refusedExit, refusedOutput) = Run([.. TinyRun, "--seed", "9", "--out", directory]);
+            Assert.That(refusedExit, Is.EqualTo(HybridSeqApp.ExitError), refusedOutput);
+            Assert.That(refusedOutput, Does.Contain("already holds a checkpoint").And.Contain("--resume").And.Contain("--overwrite"));
+            Assert.That(File.ReadAllBytes(checkpoint), Is.EqualTo(before), "the earlier checkpoint is untouched");
+            Assert.That(File.GetLastWriteTimeUtc(checkpoint), Is.EqualTo(writtenAt));
+
+            var (overwriteExit, overwriteOutput) = Run([.. TinyRun, "--seed", "9", "--overwrite", "--out", directory]);
+            Assert.That(overwriteExit, Is.EqualTo(HybridSeqApp.ExitSuccess), overwriteOutput);
+            Assert.That(RunCheckpoint.ReadMetadata(checkpoint).Options.Seed, Is.EqualTo(9), "replaced by the new run");
+
+            var (missingExit, missingOutput) = Run("train", "--resume", "--out", Path.Combine(directory, "empty"));
+            Assert.That(missingExit, Is.EqualTo(HybridSeqApp.ExitError), missingOutput);
+            Assert.That(missingOutput, Does.Contain("--resume: no checkpoint to continue"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>`train --resume` continues an interrupted run to the same checkpoint as the uninterrupted run.</summary>
+    [Test]
+    public void ResumeContinuesAnInterruptedRunToTheSameResult()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            string straight = Path.Combine(directory, "straight"), interrupted = Path.Combine(directory, "interrupted");
+            var (straightExit, straightOutput) = Run([.. TinyRun, "--out", straight]);
+            Assert.That(straightExit, Is.EqualTo(HybridSeqApp.ExitSuccess), straightOutput);
+
+            // The same run stopped after 4 of its 6 steps, as a Ctrl-C after the checkpoint would leave it.
+            var task = new SelectiveCopyingTask(10, 2, 3);
+            var options = TaskRegistry.Default.DefaultOptions with
+            {
+                Steps = 6, EvalEvery = 3, BatchSize = 4, MinimumLearningRate = 1e-4,
+            };
+            using (var trainer = new Trainer(new MambaConfig(task.VocabularySize, 8, 1, 4), task, options, TorchSharp.torch.CPU))
+                Assert.That(trainer.Run(interrupted, stopAtStep: 4).Paused, Is.True);
+
+            var (resumeExit, resumeOutput) = Run("train", "--resume", "--target", "0", "--out", interrupted);
+            Assert.That(resumeExit, Is.EqualTo(HybridSeqApp.ExitSuccess), resumeOutput);
+            Assert.That(resumeOutput, Does.Contain("at step 4").And.Contain("6 steps in"));
+
+            var expected = RunCheckpoint.ReadMetadata(Path.Combine(straight, "model.ckpt"));
+            var actual = RunCheckpoint.ReadMetadata(Path.Combine(interrupted, "model.ckpt"));
+            Assert.That(actual.Options, Is.EqualTo(expected.Options), "the CLI's run and the interrupted run are the same run");
+            Assert.That(actual.Losses, Is.EqualTo(expected.Losses));
+            Assert.That(actual.Accuracies, Is.EqualTo(expected.Accuracies));
+            Assert.That(File.ReadAllBytes(Path.Combine(interrupted, "model.ckpt")),
+                Is.EqualTo(File.ReadAllBytes(Path.Combine(straight, "model.ckpt"))), "bit-identical checkpoints");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Test]
+    public void InductionHeadsTrainsWithAnRnnAndReportsEveryLength()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            var (exit, output) = Run("train", "induction-heads", "--model", "gru", "--steps", "2", "--eval-every", "2",
+                "--seq-len", "8", "--max-eval-len", "32", "--d-model", "8", "--layers", "1", "--batch-size", "4",
+                "--target", "0", "--out", directory);
+            Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
+            Assert.That(output, Does.Contain("gru: 1 layers, hidden 8").And.Contain("evaluated at 8, 32"));
+            Assert.That(output, Does.Match(@"length     8 \(training\): accuracy \d+\.\d% full forward, \d+\.\d% step-mode decoding")
+                .And.Match(@"length    32 \(4x\): accuracy \d+\.\d% full forward"));
+
+            string checkpoint = Path.Combine(directory, "model.ckpt");
+            var (evalExit, evalOutput) = Run("eval", "--checkpoint", checkpoint);
+            Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
+            Assert.That(evalOutput, Does.Contain("gru").And.Contain("step 2").And.Contain("length    32 (4x)"));
+
+            var (generateExit, generateOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "3", "--length", "20");
+            Assert.That(generateExit, Is.EqualTo(HybridSeqApp.ExitSuccess), generateOutput);
+            // 20 tokens of the default vocabulary of 16: letters a-o, the trigger '|' once inside and once at the
+            // end; one answer letter.
+            Assert.That(generateOutput, Does.Match(@"input:    [a-o]*\|[a-o][a-o]*\|\s").And.Match(@"expected: [a-o]\s")
+                .And.Match(@"produced: [a-o|]\s").And.Match(@"[01]/1 answer tokens correct"));
+            Assert.That(generateOutput, Does.Match(@"input:    .{20}\s"), "20 tokens");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Test]
+    public void TasksListsEveryTaskAndModelFamily()
+    {
+        var (exit, output) = Run("tasks");
+        Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
+        foreach (var name in new[] { "selective-copying", "induction-heads", "mamba", "lstm", "gru", "slstm" })
+            Assert.That(output, Does.Contain(name));
+    }
+
+    [Test]
+    public void TrainHelpShowsTheDefaults()
+    {
+        var (exit, output) = Run("train", "--help");
+        Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
+        // The help text states the registries' defaults (attributes need constants): it must not drift from them.
+        var copying = TaskRegistry.Get(SelectiveCopyingTask.TaskName).DefaultOptions;
+        var induction = TaskRegistry.Get(InductionHeadsTask.TaskName).DefaultOptions;
+        string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(output, Does.Contain("--model").And.Contain("Default: mamba").And.Contain("Default: selective-copying")
+            .And.Contain($"Default: {copying.Steps} (selective-copying), {induction.Steps} (induction-heads)")
+            .And.Contain($"Default: {Invariant(copying.LearningRate)} (selective-copying), {Invariant(induction.LearningRate)} (induction-heads)")
+            .And.Contain($"Default: {copying.BatchSize}").And.Contain($"Default: {new InductionHeadsTask().MaxEvaluationLength}")
+            .And.Contain("--resume").And.Contain("--overwrite"));
+        Assert.That(induction.BatchSize, Is.EqualTo(copying.BatchSize), "--batch-size states one default for both");
     }
 }

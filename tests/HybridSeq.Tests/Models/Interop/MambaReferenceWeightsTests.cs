@@ -1,3 +1,4 @@
+using HybridSeq.Models.Mamba;
 using System.Text.Json;
 using HybridSeq.Models;
 using HybridSeq.Models.Interop;

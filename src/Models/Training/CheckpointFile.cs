@@ -1,18 +1,6 @@
 using System.Text.Json;
 
-namespace HybridSeq.Models;
-
-/// <summary>One point of a training curve: a step and a value (loss or accuracy).</summary>
-public sealed record CurvePoint(int Step, double Value);
-
-/// <summary>Everything of a training run except tensors: enough to rebuild the model, the task and the schedule.</summary>
-public sealed record CheckpointMetadata(
-    MambaConfig Model,
-    SelectiveCopyingTask Task,
-    TrainingOptions Options,
-    int CompletedSteps,
-    IReadOnlyList<CurvePoint> Losses,
-    IReadOnlyList<CurvePoint> Accuracies);
+namespace HybridSeq.Models.Training;
 
 /// <summary>
 /// The checkpoint file layout (little-endian BinaryWriter): the magic string, a format version (int32), the
@@ -20,8 +8,11 @@ public sealed record CheckpointMetadata(
 /// </summary>
 internal static class CheckpointFile
 {
+    // The magic predates the other model families; it is kept so that a checkpoint of the Mamba-only format 1 is
+    // reported by its version ("format version 1; this HybridSeq reads version 2") instead of as a foreign file.
     private const string Magic = "HybridSeq.MambaCheckpoint";
-    private const int FormatVersion = 1;
+    // 2: the metadata names the model family and the task and holds their configs as JSON (see CheckpointMetadata).
+    private const int FormatVersion = 2;
 
     /// <summary>Writes a complete checkpoint to a temporary file beside <paramref name="path"/>, then renames it
     /// over <paramref name="path"/>, so readers never see a half-written file.</summary>

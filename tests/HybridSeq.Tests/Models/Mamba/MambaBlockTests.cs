@@ -1,10 +1,10 @@
-using HybridSeq.Models;
+using HybridSeq.Models.Mamba;
 using HybridSeq.Tests.TestSupport;
 using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Models;
+namespace HybridSeq.Tests.Models.Mamba;
 
 /// <summary>The Mamba mixer: the recurrent step path must reproduce the full-sequence path, and its gradients
 /// must match finite differences.</summary>
@@ -91,5 +91,29 @@ public sealed class MambaBlockTests
         Assert.That(dt.max().item<float>(), Is.LessThanOrEqualTo(0.1f * 1.001f));
         Assert.That(parameters["x_proj.weight"].shape, Is.EqualTo(new long[] { config.ResolvedDtRank + 8, 64 }));
         Assert.That(config.ResolvedDtRank, Is.EqualTo(2), "dt_rank auto = ceil(32 / 16)");
+    }
+
+    [Test]
+    public void StepRejectsANullOrMisSizedCacheByName()
+    {
+        using var scope = NewDisposeScope();
+        var config = new MambaConfig(VocabularySize: 5, ModelDimension: 8, Layers: 1, StateDimension: 3);
+        using var block = new MambaBlock("mixer", config);
+        var hidden = randn([2, 8]);
+        using var noGrad = no_grad();
+
+        var nullError = Assert.Throws<ArgumentNullException>(() => block.Step(hidden, null!));
+        Assert.That(nullError!.ParamName, Is.EqualTo("cache"));
+
+        using var wrongBatch = new MambaLayerCache(3, config, CPU, ScalarType.Float32);
+        var batchError = Assert.Throws<ArgumentException>(() => block.Step(hidden, wrongBatch));
+        Assert.That(batchError!.ParamName, Is.EqualTo("cache"));
+        Assert.That(batchError.Message, Does.Contain("batch of 2").And.Contain("(3, 16, 4)"));
+
+        using var wrongSize = new MambaLayerCache(2, config with { StateDimension = 4 }, CPU, ScalarType.Float32);
+        Assert.That(Assert.Throws<ArgumentException>(() => block.Step(hidden, wrongSize))!.ParamName, Is.EqualTo("cache"));
+
+        var hiddenError = Assert.Throws<ArgumentException>(() => block.Step(randn([2, 7]), wrongBatch));
+        Assert.That(hiddenError!.ParamName, Is.EqualTo("hidden"));
     }
 }

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Models;
+namespace HybridSeq.Models.Layers;
 
 /// <summary>
 /// Root-mean-square layer norm over the last dimension: y = x / sqrt(mean(x^2) + eps) * weight.

@@ -1,18 +1,20 @@
-using HybridSeq.Models;
+using HybridSeq.Models.Decoding;
+using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Tasks;
 using HybridSeq.Tests.TestSupport;
 using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Models;
+namespace HybridSeq.Tests.Models.Mamba;
 
 [TestFixture]
 public sealed class MambaLanguageModelTests
 {
-    private static MambaLanguageModel SmallModel(int seed)
+    private static MambaLanguageModel SmallModel(int seed, int layers = 2)
     {
         torch.manual_seed(seed);
-        var model = new MambaLanguageModel(new MambaConfig(VocabularySize: 7, ModelDimension: 12, Layers: 2,
+        var model = new MambaLanguageModel(new MambaConfig(VocabularySize: 7, ModelDimension: 12, Layers: layers,
             StateDimension: 3, ConvolutionWidth: 4));
         model.to(ScalarType.Float64);
         return model;
@@ -30,9 +32,16 @@ public sealed class MambaLanguageModelTests
         using (no_grad()) full = model.forward(tokens);
         Assert.That(full.shape, Is.EqualTo(new long[] { batch, length, 7 }));
 
-        var caches = model.AllocateCaches(batch, CPU, ScalarType.Float64);
-        var stepLogits = Enumerable.Range(0, length).Select(t => model.Step(tokens[.., t], caches)).ToList();
-        foreach (var cache in caches) cache.Dispose();
+        IDecodingState state = model.InitialState(batch);
+        var stepLogits = new List<Tensor>();
+        for (int t = 0; t < length; t++)
+        {
+            var (logits, next) = model.Step(tokens[.., t], state);
+            state.Dispose();
+            state = next;
+            stepLogits.Add(logits);
+        }
+        state.Dispose();
         TensorAssert.Close(stack(stepLogits, 1), full, "step logits vs full forward logits");
     }
 
@@ -43,7 +52,7 @@ public sealed class MambaLanguageModelTests
         using var model = SmallModel(9);
         var prompt = randint(0, 7, [2, 5], ScalarType.Int64);
 
-        var generated = model.Generate(prompt, 6);
+        var generated = GreedyDecoding.Generate(model, prompt, 6);
 
         // Independent greedy decoder: re-run the whole sequence through the full forward for every new token.
         var sequence = prompt.clone();
@@ -82,10 +91,12 @@ public sealed class MambaLanguageModelTests
         Assert.That(error!.ParamName, Is.EqualTo("tokens"));
         Assert.That(error.Message, Does.Contain("int64").And.Contain("Float32"));
 
-        var caches = model.AllocateCaches(2, CPU, ScalarType.Float64);
-        var stepError = Assert.Throws<ArgumentException>(() => model.Step(zeros([2], ScalarType.Int64), caches[..1]));
-        Assert.That(stepError!.Message, Does.Contain("one cache per layer (2), got 1"));
-        foreach (var cache in caches) cache.Dispose();
+        // A state with one cache where this model has two layers (made by a one-layer model of the same sizes).
+        using var oneLayer = SmallModel(1, layers: 1);
+        using var shortState = oneLayer.InitialState(2);
+        var stepError = Assert.Throws<ArgumentException>(() => model.Step(zeros([2], ScalarType.Int64), shortState));
+        Assert.That(stepError!.ParamName, Is.EqualTo("state"));
+        Assert.That(stepError.Message, Does.Contain("one cache per layer (2), got 1"));
     }
 
     [Test]

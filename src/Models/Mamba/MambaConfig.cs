@@ -1,4 +1,6 @@
-namespace HybridSeq.Models;
+using System.Text.Json.Serialization;
+
+namespace HybridSeq.Models.Mamba;
 
 /// <summary>
 /// Hyper-parameters of a <see cref="MambaLanguageModel"/>. Serialised into checkpoints, so a checkpoint rebuilds
@@ -18,12 +20,18 @@ public sealed record MambaConfig(
     int StateDimension = 16,
     int ConvolutionWidth = 4,
     int Expand = 2,
-    int? DtRank = null)
+    int? DtRank = null) : IModelConfig
 {
+    /// <summary>The registry name of this family: "mamba".</summary>
+    [JsonIgnore]
+    public string Family => ModelFamilies.Mamba;
+
     /// <summary>d_inner: channels of the selective scan.</summary>
+    [JsonIgnore]
     public int InnerDimension => Expand * ModelDimension;
 
     /// <summary>The delta projection rank after resolving "auto".</summary>
+    [JsonIgnore]
     public int ResolvedDtRank => DtRank ?? (ModelDimension + 15) / 16;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first field that is out of range.</summary>

@@ -6,7 +6,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Recurrent;
+namespace HybridSeq.Tests.Models.Recurrent;
 
 /// <summary>FusedLSTM / FusedGRU / SLSTM modules: the same weights give what TorchSharp's own nn.LSTM / nn.GRU give
 /// (outputs, final states, gradients of input and every parameter), stepping equals the full forward, lengths in a

@@ -1,4 +1,4 @@
-namespace HybridSeq.Models;
+namespace HybridSeq.Models.Training;
 
 /// <summary>Optimisation settings of a <see cref="Trainer"/>; stored in checkpoints.</summary>
 /// <param name="Steps">Optimizer steps to run (the cosine schedule ends here).</param>
@@ -6,7 +6,7 @@ namespace HybridSeq.Models;
 /// <param name="LearningRate">Peak AdamW learning rate, reached at the end of the warm-up.</param>
 /// <param name="MinimumLearningRate">Learning rate at the end of the cosine decay.</param>
 /// <param name="WarmupSteps">Steps of linear warm-up from LearningRate / WarmupSteps to LearningRate.</param>
-/// <param name="WeightDecay">AdamW decoupled weight decay of the weight matrices (see MambaLanguageModel.DecayedParameters).</param>
+/// <param name="WeightDecay">AdamW decoupled weight decay of the weight matrices (see LanguageModel.DecayedParameters).</param>
 /// <param name="GradientClipNorm">Global L2 norm the gradients are clipped to.</param>
 /// <param name="EvalEvery">Evaluate the held-out set (and checkpoint) every this many steps.</param>
 /// <param name="EvalExamples">Size of the held-out set.</param>
@@ -52,12 +52,17 @@ public sealed record TrainingOptions(
 public readonly record struct TrainingProgress(
     int Step, int TotalSteps, double Loss, double LearningRate, double TokensPerSecond, double? EvalAccuracy);
 
+/// <summary>Held-out token accuracy at one sequence length, by the full forward and by step-mode greedy decoding
+/// (the step contract); both in [0, 1].</summary>
+public sealed record LengthAccuracy(int Length, int Examples, double FullForward, double StepMode);
+
 /// <summary>The outcome of <see cref="Trainer.Run"/>.</summary>
 /// <param name="Steps">Optimizer steps completed in total (including those before a resume).</param>
-/// <param name="HeldOutAccuracy">Held-out token accuracy after the last step, in [0, 1].</param>
+/// <param name="HeldOutAccuracy">Held-out token accuracy at the training length after the last step, in [0, 1].</param>
 /// <param name="StoppedEarly">True when EarlyStopAccuracy was reached before Steps.</param>
+/// <param name="Paused">True when Run stopped at its stopAtStep before the end (the checkpoint resumes it).</param>
 /// <param name="Elapsed">Wall time of this Run call.</param>
 /// <param name="CheckpointPath">The checkpoint written at the end.</param>
-/// <param name="CurvePath">The loss / accuracy curve PNG written next to it.</param>
-public sealed record TrainingResult(int Steps, double HeldOutAccuracy, bool StoppedEarly, TimeSpan Elapsed,
-    string CheckpointPath, string CurvePath);
+/// <param name="Lengths">The final evaluation at every length of the task (empty when paused).</param>
+public sealed record TrainingResult(int Steps, double HeldOutAccuracy, bool StoppedEarly, bool Paused, TimeSpan Elapsed,
+    string CheckpointPath, IReadOnlyList<LengthAccuracy> Lengths);

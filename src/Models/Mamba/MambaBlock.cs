@@ -5,10 +5,12 @@ using static TorchSharp.torch;
 // HybridSeq.Managed.Linear is the op; the layers here are TorchSharp modules.
 using Linear = TorchSharp.Modules.Linear;
 
-namespace HybridSeq.Models;
+namespace HybridSeq.Models.Mamba;
 
 /// <summary>
-/// Per-layer recurrent state for step-by-step generation with <see cref="MambaBlock.Step"/>. Owns its two tensors.
+/// Per-layer recurrent state for step-by-step generation with <see cref="MambaBlock.Step"/>, which advances it in
+/// place (the block-level API; <see cref="MambaDecodingState"/> wraps one per layer behind the immutable step
+/// contract). Owns its two tensors.
 /// </summary>
 public sealed class MambaLayerCache : IDisposable
 {
@@ -21,9 +23,24 @@ public sealed class MambaLayerCache : IDisposable
     /// <summary>Zero state (the state before the first token), matching the zero padding of the full forward.</summary>
     public MambaLayerCache(long batch, MambaConfig config, Device device, ScalarType dtype)
     {
-        ConvolutionWindow = zeros([batch, config.InnerDimension, config.ConvolutionWidth], dtype, device);
-        ScanState = zeros([batch, config.InnerDimension, config.StateDimension], dtype, device);
+        // The cache owns its tensors (disposed with it), so they leave any dispose scope they were made in.
+        ConvolutionWindow = zeros([batch, config.InnerDimension, config.ConvolutionWidth], dtype, device)
+            .DetachFromDisposeScope();
+        ScanState = zeros([batch, config.InnerDimension, config.StateDimension], dtype, device).DetachFromDisposeScope();
     }
+
+    private MambaLayerCache(Tensor convolutionWindow, Tensor scanState)
+    {
+        ConvolutionWindow = convolutionWindow.DetachFromDisposeScope();
+        ScanState = scanState.DetachFromDisposeScope();
+    }
+
+    /// <summary>A copy that owns new tensors (stepping it leaves this cache as it is).</summary>
+    public MambaLayerCache Clone() => new(ConvolutionWindow.clone(), ScanState.clone());
+
+    /// <summary>A new cache whose row i is row rows[i] of this one; rows (R) int64 on this cache's device.</summary>
+    public MambaLayerCache SelectRows(Tensor rows) =>
+        new(ConvolutionWindow.index_select(0, rows), ScanState.index_select(0, rows));
 
     public void Dispose()
     {
@@ -123,6 +140,7 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor Step(Tensor hidden, MambaLayerCache cache)
     {
+        CheckStepArguments(hidden, cache);
         long dState = config.StateDimension, dtRank = config.ResolvedDtRank;
 
         var halves = in_proj.forward(hidden).chunk(2, dim: -1);
@@ -144,6 +162,31 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
         var y = SelectiveScan.Step(cache.ScanState, x.contiguous(), delta, StateMatrix(), b, c, D, z, dt_proj.bias,
             deltaSoftplus: true);                                        // (Bt, d_inner)
         return out_proj.forward(y);
+    }
+
+    // The native scan checks its own tensors, but a cache of another batch, size or device would first meet
+    // TorchSharp's cat/mul (an opaque libtorch error) and a null one a NullReferenceException.
+    private void CheckStepArguments(Tensor hidden, MambaLayerCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        if (hidden.dim() != 2 || hidden.shape[1] != config.ModelDimension)
+            throw new ArgumentException(
+                $"hidden: expected shape (Bt, d_model = {config.ModelDimension}), got ({string.Join(", ", hidden.shape)}).",
+                nameof(hidden));
+        if (cache is null)
+            throw new ArgumentNullException(nameof(cache),
+                "cache: expected the layer's MambaLayerCache (new MambaLayerCache(batch, config, device, dtype)), got null.");
+        long[] window = [hidden.shape[0], config.InnerDimension, config.ConvolutionWidth];
+        long[] state = [hidden.shape[0], config.InnerDimension, config.StateDimension];
+        if (!cache.ConvolutionWindow.shape.SequenceEqual(window) || !cache.ScanState.shape.SequenceEqual(state))
+            throw new ArgumentException(
+                $"cache: expected a window ({string.Join(", ", window)}) and a scan state ({string.Join(", ", state)}) " +
+                $"for a batch of {hidden.shape[0]}, got ({string.Join(", ", cache.ConvolutionWindow.shape)}) and " +
+                $"({string.Join(", ", cache.ScanState.shape)}).", nameof(cache));
+        if (!Decoding.DecodingChecks.SameDevice(cache.ScanState.device, hidden.device))
+            throw new ArgumentException(
+                $"cache: expected a cache on the input's device {hidden.device}, got one on {cache.ScanState.device}.",
+                nameof(cache));
     }
 
     /// <summary>A = -exp(A_log): (d_inner, N), strictly negative so the recurrence decays.</summary>

@@ -1,42 +1,55 @@
+using HybridSeq.Models.Tasks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Models;
+namespace HybridSeq.Models.Training;
 
 /// <summary>
-/// Trains a <see cref="MambaLanguageModel"/> on <see cref="SelectiveCopyingTask"/> with AdamW, global gradient-norm
-/// clipping and a linear-warm-up + cosine learning-rate schedule. Everything random is seeded from
-/// <see cref="TrainingOptions.Seed"/>: the batch of step s is a pure function of (seed, s), so a run resumed from a
-/// checkpoint continues exactly as the uninterrupted run would. Owns the model and the optimizer.
+/// Trains any <see cref="LanguageModel"/> (a family of <see cref="ModelFamilies"/>) on any
+/// <see cref="ISequenceTask"/> with AdamW, global gradient-norm clipping and a linear-warm-up + cosine learning-rate
+/// schedule. Everything random is seeded from <see cref="TrainingOptions.Seed"/>: the initial weights, and the batch
+/// of step s as a pure function of (seed, s), so a run resumed from a checkpoint (weights, optimizer moments, step,
+/// curves) continues exactly as the uninterrupted run would. Owns the model and the optimizer.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
-    public const string CheckpointFileName = "model.ckpt";
-    public const string CurveFileName = "training-curve.png";
+    public const string CheckpointFileName = RunCheckpoint.FileName;
 
     private readonly AdamW optimizer;
-    private readonly SelectiveCopyingExample[] heldOutExamples;
     private readonly List<(int Step, double Loss)> lossHistory = [];
     private readonly List<(int Step, double Accuracy)> evalHistory = [];
+    private List<LengthAccuracy> lengthAccuracies = [];
 
-    public MambaLanguageModel Model { get; }
-    public SelectiveCopyingTask Task { get; }
+    public LanguageModel Model { get; }
+    public ISequenceTask Task { get; }
     public TrainingOptions Options { get; }
     public Device Device { get; }
+
+    /// <summary>The held-out evaluation of <see cref="Model"/> on <see cref="Task"/>.</summary>
+    public TaskEvaluator Evaluator { get; }
 
     /// <summary>Optimizer steps taken so far (restored by <see cref="LoadCheckpoint"/>).</summary>
     public int CompletedSteps { get; private set; }
 
+    /// <summary>The training loss after every step: the curve data (plotting is the caller's business).</summary>
     public IReadOnlyList<(int Step, double Loss)> LossHistory => lossHistory;
+
+    /// <summary>Held-out token accuracy at the training length after every evaluation.</summary>
     public IReadOnlyList<(int Step, double Accuracy)> EvalHistory => evalHistory;
 
+    /// <summary>The last evaluation at every length of the task (<see cref="EvaluateLengths"/>); empty before.</summary>
+    public IReadOnlyList<LengthAccuracy> LengthAccuracies => lengthAccuracies;
+
     /// <summary>
-    /// A fresh model (weights drawn after torch.manual_seed(options.Seed)) on <paramref name="device"/>.
-    /// config.VocabularySize must be at least task.VocabularySize.
+    /// A fresh model of config's family (weights drawn after torch.manual_seed(options.Seed)) on
+    /// <paramref name="device"/>. config.VocabularySize must be at least task.VocabularySize.
     /// </summary>
-    public Trainer(MambaConfig config, SelectiveCopyingTask task, TrainingOptions options, Device device)
+    public Trainer(IModelConfig config, ISequenceTask task, TrainingOptions options, Device device)
     {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(options);
         config.Validate();
         task.Validate();
         options.Validate();
@@ -49,14 +62,14 @@ public sealed class Trainer : IDisposable
         Device = device;
 
         torch.manual_seed(options.Seed);
-        Model = new MambaLanguageModel(config);
+        Model = ModelFamilies.Create(config);
         Model.to(device);
         optimizer = torch.optim.AdamW(
         [
             new AdamW.ParamGroup(Model.DecayedParameters(), lr: options.LearningRate, weight_decay: options.WeightDecay),
             new AdamW.ParamGroup(Model.UndecayedParameters(), lr: options.LearningRate, weight_decay: 0.0),
         ], lr: options.LearningRate);
-        heldOutExamples = task.SampleExamples(options.EvalExamples, DeriveSeed(options.Seed, stream: 1, index: 0));
+        Evaluator = new TaskEvaluator(Model, task, options, device);
     }
 
     /// <summary>Learning rate of the step with 0-based index <paramref name="step"/>.</summary>
@@ -70,15 +83,14 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>The training examples of step <paramref name="step"/> (0-based): a pure function of (seed, step).</summary>
-    public SelectiveCopyingExample[] TrainingBatch(int step) =>
+    public TaskExample[] TrainingBatch(int step) =>
         Task.SampleExamples(Options.BatchSize, DeriveSeed(Options.Seed, stream: 0, index: step));
 
     /// <summary>Mean cross-entropy over the answer positions of <paramref name="examples"/>, with autograd.</summary>
-    public Tensor AnswerLoss(IReadOnlyList<SelectiveCopyingExample> examples)
+    public Tensor AnswerLoss(IReadOnlyList<TaskExample> examples)
     {
         var (inputs, answers) = Task.ToTensors(examples, Device);
-        var logits = Task.AnswerLogits(Model.forward(inputs));
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), answers.reshape(-1));
+        return Task.AnswerLoss(Model.forward(inputs), answers);
     }
 
     /// <summary>One optimizer step on the next training batch; returns its loss (before the update).</summary>
@@ -104,58 +116,35 @@ public sealed class Trainer : IDisposable
         return value;
     }
 
-    /// <summary>
-    /// Held-out token accuracy in [0, 1]: the arg-max at every marker position of a full forward pass, compared
-    /// with the answer. Evaluated in batches of <see cref="TrainingOptions.BatchSize"/>.
-    /// </summary>
-    public double EvaluateAccuracy()
-    {
-        using var noGrad = no_grad();
-        Model.eval();
-        long correct = 0, total = 0;
-        foreach (var chunk in heldOutExamples.Chunk(Math.Max(Options.BatchSize, 64)))
-        {
-            using var scope = NewDisposeScope();
-            var (inputs, answers) = Task.ToTensors(chunk, Device);
-            var predicted = Task.AnswerLogits(Model.forward(inputs)).argmax(-1);
-            var (c, t) = SelectiveCopyingTask.CountCorrect(predicted, answers);
-            correct += c;
-            total += t;
-        }
-        return (double)correct / total;
-    }
+    /// <summary>Held-out token accuracy in [0, 1] by the full forward at <paramref name="length"/> (null: the
+    /// training length); see <see cref="TaskEvaluator.FullForwardAccuracy"/>.</summary>
+    public double EvaluateAccuracy(int? length = null) => Evaluator.FullForwardAccuracy(length);
 
-    /// <summary>
-    /// Held-out token accuracy in [0, 1] of step-mode greedy decoding (<see cref="SelectiveCopyingTask.DecodeAnswers"/>):
-    /// the recurrent path used for generation, which must agree with the full forward.
-    /// </summary>
-    public double EvaluateStepModeAccuracy()
+    /// <summary>Held-out token accuracy in [0, 1] of step-mode greedy decoding at <paramref name="length"/>; see
+    /// <see cref="TaskEvaluator.StepModeAccuracy"/>.</summary>
+    public double EvaluateStepModeAccuracy(int? length = null) => Evaluator.StepModeAccuracy(length);
+
+    /// <summary>Both accuracies at every evaluation length of the task (training length first); also kept in
+    /// <see cref="LengthAccuracies"/> and in the next checkpoint.</summary>
+    public IReadOnlyList<LengthAccuracy> EvaluateLengths()
     {
-        Model.eval();
-        long correct = 0, total = 0;
-        foreach (var chunk in heldOutExamples.Chunk(256))
-        {
-            using var scope = NewDisposeScope();
-            var (inputs, answers) = Task.ToTensors(chunk, Device);
-            var (c, t) = SelectiveCopyingTask.CountCorrect(Task.DecodeAnswers(Model, inputs), answers);
-            correct += c;
-            total += t;
-        }
-        return (double)correct / total;
+        lengthAccuracies = Evaluator.AllLengths().ToList();
+        return lengthAccuracies;
     }
 
     /// <summary>
     /// Trains until <see cref="TrainingOptions.Steps"/> or until held-out accuracy reaches
-    /// <see cref="TrainingOptions.EarlyStopAccuracy"/>. Evaluates and writes the checkpoint and the curve into
-    /// <paramref name="outputDirectory"/> every EvalEvery steps and at the end. <paramref name="progress"/> is
-    /// called after every step on the training thread.
+    /// <see cref="TrainingOptions.EarlyStopAccuracy"/>, then evaluates at every length of the task. Evaluates and
+    /// writes the checkpoint into <paramref name="outputDirectory"/> every EvalEvery steps and at the end.
+    /// <paramref name="progress"/> is called after every step on the training thread (after the checkpoint on the
+    /// steps that evaluated). With <paramref name="stopAtStep"/>, stops once that many steps are done and writes the
+    /// checkpoint, as an interrupted run would leave it: a later Run of <see cref="LoadCheckpoint"/> resumes it.
     /// </summary>
     public TrainingResult Run(string outputDirectory, Action<TrainingProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, int? stopAtStep = null)
     {
         Directory.CreateDirectory(outputDirectory);
-        string checkpointPath = Path.Combine(outputDirectory, CheckpointFileName);
-        string curvePath = Path.Combine(outputDirectory, CurveFileName);
+        string checkpointPath = RunCheckpoint.PathIn(outputDirectory);
         long tokensPerStep = (long)Options.BatchSize * Task.SequenceLength;
         var total = System.Diagnostics.Stopwatch.StartNew();
         var sinceReport = System.Diagnostics.Stopwatch.StartNew();
@@ -165,6 +154,11 @@ public sealed class Trainer : IDisposable
         bool stoppedEarly = accuracy >= Options.EarlyStopAccuracy && CompletedSteps < Options.Steps;
         while (!stoppedEarly && CompletedSteps < Options.Steps)
         {
+            if (stopAtStep is int stop && CompletedSteps >= stop)
+            {
+                SaveCheckpoint(checkpointPath);
+                return new TrainingResult(CompletedSteps, accuracy, false, true, total.Elapsed, checkpointPath, []);
+            }
             cancellationToken.ThrowIfCancellationRequested();
             double learningRate = LearningRateAt(CompletedSteps);
             double loss = TrainStep();
@@ -177,7 +171,6 @@ public sealed class Trainer : IDisposable
                 evalAccuracy = accuracy;
                 stoppedEarly = accuracy >= Options.EarlyStopAccuracy && CompletedSteps < Options.Steps;
                 SaveCheckpoint(checkpointPath);
-                TrainingCurve.WritePng(curvePath, lossHistory, evalHistory);
             }
             progress?.Invoke(new TrainingProgress(CompletedSteps, Options.Steps, loss, learningRate, tokensPerSecond,
                 evalAccuracy));
@@ -188,39 +181,39 @@ public sealed class Trainer : IDisposable
             // Only when no step ran (a resumed run that was already complete) and its last evaluation is older.
             accuracy = EvaluateAccuracy();
             evalHistory.Add((CompletedSteps, accuracy));
-            SaveCheckpoint(checkpointPath);
-            TrainingCurve.WritePng(curvePath, lossHistory, evalHistory);
         }
-        return new TrainingResult(CompletedSteps, accuracy, stoppedEarly, total.Elapsed, checkpointPath, curvePath);
+        var lengths = EvaluateLengths();
+        SaveCheckpoint(checkpointPath);
+        return new TrainingResult(CompletedSteps, accuracy, stoppedEarly, false, total.Elapsed, checkpointPath, lengths);
     }
 
-    /// <summary>Writes model weights, optimizer state, step, histories and every config to <paramref name="path"/>
-    /// (through a temporary file, so an interrupted save never leaves a truncated checkpoint).</summary>
+    /// <summary>Writes model weights, optimizer state, step, curves, the last length evaluation and every config to
+    /// <paramref name="path"/> (<see cref="RunCheckpoint"/>).</summary>
     public void SaveCheckpoint(string path)
     {
-        var metadata = new CheckpointMetadata(Model.Config, Task, Options, CompletedSteps,
+        var metadata = new CheckpointMetadata(Model.Family, ModelFamilies.ToJson(Model.Config), Task.Name,
+            TaskRegistry.ToJson(Task), Options, CompletedSteps,
             lossHistory.Select(p => new CurvePoint(p.Step, p.Loss)).ToList(),
-            evalHistory.Select(p => new CurvePoint(p.Step, p.Accuracy)).ToList());
-        CheckpointFile.Write(path, metadata, writer => Model.save(writer), writer => optimizer.save_state_dict(writer));
+            evalHistory.Select(p => new CurvePoint(p.Step, p.Accuracy)).ToList(),
+            lengthAccuracies);
+        RunCheckpoint.Save(path, metadata, Model, optimizer);
     }
 
     /// <summary>Rebuilds the trainer saved at <paramref name="path"/> on <paramref name="device"/>: same weights,
-    /// optimizer moments, step and histories, so the next <see cref="TrainStep"/> equals the uninterrupted run's.</summary>
-    public static Trainer LoadCheckpoint(string path, Device device)
+    /// optimizer moments, step and curves, so the next <see cref="TrainStep"/> equals the uninterrupted run's.
+    /// <paramref name="steps"/> extends (or shortens) the run; the cosine schedule then follows the new total.</summary>
+    public static Trainer LoadCheckpoint(string path, Device device, int? steps = null)
     {
-        using var stream = File.OpenRead(path);
-        using var reader = new BinaryReader(stream);
-        var metadata = CheckpointFile.ReadMetadata(reader, path);
-        var trainer = new Trainer(metadata.Model, metadata.Task, metadata.Options, device)
-        {
-            CompletedSteps = metadata.CompletedSteps,
-        };
+        var metadata = RunCheckpoint.ReadMetadata(path);
+        var options = steps is int total ? metadata.Options with { Steps = total } : metadata.Options;
+        var trainer = new Trainer(metadata.ReadModelConfig(), metadata.ReadTask(), options, device);
         try
         {
+            RunCheckpoint.LoadInto(path, trainer.Model, trainer.optimizer);
+            trainer.CompletedSteps = metadata.CompletedSteps;
             trainer.lossHistory.AddRange(metadata.Losses.Select(p => (p.Step, p.Value)));
             trainer.evalHistory.AddRange(metadata.Accuracies.Select(p => (p.Step, p.Value)));
-            trainer.Model.load(reader, strict: true);
-            trainer.optimizer.load_state_dict(reader);
+            trainer.lengthAccuracies = metadata.LengthAccuracies.ToList();
             return trainer;
         }
         catch
@@ -238,7 +231,7 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// A 31-bit seed for item <paramref name="index"/> of random stream <paramref name="stream"/> (0: training
-    /// batches, 1: held-out set), mixed with SplitMix64 so that neighbouring seeds and steps give unrelated
+    /// batches, 1: held-out sets), mixed with SplitMix64 so that neighbouring seeds and steps give unrelated
     /// examples. Stable across processes and platforms (unlike string.GetHashCode or HashCode).
     /// </summary>
     internal static int DeriveSeed(int seed, int stream, long index)

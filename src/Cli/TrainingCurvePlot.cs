@@ -1,11 +1,14 @@
 using ScottPlot;
 
-namespace HybridSeq.Models;
+namespace HybridSeq.Cli;
 
-/// <summary>Draws the training loss (left axis) and held-out accuracy (right axis) against the step as a PNG.</summary>
-public static class TrainingCurve
+/// <summary>Draws the training loss (left axis) and held-out accuracy (right axis) against the step as a PNG, from
+/// the curve data the trainer keeps.</summary>
+public static class TrainingCurvePlot
 {
-    public static void WritePng(string path, IReadOnlyList<(int Step, double Loss)> losses,
+    public const string FileName = "training-curve.png";
+
+    public static void WritePng(string path, string title, IReadOnlyList<(int Step, double Loss)> losses,
         IReadOnlyList<(int Step, double Accuracy)> accuracies, int width = 900, int height = 500)
     {
         var plot = new Plot();
@@ -18,7 +21,7 @@ public static class TrainingCurve
         accuracy.LegendText = "held-out token accuracy (%)";
         accuracy.Axes.YAxis = plot.Axes.Right;
 
-        plot.Title("Mamba on selective copying");
+        plot.Title(title);
         plot.XLabel("step");
         plot.YLabel("train loss (cross-entropy)");
         plot.Axes.Right.Label.Text = "held-out token accuracy (%)";

@@ -1,8 +1,8 @@
-using HybridSeq.Models;
+using HybridSeq.Models.Tasks;
 using NUnit.Framework;
 using static TorchSharp.torch;
 
-namespace HybridSeq.Tests.Models;
+namespace HybridSeq.Tests.Models.Tasks;
 
 [TestFixture]
 public sealed class SelectiveCopyingTaskTests
@@ -75,9 +75,9 @@ public sealed class SelectiveCopyingTaskTests
         using var scope = NewDisposeScope();
         var predicted = tensor(new long[] { 1, 2, 3, 4, 4, 4 }, [2, 3]);
         var expected = tensor(new long[] { 1, 2, 0, 4, 5, 4 }, [2, 3]);
-        Assert.That(SelectiveCopyingTask.CountCorrect(predicted, expected), Is.EqualTo((4L, 6L)));
-        Assert.That(SelectiveCopyingTask.CountCorrect(expected, expected), Is.EqualTo((6L, 6L)));
-        var wrongShape = Assert.Throws<ArgumentException>(() => SelectiveCopyingTask.CountCorrect(predicted[0], expected));
+        Assert.That(TaskMetrics.CountCorrect(predicted, expected), Is.EqualTo((4L, 6L)));
+        Assert.That(TaskMetrics.CountCorrect(expected, expected), Is.EqualTo((6L, 6L)));
+        var wrongShape = Assert.Throws<ArgumentException>(() => TaskMetrics.CountCorrect(predicted[0], expected));
         Assert.That(wrongShape!.ParamName, Is.EqualTo("predicted"));
     }
 

@@ -1,0 +1,82 @@
+using HybridSeq.Managed;
+using HybridSeq.Models;
+using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.Tasks;
+using NUnit.Framework;
+
+namespace HybridSeq.Tests.Models;
+
+/// <summary>The registries: every family and task builds from its name, and its config survives the JSON of a
+/// checkpoint unchanged.</summary>
+[TestFixture]
+public sealed class ModelFamiliesTests
+{
+    [Test]
+    public void TheRegistryListsTheFourFamilies() =>
+        Assert.That(ModelFamilies.All.Select(f => f.Name), Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm" }));
+
+    public static IEnumerable<IModelConfig> Configs()
+    {
+        yield return new MambaConfig(11, ModelDimension: 24, Layers: 3, StateDimension: 5, ConvolutionWidth: 3, DtRank: 2);
+        yield return new RecurrentConfig(RnnCell.Lstm, 11, ModelDimension: 12, Layers: 3, Heads: 2);
+        yield return new RecurrentConfig(RnnCell.Gru, 11, ModelDimension: 12);
+        yield return new RecurrentConfig(RnnCell.Slstm, 11, ModelDimension: 12, Heads: 4);
+    }
+
+    [TestCaseSource(nameof(Configs))]
+    public void ConfigRoundTripsThroughJsonAndBuildsItsFamily(IModelConfig config)
+    {
+        var json = ModelFamilies.ToJson(config);
+        var read = ModelFamilies.FromJson(config.Family, json);
+        Assert.That(read, Is.EqualTo(config));
+        Assert.That(read.GetType(), Is.EqualTo(config.GetType()));
+        using var model = ModelFamilies.Create(read);
+        Assert.That(model.Family, Is.EqualTo(config.Family));
+        Assert.That(model.Config, Is.EqualTo(config));
+        Assert.That(model.VocabularySize, Is.EqualTo(11));
+        Assert.That(model.DecayedParameters().Count() + model.UndecayedParameters().Count(),
+            Is.EqualTo(model.parameters().Count()));
+        Assert.That(model.DecayedParameters(), Is.Not.Empty);
+    }
+
+    [Test]
+    public void RecurrentModelsDecayTheirMatricesOnly()
+    {
+        using var model = ModelFamilies.Create(new RecurrentConfig(RnnCell.Lstm, 5, ModelDimension: 4, Layers: 2));
+        var decayed = model.DecayedParameters().ToHashSet(ReferenceEqualityComparer.Instance);
+        var names = model.named_parameters().Where(p => decayed.Contains(p.parameter)).Select(p => p.name);
+        Assert.That(names, Is.EquivalentTo(new[] { "rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.weight_ih_l1", "rnn.weight_hh_l1" }));
+    }
+
+    [Test]
+    public void UnknownNamesListTheKnownOnes()
+    {
+        var family = Assert.Throws<ArgumentException>(() => ModelFamilies.Get("transformer"));
+        Assert.That(family!.Message, Does.Contain("mamba, lstm, gru, slstm").And.Contain("'transformer'"));
+        var task = Assert.Throws<ArgumentException>(() => TaskRegistry.Get("copy"));
+        Assert.That(task!.Message, Does.Contain("selective-copying, induction-heads").And.Contain("'copy'"));
+    }
+
+    [Test]
+    public void MismatchedFamilyInTheJsonIsRejected()
+    {
+        var json = ModelFamilies.ToJson(new RecurrentConfig(RnnCell.Gru, 5));
+        var error = Assert.Throws<InvalidDataException>(() => ModelFamilies.FromJson(ModelFamilies.Lstm, json));
+        Assert.That(error!.Message, Does.Contain("'gru'").And.Contain("'lstm'"));
+    }
+
+    [TestCaseSource(typeof(TaskRegistry), nameof(TaskRegistry.All))]
+    public void TaskConfigRoundTripsThroughJson(TaskDefinition definition)
+    {
+        ISequenceTask task = definition.Default switch
+        {
+            SelectiveCopyingTask copying => copying with { RegionLength = 20, DataTokenCount = 3 },
+            InductionHeadsTask induction => induction with { SequenceLength = 32, MaxEvaluationLength = 512 },
+            var other => other,
+        };
+        var read = TaskRegistry.FromJson(definition.Name, TaskRegistry.ToJson(task));
+        Assert.That(read, Is.EqualTo(task));
+        Assert.That(read.Name, Is.EqualTo(definition.Name));
+    }
+}
