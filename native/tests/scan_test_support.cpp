@@ -22,7 +22,9 @@ hs_tensor cpu_view(const void* data, int32_t dtype, const std::vector<int64_t>& 
     for (int i = view.rank - 1; i >= 0; --i) {
         view.sizes[i] = shape[static_cast<size_t>(i)];
         view.strides[i] = stride;
-        stride *= shape[static_cast<size_t>(i)];
+        // Tests build views of impossible sizes on purpose (the shims must refuse them): the product wraps like
+        // unsigned arithmetic instead of being undefined behaviour.
+        stride = static_cast<int64_t>(static_cast<uint64_t>(stride) * static_cast<uint64_t>(shape[static_cast<size_t>(i)]));
     }
     return view;
 }

@@ -341,7 +341,7 @@ void mutate(Call& c, Rng& rng) {
                 break;
             case 6: t.device_index = static_cast<int32_t>(rng.pick<int64_t>({1, -1})); break;
             case 7:
-                if (t.rank > 0) t.strides[dim] = rng.pick<int64_t>({0, 2, -1, t.strides[dim] + 1});
+                if (t.rank > 0) t.strides[dim] = rng.pick<int64_t>({0, 2, -1, static_cast<int64_t>(static_cast<uint64_t>(t.strides[dim]) + 1u)});
                 break;
             case 8: t.data = nullptr; break;
             case 9: {
