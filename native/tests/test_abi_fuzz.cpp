@@ -35,6 +35,13 @@
 
 namespace {
 
+// Mutations push sizes and strides past int64's ends on purpose (the shims must refuse them): add as unsigned, wrap,
+// instead of signed overflow, which is undefined behaviour (and stops the run under UBSan).
+int64_t wrapping_add(int64_t a, int64_t b) {
+    return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+
+
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 // Views up to this many bytes get real memory; larger ones share a small buffer that a valid call may never touch.
 constexpr int64_t kRealBufferLimit = int64_t(1) << 20;
@@ -329,7 +336,10 @@ void mutate(Call& c, Rng& rng) {
         switch (rng.below(12)) {
             case 0: a.present = !a.present; break;
             case 1:
-                if (t.rank > 0) t.sizes[dim] = rng.pick<int64_t>({t.sizes[dim] + 1, t.sizes[dim] - 1, 0, -1});
+                if (t.rank > 0) {
+                    t.sizes[dim] =
+                        rng.pick<int64_t>({wrapping_add(t.sizes[dim], 1), wrapping_add(t.sizes[dim], -1), 0, -1});
+                }
                 break;
             case 2:
                 if (t.rank > 0) t.sizes[dim] = random_size(rng, 100);
@@ -341,7 +351,7 @@ void mutate(Call& c, Rng& rng) {
                 break;
             case 6: t.device_index = static_cast<int32_t>(rng.pick<int64_t>({1, -1})); break;
             case 7:
-                if (t.rank > 0) t.strides[dim] = rng.pick<int64_t>({0, 2, -1, static_cast<int64_t>(static_cast<uint64_t>(t.strides[dim]) + 1u)});
+                if (t.rank > 0) t.strides[dim] = rng.pick<int64_t>({0, 2, -1, wrapping_add(t.strides[dim], 1)});
                 break;
             case 8: t.data = nullptr; break;
             case 9: {
@@ -377,7 +387,9 @@ void fill_lengths(Arg& lengths, Rng& rng, int64_t max) {
     if (lengths.capacity < 8 || lengths.view.rank != 1) return;
     auto* values = static_cast<int64_t*>(lengths.view.data);
     const int64_t count = std::min<int64_t>(lengths.view.sizes[0], lengths.capacity / 8);
-    for (int64_t i = 0; i < count; ++i) values[i] = max <= 0 ? 0 : rng.below(max + 1);
+    // [0, max] without computing max + 1 when max is INT64_MAX (then [0, max) is close enough).
+    const int64_t bound = max == INT64_MAX ? max : max + 1;
+    for (int64_t i = 0; i < count; ++i) values[i] = max <= 0 ? 0 : rng.below(bound);
 }
 
 // ---- per op: generate, model, run ------------------------------------------------------------------------------------
