@@ -212,6 +212,41 @@ public sealed class CliTests
         }
     }
 
+    /// <summary>`eval` of a damaged checkpoint: exit 1 and the store's message naming the file (checksum mismatch or
+    /// truncation), no stack trace.</summary>
+    [TestCase("corrupt")]
+    [TestCase("truncated")]
+    public void EvalOfADamagedCheckpointFailsNamingTheFile(string damage)
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            var task = new SelectiveCopyingTask(10, 2, 3);
+            var options = new TrainingOptions(Steps: 2, BatchSize: 2, WarmupSteps: 1, EvalEvery: 2, EvalExamples: 4);
+            using (var trainer = new Trainer(new MambaConfig(task.VocabularySize, 8, 1, 4), task, options, TorchSharp.torch.CPU))
+                trainer.Run(directory);
+            string checkpoint = Path.Combine(directory, "model.ckpt");
+            var (goodExit, goodOutput) = Run("eval", "--checkpoint", checkpoint);
+            Assert.That(goodExit, Is.EqualTo(HybridSeqApp.ExitSuccess), goodOutput);
+
+            byte[] bytes = File.ReadAllBytes(checkpoint);
+            if (damage == "corrupt")
+                for (int i = bytes.Length / 2; i < bytes.Length / 2 + 4; i++) bytes[i] ^= 0xFF;
+            else
+                bytes = bytes[..(bytes.Length / 2)];
+            File.WriteAllBytes(checkpoint, bytes);
+
+            var (exitCode, output) = Run("eval", "--checkpoint", checkpoint);
+            Assert.That(exitCode, Is.EqualTo(HybridSeqApp.ExitError), output);
+            Assert.That(output, Does.Contain("error:").And.Contain($"'{checkpoint}' is {damage}"));
+            Assert.That(output, Does.Not.Contain("   at "), "no stack trace");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Test]
     public void InductionHeadsTrainsWithAnRnnAndReportsEveryLength()
     {
