@@ -87,7 +87,7 @@ public static class Sampling
         {
             Tensor? seen = null;
             if (options.RepetitionPenalty != 1.0)
-                seen = zeros([rows, vocabulary], ScalarType.Bool, device).scatter_(1, prompt, true);
+                seen = zeros([rows, vocabulary], ScalarType.Bool, device).scatter_(1, prompt, ones_like(prompt, ScalarType.Bool));
             for (int t = 0; t < options.MaxLength; t++)
             {
                 Tensor drawn;
@@ -114,7 +114,7 @@ public static class Sampling
                     }
                 }
                 if (ended.All(e => e) || t + 1 == options.MaxLength) break;
-                seen?.scatter_(1, drawn.unsqueeze(1), true);
+                seen?.scatter_(1, drawn.unsqueeze(1), ones_like(drawn.unsqueeze(1), ScalarType.Bool));
                 var (nextLogits, nextState) = model.Step(drawn, state);
                 state.Dispose();
                 state = nextState;
