@@ -98,6 +98,8 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateComm
         [Description("With --beam or --sample: the prompt as token ids, e.g. \"3 1 4\" or 3,1,4. Default: the example up to its first answer position.")]
         public string? Prompt { get; init; }
 
+        private const int MaxBeams = 256, MaxGenerated = 4096;
+
         /// <summary>Whether a search option asks for free-running decoding of a prompt.</summary>
         public bool Continues => Beam.HasValue || Sample;
 
@@ -133,6 +135,9 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateComm
                 return ValidationResult.Error($"{continuationOption} applies to --beam or --sample only.");
 
             if (Beam is < 1) return ValidationResult.Error($"--beam must be a positive integer, got {Beam}.");
+            // Bounds that keep a typo (an extra digit) from running for hours; the library itself has none.
+            if (Beam is > MaxBeams) return ValidationResult.Error($"--beam must be at most {MaxBeams}, got {Beam}.");
+            if (MaxTokens is > MaxGenerated) return ValidationResult.Error($"--max-tokens must be at most {MaxGenerated}, got {MaxTokens}.");
             int groups = Groups ?? 1;
             if (Groups is < 1) return ValidationResult.Error($"--groups must be a positive integer, got {Groups}.");
             if (Beam is int beams && beams % groups != 0)
