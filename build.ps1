@@ -181,7 +181,7 @@ function Invoke-Pack {
     Write-Step "dotnet pack ($Configuration) -> $PackageFeed"
     & dotnet pack $Solution -c $Configuration --nologo -v:minimal -o $PackageFeed
     Get-ChildItem $PackageFeed -Filter '*.nupkg' | Sort-Object Name | ForEach-Object {
-        Write-Host ("  {0,-48} {1,8:N1} MB" -f $_.Name, ($_.Length / 1MB))
+        Write-Host ("  {0,-48} {1,10:N0} KB" -f $_.Name, ($_.Length / 1KB))
     }
 }
 

@@ -75,6 +75,17 @@ stage lstm dotnet "$root/samples/LstmTraining/bin/Release/net10.0/LstmTraining.d
 grep -q '^OK: trained, saved and reloaded' "$work/logs/lstm.log" || fail "LstmTraining printed no OK line"
 log "LstmTraining: $(grep 'held-out accuracy' "$work/logs/lstm.log")"
 
+# Without the runtime package's file the load error says so (a copy of the output with hard links, the library removed).
+cp -al "$root/samples/LstmTraining/bin/Release/net10.0" "$work/lstm-without-native"
+rm "$work/lstm-without-native/runtimes/linux-x64/native/libhybridseq.so"
+if dotnet "$work/lstm-without-native/LstmTraining.dll" --out "$work/lstm-bad" >"$work/logs/lstm-without-native.log" 2>&1; then
+    fail "LstmTraining ran without libhybridseq.so"
+fi
+grep -q 'does not reference the NuGet package HybridSeq.Runtime.linux-x64' "$work/logs/lstm-without-native.log" ||
+    { cat "$work/logs/lstm-without-native.log"; fail "the load error without libhybridseq.so does not name the runtime package"; }
+rm -rf "$work/lstm-without-native"
+log "LstmTraining without libhybridseq.so: the load error names the missing HybridSeq.Runtime.linux-x64 package"
+
 mamba=$root/samples/MambaGeneration/bin/Release/net10.0/MambaGeneration.dll
 stage mamba-train dotnet "$mamba" --out "$work/mamba"
 [ -f "$work/mamba/model.ckpt" ] && [ -f "$work/mamba/example.json" ] || fail "MambaGeneration wrote no checkpoint or example"
