@@ -15,6 +15,11 @@
       run        build, then `hybridseq <args>` (default: `train`, the selective-copying main job)
       bench      build, then the CPU benchmarks (BenchmarkDotNet); results under artifacts/bench
       bindings   regenerate src/Bindings/NativeMethods.g.cs from native/include/hybridseq.h (-Check: only compare)
+      pack       native (library only), then every NuGet package into the folder feed artifacts/packages:
+                 HybridSeq.Bindings, HybridSeq.Managed, HybridSeq.Models, HybridSeq.Runtime.linux-x64 (libhybridseq.so)
+                 and the hybridseq .NET tool; version from build/Version.props
+      samples    pack, then build the samples (samples/) from that feed, run them and the HTTP test of the sample
+                 API (samples/run-samples.sh)
       gpu-pack   publish what a bare GPU machine needs (the .NET runtime, tests, benchmarks) into artifacts/gpu
       gpu        on a machine with a GPU and nvcc (no .NET SDK needed): tools/gpu/device-check.sh
       clean      remove artifacts/ and the .NET build outputs
@@ -22,12 +27,13 @@
 .EXAMPLE
     dotnet pwsh ./build.ps1 run
     dotnet pwsh ./build.ps1 test -Cuda OFF
+    dotnet pwsh ./build.ps1 pack -Cuda OFF
     dotnet pwsh ./build.ps1 run train --steps 200 --device cuda
 #>
 [CmdletBinding(PositionalBinding = $false)]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('native', 'build', 'test', 'run', 'bench', 'bindings', 'gpu-pack', 'gpu', 'clean')]
+    [ValidateSet('native', 'build', 'test', 'run', 'bench', 'bindings', 'pack', 'samples', 'gpu-pack', 'gpu', 'clean')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -67,6 +73,7 @@ $CliProject = Join-Path $Root 'src/Cli/HybridSeq.Cli.csproj'
 $TestProject = Join-Path $Root 'tests/HybridSeq.Tests/HybridSeq.Tests.csproj'
 $BenchProject = Join-Path $Root 'bench/HybridSeq.Benchmarks/HybridSeq.Benchmarks.csproj'
 $BindingsGenProject = Join-Path $Root 'tools/BindingsGen/BindingsGen.csproj'
+$PackageFeed = Join-Path $Root 'artifacts/packages'
 
 function Write-Step([string] $message) {
     Write-Host "==> $message" -ForegroundColor Cyan
@@ -166,6 +173,18 @@ function Invoke-DotnetTests {
     return @{ passed = $passed; failed = $failed; skipped = $skipped }
 }
 
+# Packs every packable project of the solution (IsPackable: the four library packages and the tool) into the folder
+# feed, emptied first so that it holds exactly this build's packages.
+function Invoke-Pack {
+    Invoke-Native -LibraryOnly
+    if (Test-Path $PackageFeed) { Get-ChildItem $PackageFeed -Filter '*.nupkg' | Remove-Item }
+    Write-Step "dotnet pack ($Configuration) -> $PackageFeed"
+    & dotnet pack $Solution -c $Configuration --nologo -v:minimal -o $PackageFeed
+    Get-ChildItem $PackageFeed -Filter '*.nupkg' | Sort-Object Name | ForEach-Object {
+        Write-Host ("  {0,-48} {1,10:N0} KB" -f $_.Name, ($_.Length / 1KB))
+    }
+}
+
 function Invoke-Bindings([bool] $checkOnly) {
     $mode = if ($checkOnly) { '--check' } else { '--write' }
     Write-Step "bindings: $mode"
@@ -205,6 +224,11 @@ switch ($Task) {
         & dotnet run --project $BenchProject -c Release -- --artifacts $out @benchArgs
     }
     'bindings' { Invoke-Bindings $Check.IsPresent }
+    'pack' { Invoke-Pack }
+    'samples' {
+        Invoke-Pack
+        & bash (Join-Path $Root 'samples/run-samples.sh') $PackageFeed
+    }
     'gpu-pack' {
         & bash (Join-Path $Root 'tools/gpu/pack.sh') $Configuration
     }

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text;
 using HybridSeq.Bindings;
 
 namespace HybridSeq.Managed;
@@ -89,12 +88,12 @@ public static unsafe class Native
 
     private static (IntPtr Handle, string Path) FindAndLoadLibrary()
     {
-        var failures = new StringBuilder();
+        var failures = new List<LoadAttempt>();
         foreach ((string path, string origin) in Candidates())
         {
             if (!File.Exists(path))
             {
-                failures.AppendLine($"  {path} ({origin}): no such file");
+                failures.Add(new LoadAttempt(path, origin, null));
                 continue;
             }
             try
@@ -103,7 +102,7 @@ public static unsafe class Native
             }
             catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
             {
-                failures.AppendLine($"  {path} ({origin}): {e.Message}");
+                failures.Add(new LoadAttempt(path, origin, e.Message));
             }
         }
         // Last: the platform's default search (LD_LIBRARY_PATH, ld.so.cache, deps.json probing).
@@ -114,15 +113,9 @@ public static unsafe class Native
         }
         catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
         {
-            failures.AppendLine($"  {ImportName} (default search: LD_LIBRARY_PATH, system paths): {e.Message}");
+            failures.Add(new LoadAttempt(ImportName, "default search: LD_LIBRARY_PATH, system paths", e.Message));
         }
-        throw new HybridSeqLoadException(
-            $"Could not load the HybridSeq native library {LibraryFileName}. Tried, in order:{Environment.NewLine}" +
-            failures +
-            "Likely causes: the native library was not built (run `dotnet pwsh ./build.ps1 build`, which installs " +
-            "it to artifacts/native/lib and lets the .NET build copy it next to the application); " +
-            $"{PathEnvironmentVariable} points to a wrong file; or a dependency of the library (libgomp, the CUDA " +
-            "runtime) is missing, which the loader error above then names.");
+        throw new HybridSeqLoadException(NativeLoadDiagnosis.Describe(failures));
     }
 
     /// <summary>Maps the status of a library call that takes no user tensors (queries, device calls) to its typed
