@@ -40,9 +40,13 @@ constexpr bool cuda_emulated() {
 #endif
 }
 
-// Throws std::runtime_error "<what>: <CUDA message>" when `code` is not cudaSuccess.
+// Throws std::runtime_error "<what>: <CUDA message>" when `code` is not cudaSuccess. The runtime also kept the
+// error as this thread's last error; it is cleared, so that the next test's first launch check does not report it.
 inline void check_cuda(cudaError_t code, const char* what) {
-    if (code != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(code));
+    if (code != cudaSuccess) {
+        (void)cudaGetLastError();
+        throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(code));
+    }
 }
 
 inline size_t shape_element_count(const std::vector<int64_t>& shape) {

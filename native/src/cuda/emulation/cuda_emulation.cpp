@@ -262,6 +262,8 @@ struct Thread {
 
 using Shadow = ShadowCell;
 
+size_t shadow_cells(size_t bytes) { return (bytes + (size_t(1) << kShadowShift) - 1) >> kShadowShift; }
+
 }  // namespace
 
 struct Block {
@@ -429,7 +431,7 @@ std::unique_ptr<Block> admit_block(Launch& launch, uint64_t linear) {
     block->index = uint3{static_cast<unsigned int>(linear % gx), static_cast<unsigned int>((linear / gx) % gy),
                          static_cast<unsigned int>(linear / (gx * gy))};
     block->dynamic_data.resize(launch.dynamic_shared_bytes);
-    block->dynamic_shadow.assign(launch.dynamic_shared_bytes, Shadow{0, 0, 0, 0});
+    block->dynamic_shadow.assign(shadow_cells(launch.dynamic_shared_bytes), Shadow{0, 0, 0, 0});
     block->dynamic_region.data = block->dynamic_data.data();
     block->dynamic_region.shadow = block->dynamic_shadow.data();
     block->dynamic_region.bytes = launch.dynamic_shared_bytes;
@@ -611,9 +613,10 @@ unsigned char* shared_access_slow(const SharedRegion* region, ptrdiff_t lo, ptrd
     Block& block = *t.block;
     const uint32_t epoch = block.epoch;
     const auto me = static_cast<uint16_t>(t.tid + 1);
-    Shadow* shadow = region->shadow + offset;
+    Shadow* shadow = region->shadow + (offset >> kShadowShift);
+    const size_t cells = static_cast<size_t>(((end - 1) >> kShadowShift) - (offset >> kShadowShift) + 1);
     if (access == Access::Read) {
-        for (size_t i = 0; i < size; ++i) {
+        for (size_t i = 0; i < cells; ++i) {
             Shadow& s = shadow[i];
             if (s.writer == 0) {
                 fail(cudaErrorLaunchFailure, "reads shared memory that no thread has written (uninitialised): " +
@@ -632,7 +635,7 @@ unsigned char* shared_access_slow(const SharedRegion* region, ptrdiff_t lo, ptrd
             }
         }
     } else {
-        for (size_t i = 0; i < size; ++i) {
+        for (size_t i = 0; i < cells; ++i) {
             Shadow& s = shadow[i];
             if (s.write_epoch == epoch && s.writer != 0 && s.writer != me) {
                 fail(cudaErrorLaunchFailure, "writes shared memory that " + writer_text(block, s.writer) +
@@ -670,7 +673,7 @@ const SharedRegion* static_shared_region(const void* tag, const char* name, size
     block.static_bytes += bytes;
     auto region = std::make_unique<SharedRegion>();
     block.static_data.emplace_back(new unsigned char[bytes > 0 ? bytes : 1]);
-    block.static_shadow.emplace_back(new Shadow[bytes > 0 ? bytes : 1]());
+    block.static_shadow.emplace_back(new Shadow[shadow_cells(bytes) + 1]());
     region->data = block.static_data.back().get();
     region->shadow = block.static_shadow.back().get();
     region->bytes = bytes;
