@@ -347,6 +347,26 @@ void switch_to_scheduler() {
     hs_emu_switch_context(&t->sp, t_launch->scheduler_sp);
 }
 
+Thread* pick_ready(Launch& launch);
+
+// The running thread blocks (its state says why) or has queued itself: the next ready thread runs, switched to
+// directly (one context switch instead of two through the scheduler); with none ready, the scheduler decides
+// (admits blocks, detects a deadlock). Returns when someone resumes this thread.
+void run_next() {
+    Launch& launch = *t_launch;
+    Thread* me = launch.current;
+    if (launch.failed || launch.ready.empty()) {
+        switch_to_scheduler();
+        return;
+    }
+    Thread* next = pick_ready(launch);
+    next->state = State::Running;
+    if (next == me) return;
+    launch.current = next;
+    hs_emu_current_thread = &next->view;
+    hs_emu_switch_context(&me->sp, next->sp);
+}
+
 // Fails the launch at the running thread and never returns to it.
 [[noreturn]] void fail(cudaError_t error, const std::string& what) {
     Launch& launch = *t_launch;
@@ -370,7 +390,7 @@ void make_ready(Thread* t) {
 void yield_running() {
     Thread* t = t_launch->current;
     make_ready(t);
-    switch_to_scheduler();
+    run_next();
 }
 
 void fiber_main() {
@@ -550,10 +570,12 @@ cudaError_t run_grid(Launch& launch) {
         launch.current = t;
         hs_emu_current_thread = &t->view;
         hs_emu_switch_context(&launch.scheduler_sp, t->sp);
+        // Back from whichever thread gave up last (threads switch to each other directly while some are ready).
+        Thread* back = launch.current;
         hs_emu_current_thread = nullptr;
         launch.current = nullptr;
         if (launch.failed) break;
-        Block* block = t->block;
+        Block* block = back->block;
         if (block->live == 0) {
             release_block(*block);
             auto it = std::find_if(launch.resident.begin(), launch.resident.end(),
@@ -709,7 +731,7 @@ void syncthreads(const char* file, int line) {
         }
     }
     if (block.at_barrier < block.live) {
-        switch_to_scheduler();
+        run_next();
         return;
     }
     for (const Thread& other : block.threads) {
@@ -723,7 +745,7 @@ void syncthreads(const char* file, int line) {
     ++block.epoch;
     launch.spins = 0;
     for (Thread& other : block.threads) make_ready(&other);
-    switch_to_scheduler();
+    run_next();
 }
 
 uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int operand, int width, const char* file,
@@ -731,13 +753,12 @@ uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int opera
     Launch& launch = *t_launch;
     Thread& t = *launch.current;
     Block& block = *t.block;
-    const std::string site = site_text(file, line);
     if (((mask >> t.lane) & 1u) == 0) {
-        fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site + ") with mask " + mask_text(mask) +
+        fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " + mask_text(mask) +
                                          ", which does not name the calling lane " + std::to_string(t.lane));
     }
     if (width < 1 || width > 32 || (width & (width - 1)) != 0) {
-        fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site + ") with width " +
+        fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with width " +
                                          std::to_string(width) + ", which is not a power of two in [1, 32]");
     }
     const int warp_base = t.warp * 32;
@@ -754,19 +775,19 @@ uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int opera
     for (int lane = 0; lane < 32; ++lane) {
         if (((mask >> lane) & 1u) == 0 || lane == t.lane) continue;
         if (warp_base + lane >= block_threads) {
-            fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site + ") with mask " + mask_text(mask) +
+            fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " + mask_text(mask) +
                                              " names lane " + std::to_string(lane) + ", which does not exist (the "
                                              "block has " + std::to_string(block_threads) + " threads)");
         }
         const Thread& other = block.threads[static_cast<size_t>(warp_base + lane)];
         if (other.state == State::Exited) {
-            fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site + ") with mask " + mask_text(mask) +
+            fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " + mask_text(mask) +
                                              " names lane " + std::to_string(lane) + ", which has exited");
         }
         if (other.state != State::AtWarp) complete = false;
     }
     if (!complete) {
-        switch_to_scheduler();
+        run_next();
         return t.result;
     }
     // Every lane of the mask is here: check that they agree, then compute every lane's result.
@@ -777,7 +798,7 @@ uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int opera
         if (((mask >> lane) & 1u) == 0) continue;
         const Thread& other = block.threads[static_cast<size_t>(warp_base + lane)];
         if (other.op != op || other.mask != mask || other.width != width) {
-            fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site + ") with mask " + mask_text(mask) +
+            fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " + mask_text(mask) +
                                              " meets lane " + std::to_string(lane) + " at " + op_name(other.op) +
                                              " with mask " + mask_text(other.mask) + " (" +
                                              site_text(other.file, other.line) + "): divergent warp collectives");
@@ -808,7 +829,7 @@ uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int opera
             case WarpOp::SyncWarp: other.result = 0; break;
             default:
                 if (((mask >> source) & 1u) == 0) {
-                    fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site + ") with mask " +
+                    fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " +
                                                      mask_text(mask) + ": lane " + std::to_string(lane) +
                                                      " reads lane " + std::to_string(source) +
                                                      ", which is not in the mask (undefined value)");
@@ -830,7 +851,7 @@ uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int opera
     for (int lane = 0; lane < 32; ++lane) {
         if (((mask >> lane) & 1u) != 0) make_ready(&block.threads[static_cast<size_t>(warp_base + lane)]);
     }
-    switch_to_scheduler();
+    run_next();
     return t.result;
 }
 
