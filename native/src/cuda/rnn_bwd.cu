@@ -138,9 +138,9 @@ rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Works
     const int64_t Bt = p.fwd.batch;
     const int64_t head = blockIdx.x;
     const int64_t first_row = static_cast<int64_t>(blockIdx.y) * rows;
-    const HS_SHARED_PTR(float) R_s = shared;
-    const HS_SHARED_PTR(float) dg_s = R_s + GDH * pitch;
-    const HS_SHARED_PTR(float) ds_s = dg_s + 2 * rows * GDH;
+    HS_SHARED_PTR(float) const R_s = shared;
+    HS_SHARED_PTR(float) const dg_s = R_s + GDH * pitch;
+    HS_SHARED_PTR(float) const ds_s = dg_s + 2 * rows * GDH;
     const int pairs = rows * DH;
 
     const float* R_head = p.fwd.R + head * GDH * DH;
@@ -156,7 +156,7 @@ rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Works
 
     // R^T dg for (row, j): column j of the head's R against the row's dg_rec of the later step.
     auto recurrent_dh = [&](HS_SHARED_PTR(const float) dg, int row, int j) {
-        const HS_SHARED_PTR(const float) dg_row = dg + row * GDH;
+        HS_SHARED_PTR(const float) const dg_row = dg + row * GDH;
         float sum = 0.0f;
         for (int r = 0; r < GDH; ++r) sum += R_s[r * pitch + j] * dg_row[r];
         return sum;
@@ -164,8 +164,8 @@ rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Works
 
     for (int64_t iteration = 0; iteration < p.fwd.steps; ++iteration) {
         const int64_t k = p.fwd.steps - 1 - iteration;
-        const HS_SHARED_PTR(const float) dg_in = dg_s + (iteration & 1) * rows * GDH;
-        const HS_SHARED_PTR(float) dg_out = dg_s + ((iteration + 1) & 1) * rows * GDH;
+        HS_SHARED_PTR(const float) const dg_in = dg_s + (iteration & 1) * rows * GDH;
+        HS_SHARED_PTR(float) const dg_out = dg_s + ((iteration + 1) & 1) * rows * GDH;
         for (int pair = threadIdx.x; pair < pairs; pair += blockDim.x) {
             const int row = pair / DH;
             const int j = pair % DH;
@@ -186,7 +186,7 @@ rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Works
         __syncthreads();  // dg_out complete before the next index reads it
     }
 
-    const HS_SHARED_PTR(const float) dg_final = dg_s + (p.fwd.steps & 1) * rows * GDH;
+    HS_SHARED_PTR(const float) const dg_final = dg_s + (p.fwd.steps & 1) * rows * GDH;
     for (int pair = threadIdx.x; pair < pairs; pair += blockDim.x) {
         const int row = pair / DH;
         const int j = pair % DH;
@@ -373,9 +373,9 @@ void launch_weight_gradients(const RnnBackwardParams<float>& p, const RnnCellSha
     HS_CUDA_CHECK_LAUNCH("rnn_weight_gradient_kernel launch");
 
     const int64_t GH = n.gates * p.fwd.hidden;
-    HS_CUDA_LAUNCH(rnn_bias_gradient_kernel, cuda_common::grid_extent_x((GH + kBiasColumns - 1) / kBiasColumns,
-                                                       "rnn_bias_gradient_kernel"),
-                               kBiasColumns * kBiasRowGroups, 0, stream)(p, n, w);
+    const unsigned int bias_blocks =
+        cuda_common::grid_extent_x((GH + kBiasColumns - 1) / kBiasColumns, "rnn_bias_gradient_kernel");
+    HS_CUDA_LAUNCH(rnn_bias_gradient_kernel, bias_blocks, kBiasColumns * kBiasRowGroups, 0, stream)(p, n, w);
     HS_CUDA_CHECK_LAUNCH("rnn_bias_gradient_kernel launch");
 }
 
@@ -383,9 +383,9 @@ void backward_per_step(const RnnBackwardParams<float>& p, const RnnCellShape& n,
                        cudaStream_t stream) {
     const int64_t BH = p.fwd.batch * p.fwd.hidden;
     const int elementwise_threads = 256;
-    HS_CUDA_LAUNCH(rnn_backward_step_init_kernel, cuda_common::grid_extent_x((BH + elementwise_threads - 1) / elementwise_threads,
-                                                            "rnn_backward_step_init_kernel"),
-                                    elementwise_threads, 0, stream)(p, n, w);
+    const unsigned int elementwise_blocks = cuda_common::grid_extent_x(
+        (BH + elementwise_threads - 1) / elementwise_threads, "rnn_backward_step_init_kernel");
+    HS_CUDA_LAUNCH(rnn_backward_step_init_kernel, elementwise_blocks, elementwise_threads, 0, stream)(p, n, w);
     HS_CUDA_CHECK_LAUNCH("rnn_backward_step_init_kernel launch");
 
     const int64_t tiles_per_head = (p.fwd.head_dim + kStepUnits - 1) / kStepUnits;

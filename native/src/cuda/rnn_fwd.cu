@@ -96,10 +96,10 @@ rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
     const int64_t H = p.hidden;
     const int64_t head = blockIdx.x;
     const int64_t first_row = static_cast<int64_t>(blockIdx.y) * rows;
-    const HS_SHARED_PTR(float) R_s = shared;
-    const HS_SHARED_PTR(float) bias_s = R_s + G * DH * pitch;
-    const HS_SHARED_PTR(float) h_s = bias_s + G * DH;
-    const HS_SHARED_PTR(float) state_s = h_s + 2 * rows * DH;
+    HS_SHARED_PTR(float) const R_s = shared;
+    HS_SHARED_PTR(float) const bias_s = R_s + G * DH * pitch;
+    HS_SHARED_PTR(float) const h_s = bias_s + G * DH;
+    HS_SHARED_PTR(float) const state_s = h_s + 2 * rows * DH;
 
     const float* R_head = p.R + head * G * DH * DH;
     for (int i = threadIdx.x; i < G * DH * DH; i += blockDim.x) R_s[(i / DH) * pitch + i % DH] = R_head[i];
@@ -122,8 +122,8 @@ rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
     __syncthreads();
 
     for (int64_t k = 0; k < p.steps; ++k) {
-        const HS_SHARED_PTR(const float) h_in = h_s + (k & 1) * pairs;
-        const HS_SHARED_PTR(float) h_out = h_s + ((k + 1) & 1) * pairs;
+        HS_SHARED_PTR(const float) const h_in = h_s + (k & 1) * pairs;
+        HS_SHARED_PTR(float) const h_out = h_s + ((k + 1) & 1) * pairs;
         for (int pair = threadIdx.x; pair < pairs; pair += blockDim.x) {
             const int row = pair / DH;
             const int j = pair % DH;
@@ -145,7 +145,7 @@ rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
                     recb[q] = q < G ? bias_s[q * DH + j] : 0.0f;
                     wx[q] = q < G ? p.wx[(pos * Bt + b) * G * H + q * H + u] : 0.0f;
                 }
-                const HS_SHARED_PTR(const float) h_row = h_in + row * DH;
+                HS_SHARED_PTR(const float) const h_row = h_in + row * DH;
                 for (int l = 0; l < DH; ++l) {
                     const float h = h_row[l];
 #pragma unroll
@@ -162,7 +162,7 @@ rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
         __syncthreads();  // h_out complete before the next step reads it; h_in free to be overwritten
     }
 
-    const HS_SHARED_PTR(const float) h_final = h_s + (p.steps & 1) * pairs;
+    HS_SHARED_PTR(const float) const h_final = h_s + (p.steps & 1) * pairs;
     for (int pair = threadIdx.x; pair < pairs; pair += blockDim.x) {
         const int64_t b = first_row + pair / DH;
         if (b >= Bt) continue;
@@ -308,8 +308,8 @@ void forward_per_step(const RnnParams<float>& p, const RnnCellShape& n, cudaStre
                     cuda_common::grid_extent_yz((p.batch + kStepRows - 1) / kStepRows, "rnn_forward_step_kernel",
                                                  "batch-row tiles, grid y"));
     for (int64_t k = 0; k < p.steps; ++k) {
-        HS_CUDA_LAUNCH(rnn_forward_step_kernel, grid, kStepThreads, 0, stream)(p, n, k, scratch.h[k & 1], scratch.h[(k + 1) & 1],
-                                                                   scratch.carry);
+        HS_CUDA_LAUNCH(rnn_forward_step_kernel, grid, kStepThreads, 0, stream)(
+            p, n, k, scratch.h[k & 1], scratch.h[(k + 1) & 1], scratch.carry);
         HS_CUDA_CHECK_LAUNCH("rnn_forward_step_kernel launch");
     }
     HS_CUDA_LAUNCH(rnn_forward_step_finish_kernel, elementwise_blocks, elementwise_threads, 0, stream)(

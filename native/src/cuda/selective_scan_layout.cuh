@@ -117,9 +117,9 @@ __device__ inline BlockPosition block_position(const ScanLayout& layout, int64_t
 // Stages dt = softplus(delta + delta_bias) (or delta + delta_bias) and u for steps [t0, t0 + steps) of the block's
 // channels into rows of `pitch` floats: s_dt / s_u (channels_per_block, pitch). Channels past the group's end and
 // steps past `steps` get 0, so that their (dead) lanes compute zeros. first_row = b * Dm + first channel.
-__device__ inline void stage_dt_u(const SelectiveScanParams<float>& p, const BlockPosition& pos, const ScanLayout& layout,
-                                  int64_t first_row, int64_t t0, int steps, HS_SHARED_PTR(float) s_dt,
-                                  HS_SHARED_PTR(float) s_u) {
+__device__ inline void stage_dt_u(const SelectiveScanParams<float>& p, const BlockPosition& pos,
+                                  const ScanLayout& layout, int64_t first_row, int64_t t0, int steps,
+                                  HS_SHARED_PTR(float) s_dt, HS_SHARED_PTR(float) s_u) {
     const int pitch = layout.tile + 1;
     for (int i = threadIdx.x; i < layout.channels_per_block * layout.tile; i += blockDim.x) {
         const int c = i / layout.tile;

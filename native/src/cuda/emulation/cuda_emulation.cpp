@@ -753,8 +753,12 @@ uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int opera
     Launch& launch = *t_launch;
     Thread& t = *launch.current;
     Block& block = *t.block;
+    // "<intrinsic> (<file:line>) with mask <mask>", formatted only when a check fails.
+    auto where = [&] {
+        return std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " + mask_text(mask);
+    };
     if (((mask >> t.lane) & 1u) == 0) {
-        fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " + mask_text(mask) +
+        fail(cudaErrorLaunchFailure, where() +
                                          ", which does not name the calling lane " + std::to_string(t.lane));
     }
     if (width < 1 || width > 32 || (width & (width - 1)) != 0) {
@@ -775,13 +779,13 @@ uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int opera
     for (int lane = 0; lane < 32; ++lane) {
         if (((mask >> lane) & 1u) == 0 || lane == t.lane) continue;
         if (warp_base + lane >= block_threads) {
-            fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " + mask_text(mask) +
+            fail(cudaErrorLaunchFailure, where() +
                                              " names lane " + std::to_string(lane) + ", which does not exist (the "
                                              "block has " + std::to_string(block_threads) + " threads)");
         }
         const Thread& other = block.threads[static_cast<size_t>(warp_base + lane)];
         if (other.state == State::Exited) {
-            fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " + mask_text(mask) +
+            fail(cudaErrorLaunchFailure, where() +
                                              " names lane " + std::to_string(lane) + ", which has exited");
         }
         if (other.state != State::AtWarp) complete = false;
@@ -798,7 +802,7 @@ uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int opera
         if (((mask >> lane) & 1u) == 0) continue;
         const Thread& other = block.threads[static_cast<size_t>(warp_base + lane)];
         if (other.op != op || other.mask != mask || other.width != width) {
-            fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " + mask_text(mask) +
+            fail(cudaErrorLaunchFailure, where() +
                                              " meets lane " + std::to_string(lane) + " at " + op_name(other.op) +
                                              " with mask " + mask_text(other.mask) + " (" +
                                              site_text(other.file, other.line) + "): divergent warp collectives");
@@ -829,9 +833,8 @@ uint64_t warp_collective(WarpOp op, unsigned int mask, uint64_t value, int opera
             case WarpOp::SyncWarp: other.result = 0; break;
             default:
                 if (((mask >> source) & 1u) == 0) {
-                    fail(cudaErrorLaunchFailure, std::string(op_name(op)) + " (" + site_text(file, line) + ") with mask " +
-                                                     mask_text(mask) + ": lane " + std::to_string(lane) +
-                                                     " reads lane " + std::to_string(source) +
+                    fail(cudaErrorLaunchFailure, where() + ": lane " + std::to_string(lane) + " reads lane " +
+                                                     std::to_string(source) +
                                                      ", which is not in the mask (undefined value)");
                 }
                 other.result = block.threads[static_cast<size_t>(warp_base + source)].value;
