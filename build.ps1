@@ -51,6 +51,12 @@ param(
     # Skip the CMake step (use the library already in artifacts/native).
     [switch] $SkipNative,
 
+    # With `test`: also build the library on the emulated CUDA backend (HYBRIDSEQ_CUDA=EMULATED, in
+    # artifacts/cmake/emulated; docs/cuda-emulation.md) and run the native CUDA tests and the emulation's own tests
+    # there; their counts join the closing line. Defaults to the environment variable HYBRIDSEQ_TEST_EMULATED_CUDA=1,
+    # which .ci/run sets.
+    [switch] $EmulatedCuda = ($env:HYBRIDSEQ_TEST_EMULATED_CUDA -eq '1'),
+
     # With `bindings`: compare only, fail on any difference.
     [switch] $Check,
 
@@ -130,7 +136,43 @@ function Invoke-NativeTests {
     $total = [int] $suite.tests
     $failed = [int] $suite.failures
     $skipped = [int] $suite.skipped
-    return @{ passed = $total - $failed - $skipped; failed = $failed; skipped = $skipped }
+    $skippedNames = @($suite.testcase | Where-Object { $_.GetAttribute('status') -eq 'notrun' -or $_.SelectSingleNode('skipped') } |
+        ForEach-Object { $_.GetAttribute('name') })
+    return @{ passed = $total - $failed - $skipped; failed = $failed; skipped = $skipped; skippedNames = $skippedNames }
+}
+
+# Builds the library and native tests on the emulated CUDA backend and runs every test whose name has "Cuda" (the
+# native CUDA suites and the emulation's own tests); returns @{ passed; failed; skipped; ranNames }. A build failure
+# counts as one failed test.
+function Invoke-EmulatedCudaTests {
+    $dir = Join-Path $Root 'artifacts/cmake/emulated'
+    $junit = Join-Path $dir 'ctest-junit.xml'
+    Remove-Item $junit -ErrorAction SilentlyContinue
+    $configure = @('-S', $Root, '-B', $dir, '-DCMAKE_BUILD_TYPE=Release', '-DHYBRIDSEQ_CUDA=EMULATED',
+                   '-DHYBRIDSEQ_BUILD_BENCH=OFF')
+    if ((Get-Command 'ninja' -ErrorAction SilentlyContinue) -and -not (Test-Path (Join-Path $dir 'CMakeCache.txt'))) {
+        $configure += @('-G', 'Ninja')
+    }
+    Write-Step "test: native CUDA tests on the emulated CUDA backend ($dir)"
+    $start = Get-Date
+    & cmake @configure | Out-Null
+    if ($LASTEXITCODE -eq 0) { & cmake --build $dir --parallel ([Environment]::ProcessorCount) | Out-Host }
+    if ($LASTEXITCODE -ne 0) {
+        Write-Host 'FAILED: the emulated CUDA build (output above)'
+        return @{ passed = 0; failed = 1; skipped = 0; ranNames = @() }
+    }
+    & ctest --test-dir $dir -R Cuda --output-on-failure --output-junit $junit -j ([Environment]::ProcessorCount) 2>&1 |
+        Where-Object { "$_" -notmatch '^\s*\d+/\d+ Test\s+#\d+: .* Passed ' } | Out-Host
+    if (-not (Test-Path $junit)) { throw "ctest wrote no report ($junit); exit code $LASTEXITCODE" }
+    [xml] $report = Get-Content $junit
+    $suite = $report.testsuite
+    $total = [int] $suite.tests
+    $failed = [int] $suite.failures
+    $skipped = [int] $suite.skipped
+    $ranNames = @($suite.testcase | Where-Object { -not ($_.GetAttribute('status') -eq 'notrun' -or $_.SelectSingleNode('skipped')) } |
+        ForEach-Object { $_.GetAttribute('name') })
+    Write-Host "emulated CUDA: $($total - $failed - $skipped) passed, $failed failed, $skipped skipped ($([int]((Get-Date) - $start).TotalSeconds) s with the build)"
+    return @{ passed = $total - $failed - $skipped; failed = $failed; skipped = $skipped; ranNames = $ranNames }
 }
 
 # Runs the .NET tests (Microsoft.Testing.Platform through `dotnet test`) and reads the summary it prints.
@@ -200,7 +242,20 @@ switch ($Task) {
         $counts = @{ passed = 0; failed = 0; skipped = 0 }
         $add = { param($c) foreach ($k in 'passed', 'failed', 'skipped') { $counts[$k] += $c[$k] } }
         $PSNativeCommandUseErrorActionPreference = $false   # failures are counted, not thrown
-        if (-not $SkipNative) { & $add (Invoke-NativeTests) }
+        if (-not $SkipNative) {
+            $native = Invoke-NativeTests
+            if ($EmulatedCuda) {
+                # A CUDA test skipped here for want of a device ran on the emulated one: count it there, not twice.
+                $emulated = Invoke-EmulatedCudaTests
+                $ran = @{}
+                foreach ($name in $emulated.ranNames) { $ran[$name] = $true }
+                $replaced = @($native.skippedNames | Where-Object { $ran.ContainsKey($_) }).Count
+                $native.skipped -= $replaced
+                if ($replaced -gt 0) { Write-Host "  $replaced native tests skipped without a device ran on the emulated device" }
+                & $add $emulated
+            }
+            & $add $native
+        }
         & dotnet run --project $BindingsGenProject -c Release -- --check
         if ($LASTEXITCODE -eq 0) { $counts.passed++ } else { $counts.failed++; Write-Host 'FAILED: generated bindings are out of date (dotnet pwsh ./build.ps1 bindings)' }
         & $add (Invoke-DotnetTests)

@@ -28,9 +28,25 @@
 
 namespace hs_test {
 
-// Throws std::runtime_error "<what>: <CUDA message>" when `code` is not cudaSuccess.
+// Whether these tests run against the emulated CUDA backend (HYBRIDSEQ_CUDA=EMULATED, docs/cuda-emulation.md),
+// where every CUDA thread is a fiber on the CPU and a kernel costs orders of magnitude more than on a GPU. Tests
+// shrink only their large sizes there (long sequences, wide layers); odd and tail sizes and every determinism
+// check stay as they are.
+constexpr bool cuda_emulated() {
+#if defined(HYBRIDSEQ_CUDA_EMULATION)
+    return true;
+#else
+    return false;
+#endif
+}
+
+// Throws std::runtime_error "<what>: <CUDA message>" when `code` is not cudaSuccess. The runtime also kept the
+// error as this thread's last error; it is cleared, so that the next test's first launch check does not report it.
 inline void check_cuda(cudaError_t code, const char* what) {
-    if (code != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(code));
+    if (code != cudaSuccess) {
+        (void)cudaGetLastError();
+        throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(code));
+    }
 }
 
 inline size_t shape_element_count(const std::vector<int64_t>& shape) {

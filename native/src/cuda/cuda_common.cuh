@@ -13,6 +13,22 @@
 #include "common/error.h"
 #include "cuda/cuda_check.h"
 
+// ---- launches and shared memory: one spelling for nvcc and for the emulated backend -------------------------------
+// Every kernel launch and every __shared__ declaration goes through these, so that the emulated build
+// (HYBRIDSEQ_CUDA=EMULATED, cuda/emulation/include/cuda_runtime.h defines them there) can run the grid and check
+// every shared-memory access; under nvcc they are the plain CUDA syntax.
+//   HS_CUDA_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...)   kernel<<<grid, block, shared_bytes, stream>>>
+//   HS_SHARED_DYNAMIC(float, name);                                      extern __shared__ float name[];
+//   HS_SHARED_ARRAY_2D(float, name, rows, columns);                      __shared__ float name[rows][columns];
+//   HS_SHARED_PTR(float) / HS_SHARED_PTR(const float)                    a pointer into shared memory
+#if !defined(HYBRIDSEQ_CUDA_EMULATION)
+#define HS_CUDA_LAUNCH(kernel, grid, block, shared_bytes, stream) kernel<<<(grid), (block), (shared_bytes), (stream)>>>
+#define HS_SHARED_DYNAMIC(type, name) extern __shared__ type name[]
+#define HS_SHARED_ARRAY_2D(type, name, rows, columns) __shared__ type name[rows][columns]
+#define HS_SHARED_ARRAY(type, name, count) __shared__ type name[count]
+#define HS_SHARED_PTR(type) type*
+#endif
+
 namespace hs {
 namespace cuda_common {
 

@@ -129,7 +129,7 @@ size_t persistent_backward_shared_floats(const RnnCellShape& n, int64_t head_dim
 // Grid (NH, ceil(Bt / kPersistentRows)); threads loop over the CTA's (row, unit) pairs.
 __global__ void __launch_bounds__(cuda_rnn::kPersistentMaxThreads)
 rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Workspace w) {
-    extern __shared__ float shared[];
+    HS_SHARED_DYNAMIC(float, shared);
     const int DH = static_cast<int>(p.fwd.head_dim);
     const int pitch = DH + 1;
     const int G = n.gates;
@@ -138,9 +138,9 @@ rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Works
     const int64_t Bt = p.fwd.batch;
     const int64_t head = blockIdx.x;
     const int64_t first_row = static_cast<int64_t>(blockIdx.y) * rows;
-    float* R_s = shared;
-    float* dg_s = R_s + GDH * pitch;
-    float* ds_s = dg_s + 2 * rows * GDH;
+    HS_SHARED_PTR(float) const R_s = shared;
+    HS_SHARED_PTR(float) const dg_s = R_s + GDH * pitch;
+    HS_SHARED_PTR(float) const ds_s = dg_s + 2 * rows * GDH;
     const int pairs = rows * DH;
 
     const float* R_head = p.fwd.R + head * GDH * DH;
@@ -155,8 +155,8 @@ rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Works
     __syncthreads();
 
     // R^T dg for (row, j): column j of the head's R against the row's dg_rec of the later step.
-    auto recurrent_dh = [&](const float* dg, int row, int j) {
-        const float* dg_row = dg + row * GDH;
+    auto recurrent_dh = [&](HS_SHARED_PTR(const float) dg, int row, int j) {
+        HS_SHARED_PTR(const float) const dg_row = dg + row * GDH;
         float sum = 0.0f;
         for (int r = 0; r < GDH; ++r) sum += R_s[r * pitch + j] * dg_row[r];
         return sum;
@@ -164,8 +164,8 @@ rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Works
 
     for (int64_t iteration = 0; iteration < p.fwd.steps; ++iteration) {
         const int64_t k = p.fwd.steps - 1 - iteration;
-        const float* dg_in = dg_s + (iteration & 1) * rows * GDH;
-        float* dg_out = dg_s + ((iteration + 1) & 1) * rows * GDH;
+        HS_SHARED_PTR(const float) const dg_in = dg_s + (iteration & 1) * rows * GDH;
+        HS_SHARED_PTR(float) const dg_out = dg_s + ((iteration + 1) & 1) * rows * GDH;
         for (int pair = threadIdx.x; pair < pairs; pair += blockDim.x) {
             const int row = pair / DH;
             const int j = pair % DH;
@@ -186,7 +186,7 @@ rnn_backward_persistent_kernel(RnnBackwardParams<float> p, RnnCellShape n, Works
         __syncthreads();  // dg_out complete before the next index reads it
     }
 
-    const float* dg_final = dg_s + (p.fwd.steps & 1) * rows * GDH;
+    HS_SHARED_PTR(const float) const dg_final = dg_s + (p.fwd.steps & 1) * rows * GDH;
     for (int pair = threadIdx.x; pair < pairs; pair += blockDim.x) {
         const int row = pair / DH;
         const int j = pair % DH;
@@ -216,8 +216,8 @@ __global__ void rnn_backward_step_init_kernel(RnnBackwardParams<float> p, RnnCel
 __device__ inline float tiled_recurrent_dh(const RnnBackwardParams<float>& p, const RnnCellShape& n,
                                            const float* dg_later, int64_t head, int64_t first_unit,
                                            int64_t first_row, int row, int jj) {
-    __shared__ float R_tile[kStepChunk][kStepUnits + 1];
-    __shared__ float dg_tile[kStepRows][kStepChunk + 1];
+    HS_SHARED_ARRAY_2D(float, R_tile, kStepChunk, kStepUnits + 1);
+    HS_SHARED_ARRAY_2D(float, dg_tile, kStepRows, kStepChunk + 1);
     if (dg_later == nullptr) return 0.0f;
     const int64_t DH = p.fwd.head_dim;
     const int64_t H = p.fwd.hidden;
@@ -294,8 +294,8 @@ constexpr int kGemmRowsPerThread = kGemmTile * kGemmTile / kGemmThreads;  // 4
 // Grid (ceil(DH / 32), ceil(G*DH / 32), NH), 256 threads: thread (tx = column l, ty) computes rows ty + 8 i.
 __global__ void __launch_bounds__(kGemmThreads)
 rnn_weight_gradient_kernel(RnnBackwardParams<float> p, RnnCellShape n, Workspace w) {
-    __shared__ float dg_tile[kGemmTile][kGemmTile + 1];  // (n, r)
-    __shared__ float h_tile[kGemmTile][kGemmTile + 1];   // (n, l)
+    HS_SHARED_ARRAY_2D(float, dg_tile, kGemmTile, kGemmTile + 1);  // (n, r)
+    HS_SHARED_ARRAY_2D(float, h_tile, kGemmTile, kGemmTile + 1);   // (n, l)
     const int64_t DH = p.fwd.head_dim;
     const int64_t H = p.fwd.hidden;
     const int64_t GH = n.gates * H;
@@ -343,7 +343,7 @@ constexpr int kBiasRowGroups = 8;
 // thread adds the 8 partial sums in a fixed order (deterministic).
 __global__ void __launch_bounds__(kBiasColumns * kBiasRowGroups)
 rnn_bias_gradient_kernel(RnnBackwardParams<float> p, RnnCellShape n, Workspace w) {
-    __shared__ float partial[kBiasRowGroups][kBiasColumns];
+    HS_SHARED_ARRAY_2D(float, partial, kBiasRowGroups, kBiasColumns);
     const int64_t GH = n.gates * p.fwd.hidden;
     const int64_t N = p.fwd.steps * p.fwd.batch;
     const int lane = threadIdx.x % kBiasColumns;
@@ -369,13 +369,13 @@ void launch_weight_gradients(const RnnBackwardParams<float>& p, const RnnCellSha
                     cuda_common::grid_extent_yz((GDH + kGemmTile - 1) / kGemmTile, "rnn_weight_gradient_kernel",
                                                  "gate-row tiles, grid y"),
                     cuda_common::grid_extent_yz(p.fwd.heads, "rnn_weight_gradient_kernel", "heads, grid z"));
-    rnn_weight_gradient_kernel<<<grid, kGemmThreads, 0, stream>>>(p, n, w);
+    HS_CUDA_LAUNCH(rnn_weight_gradient_kernel, grid, kGemmThreads, 0, stream)(p, n, w);
     HS_CUDA_CHECK_LAUNCH("rnn_weight_gradient_kernel launch");
 
     const int64_t GH = n.gates * p.fwd.hidden;
-    rnn_bias_gradient_kernel<<<cuda_common::grid_extent_x((GH + kBiasColumns - 1) / kBiasColumns,
-                                                       "rnn_bias_gradient_kernel"),
-                               kBiasColumns * kBiasRowGroups, 0, stream>>>(p, n, w);
+    const unsigned int bias_blocks =
+        cuda_common::grid_extent_x((GH + kBiasColumns - 1) / kBiasColumns, "rnn_bias_gradient_kernel");
+    HS_CUDA_LAUNCH(rnn_bias_gradient_kernel, bias_blocks, kBiasColumns * kBiasRowGroups, 0, stream)(p, n, w);
     HS_CUDA_CHECK_LAUNCH("rnn_bias_gradient_kernel launch");
 }
 
@@ -383,9 +383,9 @@ void backward_per_step(const RnnBackwardParams<float>& p, const RnnCellShape& n,
                        cudaStream_t stream) {
     const int64_t BH = p.fwd.batch * p.fwd.hidden;
     const int elementwise_threads = 256;
-    rnn_backward_step_init_kernel<<<cuda_common::grid_extent_x((BH + elementwise_threads - 1) / elementwise_threads,
-                                                            "rnn_backward_step_init_kernel"),
-                                    elementwise_threads, 0, stream>>>(p, n, w);
+    const unsigned int elementwise_blocks = cuda_common::grid_extent_x(
+        (BH + elementwise_threads - 1) / elementwise_threads, "rnn_backward_step_init_kernel");
+    HS_CUDA_LAUNCH(rnn_backward_step_init_kernel, elementwise_blocks, elementwise_threads, 0, stream)(p, n, w);
     HS_CUDA_CHECK_LAUNCH("rnn_backward_step_init_kernel launch");
 
     const int64_t tiles_per_head = (p.fwd.head_dim + kStepUnits - 1) / kStepUnits;
@@ -395,12 +395,12 @@ void backward_per_step(const RnnBackwardParams<float>& p, const RnnCellShape& n,
     const int64_t dg_stride = p.fwd.batch * n.gates * p.fwd.hidden;  // one processing index of dg_rec
     for (int64_t k = p.fwd.steps - 1; k >= 0; --k) {
         const float* dg_later = k + 1 < p.fwd.steps ? w.dg_rec + (k + 1) * dg_stride : nullptr;
-        rnn_backward_step_kernel<<<grid, kStepThreads, 0, stream>>>(p, n, w, k, dg_later, false);
+        HS_CUDA_LAUNCH(rnn_backward_step_kernel, grid, kStepThreads, 0, stream)(p, n, w, k, dg_later, false);
         HS_CUDA_CHECK_LAUNCH("rnn_backward_step_kernel launch");
     }
     if (p.ds0 != nullptr) {
         const float* dg_first = p.fwd.steps > 0 ? w.dg_rec : nullptr;
-        rnn_backward_step_kernel<<<grid, kStepThreads, 0, stream>>>(p, n, w, -1, dg_first, true);
+        HS_CUDA_LAUNCH(rnn_backward_step_kernel, grid, kStepThreads, 0, stream)(p, n, w, -1, dg_first, true);
         HS_CUDA_CHECK_LAUNCH("rnn_backward_step_kernel (ds0) launch");
     }
 }
@@ -438,7 +438,7 @@ void rnn_backward_cuda(const RnnBackwardParams<float>& p, void* stream_handle) {
                             cuda_common::grid_extent_yz(row_tiles, "rnn_backward_persistent_kernel",
                                                          "batch-row tiles, grid y"));
             const int threads = cuda_rnn::round_up_to_warp(cuda_rnn::kPersistentRows * p.fwd.head_dim);
-            rnn_backward_persistent_kernel<<<grid, threads, persistent_bytes, stream>>>(p, n, w);
+            HS_CUDA_LAUNCH(rnn_backward_persistent_kernel, grid, threads, persistent_bytes, stream)(p, n, w);
             HS_CUDA_CHECK_LAUNCH("rnn_backward_persistent_kernel launch");
         } else {
             backward_per_step(p, n, w, stream);

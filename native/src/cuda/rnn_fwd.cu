@@ -87,7 +87,7 @@ size_t persistent_forward_shared_floats(const RnnCellShape& n, int64_t head_dim)
 // Grid (NH, ceil(Bt / kPersistentRows)); threads loop over the CTA's (row, unit) pairs.
 __global__ void __launch_bounds__(cuda_rnn::kPersistentMaxThreads)
 rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
-    extern __shared__ float shared[];
+    HS_SHARED_DYNAMIC(float, shared);
     const int DH = static_cast<int>(p.head_dim);
     const int pitch = DH + 1;
     const int G = n.gates;
@@ -96,10 +96,10 @@ rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
     const int64_t H = p.hidden;
     const int64_t head = blockIdx.x;
     const int64_t first_row = static_cast<int64_t>(blockIdx.y) * rows;
-    float* R_s = shared;
-    float* bias_s = R_s + G * DH * pitch;
-    float* h_s = bias_s + G * DH;
-    float* state_s = h_s + 2 * rows * DH;
+    HS_SHARED_PTR(float) const R_s = shared;
+    HS_SHARED_PTR(float) const bias_s = R_s + G * DH * pitch;
+    HS_SHARED_PTR(float) const h_s = bias_s + G * DH;
+    HS_SHARED_PTR(float) const state_s = h_s + 2 * rows * DH;
 
     const float* R_head = p.R + head * G * DH * DH;
     for (int i = threadIdx.x; i < G * DH * DH; i += blockDim.x) R_s[(i / DH) * pitch + i % DH] = R_head[i];
@@ -122,8 +122,8 @@ rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
     __syncthreads();
 
     for (int64_t k = 0; k < p.steps; ++k) {
-        const float* h_in = h_s + (k & 1) * pairs;
-        float* h_out = h_s + ((k + 1) & 1) * pairs;
+        HS_SHARED_PTR(const float) const h_in = h_s + (k & 1) * pairs;
+        HS_SHARED_PTR(float) const h_out = h_s + ((k + 1) & 1) * pairs;
         for (int pair = threadIdx.x; pair < pairs; pair += blockDim.x) {
             const int row = pair / DH;
             const int j = pair % DH;
@@ -145,7 +145,7 @@ rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
                     recb[q] = q < G ? bias_s[q * DH + j] : 0.0f;
                     wx[q] = q < G ? p.wx[(pos * Bt + b) * G * H + q * H + u] : 0.0f;
                 }
-                const float* h_row = h_in + row * DH;
+                HS_SHARED_PTR(const float) const h_row = h_in + row * DH;
                 for (int l = 0; l < DH; ++l) {
                     const float h = h_row[l];
 #pragma unroll
@@ -162,7 +162,7 @@ rnn_forward_persistent_kernel(RnnParams<float> p, RnnCellShape n) {
         __syncthreads();  // h_out complete before the next step reads it; h_in free to be overwritten
     }
 
-    const float* h_final = h_s + (p.steps & 1) * pairs;
+    HS_SHARED_PTR(const float) const h_final = h_s + (p.steps & 1) * pairs;
     for (int pair = threadIdx.x; pair < pairs; pair += blockDim.x) {
         const int64_t b = first_row + pair / DH;
         if (b >= Bt) continue;
@@ -208,8 +208,8 @@ __global__ void rnn_forward_step_init_kernel(RnnParams<float> p, RnnCellShape n,
 // (row = tid / kStepUnits, unit jj = tid % kStepUnits) owns (b, u). Reads h_{t-1} from h_in, writes h_t to h_out.
 __global__ void __launch_bounds__(kStepThreads)
 rnn_forward_step_kernel(RnnParams<float> p, RnnCellShape n, int64_t k, const float* h_in, float* h_out, float* carry) {
-    __shared__ float R_tile[kMaxGates * kStepUnits][kStepChunk + 1];
-    __shared__ float h_tile[kStepRows][kStepChunk + 1];
+    HS_SHARED_ARRAY_2D(float, R_tile, kMaxGates * kStepUnits, kStepChunk + 1);
+    HS_SHARED_ARRAY_2D(float, h_tile, kStepRows, kStepChunk + 1);
     const int64_t DH = p.head_dim;
     const int64_t H = p.hidden;
     const int64_t Bt = p.batch;
@@ -300,7 +300,7 @@ void forward_per_step(const RnnParams<float>& p, const RnnCellShape& n, cudaStre
     const unsigned int elementwise_blocks =
         cuda_common::grid_extent_x((BH + elementwise_threads - 1) / elementwise_threads,
                                    "rnn_forward_step_init_kernel");
-    rnn_forward_step_init_kernel<<<elementwise_blocks, elementwise_threads, 0, stream>>>(p, n, scratch);
+    HS_CUDA_LAUNCH(rnn_forward_step_init_kernel, elementwise_blocks, elementwise_threads, 0, stream)(p, n, scratch);
     HS_CUDA_CHECK_LAUNCH("rnn_forward_step_init_kernel launch");
 
     const int64_t tiles_per_head = (p.head_dim + kStepUnits - 1) / kStepUnits;
@@ -308,11 +308,11 @@ void forward_per_step(const RnnParams<float>& p, const RnnCellShape& n, cudaStre
                     cuda_common::grid_extent_yz((p.batch + kStepRows - 1) / kStepRows, "rnn_forward_step_kernel",
                                                  "batch-row tiles, grid y"));
     for (int64_t k = 0; k < p.steps; ++k) {
-        rnn_forward_step_kernel<<<grid, kStepThreads, 0, stream>>>(p, n, k, scratch.h[k & 1], scratch.h[(k + 1) & 1],
-                                                                   scratch.carry);
+        HS_CUDA_LAUNCH(rnn_forward_step_kernel, grid, kStepThreads, 0, stream)(
+            p, n, k, scratch.h[k & 1], scratch.h[(k + 1) & 1], scratch.carry);
         HS_CUDA_CHECK_LAUNCH("rnn_forward_step_kernel launch");
     }
-    rnn_forward_step_finish_kernel<<<elementwise_blocks, elementwise_threads, 0, stream>>>(
+    HS_CUDA_LAUNCH(rnn_forward_step_finish_kernel, elementwise_blocks, elementwise_threads, 0, stream)(
         p, n, scratch.h[p.steps & 1], scratch.carry);
     HS_CUDA_CHECK_LAUNCH("rnn_forward_step_finish_kernel launch");
 }
@@ -347,7 +347,7 @@ void rnn_forward_cuda(const RnnParams<float>& p, void* stream_handle) {
                         cuda_common::grid_extent_yz(row_tiles, "rnn_forward_persistent_kernel",
                                                     "batch-row tiles, grid y"));
         const int threads = cuda_rnn::round_up_to_warp(cuda_rnn::kPersistentRows * p.head_dim);
-        rnn_forward_persistent_kernel<<<grid, threads, persistent_bytes, stream>>>(p, n);
+        HS_CUDA_LAUNCH(rnn_forward_persistent_kernel, grid, threads, persistent_bytes, stream)(p, n);
         HS_CUDA_CHECK_LAUNCH("rnn_forward_persistent_kernel launch");
         return;
     }

@@ -111,8 +111,9 @@ __device__ inline void add_per_channel(float* grad, float* partial, int64_t d, i
 // gives the s_history row that holds the values of step t0 + s. The sum runs over channels in a fixed order.
 template <typename RowOf>
 __device__ inline void reduce_varying_over_channels(const ScanLayout& layout, const cuda_scan::BlockPosition& pos,
-                                                    const float* s_history, int history_pitch, RowOf history_row,
-                                                    const float* channel_weight, int weight_pitch, int dstate,
+                                                    HS_SHARED_PTR(const float) s_history, int history_pitch,
+                                                    RowOf history_row, HS_SHARED_PTR(const float) channel_weight,
+                                                    int weight_pitch, int dstate,
                                                     int64_t seqlen, int64_t t0, int steps, float* grad,
                                                     int64_t grad_row, float* partial, int64_t partial_row) {
     const int lanes = layout.lanes_per_channel;
@@ -120,7 +121,8 @@ __device__ inline void reduce_varying_over_channels(const ScanLayout& layout, co
         const int n = i / kTile;
         const int s = i % kTile;
         if (s >= steps) continue;
-        const float* values = s_history + history_row(s) * history_pitch + (n / lanes) * layout.threads + n % lanes;
+        HS_SHARED_PTR(const float) const values =
+            s_history + history_row(s) * history_pitch + (n / lanes) * layout.threads + n % lanes;
         float sum = 0.0f;
         for (int c = 0; c < pos.active_channels; ++c) {
             const float weight = channel_weight != nullptr ? channel_weight[c * weight_pitch + s] : 1.0f;
@@ -139,7 +141,7 @@ __device__ inline void reduce_varying_over_channels(const ScanLayout& layout, co
 __global__ void __launch_bounds__(kBackwardMaxThreads)
 selective_scan_backward_kernel(SelectiveScanBackwardParams<float> p, ScanLayout layout, int64_t groups,
                                PartialSums partials) {
-    extern __shared__ float shared[];
+    HS_SHARED_DYNAMIC(float, shared);
     const SelectiveScanParams<float>& f = p.fwd;
     const int pitch = kTile + 1;
     const int channels_per_block = layout.channels_per_block;
@@ -152,21 +154,21 @@ selective_scan_backward_kernel(SelectiveScanBackwardParams<float> p, ScanLayout 
     const int64_t seqlen = f.seqlen;
     const int tid = static_cast<int>(threadIdx.x);
 
-    float* s_tile_start = shared;
-    float* s_history = s_tile_start + kTilesPerChunk * slots;
-    float* s_dt = s_history + (kTile + 1) * history_pitch;
-    float* s_u = s_dt + channels_per_block * pitch;
-    float* s_g = s_u + channels_per_block * pitch;
-    float* s_z = s_g + channels_per_block * pitch;
-    float* s_y = s_z + channels_per_block * pitch;
-    float* s_dD = s_y + channels_per_block * pitch;
-    float* s_ddelta_bias = s_dD + channels_per_block;
-    float* s_B = s_ddelta_bias + channels_per_block;
-    float* s_C = s_B + (f.b_varying ? dstate * pitch : 0);
+    HS_SHARED_PTR(float) const s_tile_start = shared;
+    HS_SHARED_PTR(float) const s_history = s_tile_start + kTilesPerChunk * slots;
+    HS_SHARED_PTR(float) const s_dt = s_history + (kTile + 1) * history_pitch;
+    HS_SHARED_PTR(float) const s_u = s_dt + channels_per_block * pitch;
+    HS_SHARED_PTR(float) const s_g = s_u + channels_per_block * pitch;
+    HS_SHARED_PTR(float) const s_z = s_g + channels_per_block * pitch;
+    HS_SHARED_PTR(float) const s_y = s_z + channels_per_block * pitch;
+    HS_SHARED_PTR(float) const s_dD = s_y + channels_per_block * pitch;
+    HS_SHARED_PTR(float) const s_ddelta_bias = s_dD + channels_per_block;
+    HS_SHARED_PTR(float) const s_B = s_ddelta_bias + channels_per_block;
+    HS_SHARED_PTR(float) const s_C = s_B + (f.b_varying ? dstate * pitch : 0);
     // After the gate phase of a tile, z and y are no longer needed: their rows take the sums over n of the reverse
     // loop.
-    float* s_ddt = s_z;
-    float* s_du = s_y;
+    HS_SHARED_PTR(float) const s_ddt = s_z;
+    HS_SHARED_PTR(float) const s_du = s_y;
 
     const cuda_scan::BlockPosition pos = cuda_scan::block_position(layout, f.dim, groups);
     const int64_t b = pos.batch_index;
@@ -356,7 +358,7 @@ selective_scan_backward_kernel(SelectiveScanBackwardParams<float> p, ScanLayout 
                         const bool in_range = n < dstate;
                         const float b_n = f.b_varying ? (in_range ? s_B[n * pitch + s] : 0.0f) : b_const[j];
                         const float c_n = f.c_varying ? (in_range ? s_C[n * pitch + s] : 0.0f) : c_const[j];
-                        float* history = s_history + s * history_pitch + j * threads + tid;
+                        HS_SHARED_PTR(float) const history = s_history + s * history_pitch + j * threads + tid;
                         const float h_prev = *history;
                         const float a = exp2f(dt * a_log2[j]);
                         dh[j] += c_n * g;  // dh[t]
@@ -463,7 +465,8 @@ void sum_partials(float* out, const float* in, int64_t outer, int64_t terms, int
     if (total == 0) return;
     constexpr int kThreads = 256;
     const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 65535);
-    sum_partials_kernel<<<static_cast<unsigned int>(blocks), kThreads, 0, stream>>>(out, in, outer, terms, inner);
+    HS_CUDA_LAUNCH(sum_partials_kernel, static_cast<unsigned int>(blocks), kThreads, 0, stream)(out, in, outer, terms,
+                                                                                              inner);
     HS_CUDA_CHECK_LAUNCH("sum_partials_kernel launch");
 }
 
@@ -519,8 +522,9 @@ void selective_scan_backward_cuda(const SelectiveScanBackwardParams<float>& p, v
         const size_t shared_bytes = backward_shared_floats(layout, f.dstate, f.b_varying, f.c_varying) * sizeof(float);
         cuda_common::allow_dynamic_shared_memory(selective_scan_backward_kernel, shared_bytes,
                                                  "selective_scan_backward_kernel");
-        selective_scan_backward_kernel<<<cuda_common::grid_extent_x(layout.blocks, "selective_scan_backward_kernel"),
-                                         layout.threads, shared_bytes, stream>>>(p, layout, groups, partials);
+        const unsigned int blocks = cuda_common::grid_extent_x(layout.blocks, "selective_scan_backward_kernel");
+        HS_CUDA_LAUNCH(selective_scan_backward_kernel, blocks, layout.threads, shared_bytes, stream)(p, layout, groups,
+                                                                                                     partials);
         HS_CUDA_CHECK_LAUNCH("selective_scan_backward_kernel launch");
     }
 

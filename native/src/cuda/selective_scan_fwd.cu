@@ -49,18 +49,18 @@ ScanLayout forward_layout(const SelectiveScanParams<float>& p, int64_t groups) {
 // groups is the effective group count (1 unless B or C is time-varying).
 __global__ void __launch_bounds__(kForwardMaxThreads)
 selective_scan_forward_kernel(SelectiveScanParams<float> p, ScanLayout layout, int64_t groups) {
-    extern __shared__ float shared[];
+    HS_SHARED_DYNAMIC(float, shared);
     const int pitch = layout.tile + 1;
     const int channels_per_block = layout.channels_per_block;
     const int lanes = layout.lanes_per_channel;
     const int states_per_lane = layout.states_per_lane;
     const int dstate = static_cast<int>(p.dstate);
     const int64_t seqlen = p.seqlen;
-    float* s_dt = shared;
-    float* s_u = s_dt + channels_per_block * pitch;
-    float* s_y = s_u + channels_per_block * pitch;
-    float* s_B = s_y + channels_per_block * pitch;
-    float* s_C = s_B + (p.b_varying ? dstate * pitch : 0);
+    HS_SHARED_PTR(float) const s_dt = shared;
+    HS_SHARED_PTR(float) const s_u = s_dt + channels_per_block * pitch;
+    HS_SHARED_PTR(float) const s_y = s_u + channels_per_block * pitch;
+    HS_SHARED_PTR(float) const s_B = s_y + channels_per_block * pitch;
+    HS_SHARED_PTR(float) const s_C = s_B + (p.b_varying ? dstate * pitch : 0);
 
     const cuda_scan::BlockPosition pos = cuda_scan::block_position(layout, p.dim, groups);
     const int64_t b = pos.batch_index;
@@ -168,8 +168,9 @@ void selective_scan_forward_cuda(const SelectiveScanParams<float>& p, void* stre
     const size_t shared_bytes = forward_shared_floats(layout, p.dstate, p.b_varying, p.c_varying) * sizeof(float);
     cuda_common::allow_dynamic_shared_memory(selective_scan_forward_kernel, shared_bytes,
                                              "selective_scan_forward_kernel");
-    selective_scan_forward_kernel<<<cuda_common::grid_extent_x(layout.blocks, "selective_scan_forward_kernel"),
-                                    layout.threads, shared_bytes, static_cast<cudaStream_t>(stream)>>>(p, layout, groups);
+    const unsigned int blocks = cuda_common::grid_extent_x(layout.blocks, "selective_scan_forward_kernel");
+    HS_CUDA_LAUNCH(selective_scan_forward_kernel, blocks, layout.threads, shared_bytes,
+                   static_cast<cudaStream_t>(stream))(p, layout, groups);
     HS_CUDA_CHECK_LAUNCH("selective_scan_forward_kernel launch");
 }
 

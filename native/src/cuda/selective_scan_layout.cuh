@@ -117,8 +117,9 @@ __device__ inline BlockPosition block_position(const ScanLayout& layout, int64_t
 // Stages dt = softplus(delta + delta_bias) (or delta + delta_bias) and u for steps [t0, t0 + steps) of the block's
 // channels into rows of `pitch` floats: s_dt / s_u (channels_per_block, pitch). Channels past the group's end and
 // steps past `steps` get 0, so that their (dead) lanes compute zeros. first_row = b * Dm + first channel.
-__device__ inline void stage_dt_u(const SelectiveScanParams<float>& p, const BlockPosition& pos, const ScanLayout& layout,
-                                  int64_t first_row, int64_t t0, int steps, float* s_dt, float* s_u) {
+__device__ inline void stage_dt_u(const SelectiveScanParams<float>& p, const BlockPosition& pos,
+                                  const ScanLayout& layout, int64_t first_row, int64_t t0, int steps,
+                                  HS_SHARED_PTR(float) s_dt, HS_SHARED_PTR(float) s_u) {
     const int pitch = layout.tile + 1;
     for (int i = threadIdx.x; i < layout.channels_per_block * layout.tile; i += blockDim.x) {
         const int c = i / layout.tile;
@@ -139,7 +140,7 @@ __device__ inline void stage_dt_u(const SelectiveScanParams<float>& p, const Blo
 // Stages the (N, tile) slab of a time-varying B or C, steps [t0, t0 + steps), into s_slab (N, tile + 1); steps past
 // `steps` get 0. varying_row = (b * G + g) * N, so that row n of the slab is src[(varying_row + n) * L + t].
 __device__ inline void stage_varying_slab(const float* src, int64_t varying_row, int dstate, int64_t seqlen, int64_t t0,
-                                          int steps, int tile, float* s_slab) {
+                                          int steps, int tile, HS_SHARED_PTR(float) s_slab) {
     const int pitch = tile + 1;
     for (int i = threadIdx.x; i < dstate * tile; i += blockDim.x) {
         const int n = i / tile;
