@@ -35,6 +35,8 @@ for id in HybridSeq.Bindings HybridSeq.Managed HybridSeq.Models HybridSeq.Runtim
 done
 rm -rf "$work"
 mkdir -p "$work/logs"
+# Every sample builds afresh: no output or restore state of an earlier run can hide a missing file.
+rm -rf "$root"/samples/*/bin "$root"/samples/*/obj
 packages=$work/packages
 mkdir -p "$packages"
 
@@ -78,7 +80,9 @@ log "LstmTraining: $(grep 'held-out accuracy' "$work/logs/lstm.log")"
 # Without the runtime package's file the load error says so (a copy of the output with hard links, the library removed).
 cp -al "$root/samples/LstmTraining/bin/Release/net10.0" "$work/lstm-without-native"
 rm "$work/lstm-without-native/runtimes/linux-x64/native/libhybridseq.so"
-if dotnet "$work/lstm-without-native/LstmTraining.dll" --out "$work/lstm-bad" >"$work/logs/lstm-without-native.log" 2>&1; then
+# (Through an inner shell, so that its report of the abort goes to the log, not here.)
+if bash -c '"$@"; exit $?' _ dotnet "$work/lstm-without-native/LstmTraining.dll" --out "$work/lstm-bad" \
+        >"$work/logs/lstm-without-native.log" 2>&1; then
     fail "LstmTraining ran without libhybridseq.so"
 fi
 grep -q 'does not reference the NuGet package HybridSeq.Runtime.linux-x64' "$work/logs/lstm-without-native.log" ||
