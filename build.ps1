@@ -159,7 +159,7 @@ function Invoke-EmulatedCudaTests {
     if ($LASTEXITCODE -eq 0) { & cmake --build $dir --parallel ([Environment]::ProcessorCount) | Out-Host }
     if ($LASTEXITCODE -ne 0) {
         Write-Host 'FAILED: the emulated CUDA build (output above)'
-        return @{ passed = 0; failed = 1; skipped = 0; ranNames = @() }
+        return @{ passed = 0; failed = 1; skipped = 0; ranNames = @(); skippedNames = @() }
     }
     & ctest --test-dir $dir -R Cuda --output-on-failure --output-junit $junit -j ([Environment]::ProcessorCount) 2>&1 |
         Where-Object { "$_" -notmatch '^\s*\d+/\d+ Test\s+#\d+: .* Passed ' } | Out-Host
@@ -169,10 +169,12 @@ function Invoke-EmulatedCudaTests {
     $total = [int] $suite.tests
     $failed = [int] $suite.failures
     $skipped = [int] $suite.skipped
-    $ranNames = @($suite.testcase | Where-Object { -not ($_.GetAttribute('status') -eq 'notrun' -or $_.SelectSingleNode('skipped')) } |
-        ForEach-Object { $_.GetAttribute('name') })
+    $isSkipped = { param($case) $case.GetAttribute('status') -eq 'notrun' -or $case.SelectSingleNode('skipped') }
+    $ranNames = @($suite.testcase | Where-Object { -not (& $isSkipped $_) } | ForEach-Object { $_.GetAttribute('name') })
+    $skippedNames = @($suite.testcase | Where-Object { & $isSkipped $_ } | ForEach-Object { $_.GetAttribute('name') })
     Write-Host "emulated CUDA: $($total - $failed - $skipped) passed, $failed failed, $skipped skipped ($([int]((Get-Date) - $start).TotalSeconds) s with the build)"
-    return @{ passed = $total - $failed - $skipped; failed = $failed; skipped = $skipped; ranNames = $ranNames }
+    return @{ passed = $total - $failed - $skipped; failed = $failed; skipped = $skipped; ranNames = $ranNames
+              skippedNames = $skippedNames }
 }
 
 # Runs the .NET tests (Microsoft.Testing.Platform through `dotnet test`) and reads the summary it prints.
@@ -252,6 +254,8 @@ switch ($Task) {
                 $replaced = @($native.skippedNames | Where-Object { $ran.ContainsKey($_) }).Count
                 $native.skipped -= $replaced
                 if ($replaced -gt 0) { Write-Host "  $replaced native tests skipped without a device ran on the emulated device" }
+                # A test that skips in both builds (one for CPU-only builds) is one skipped test.
+                $emulated.skipped -= @($emulated.skippedNames | Where-Object { $native.skippedNames -contains $_ }).Count
                 & $add $emulated
             }
             & $add $native

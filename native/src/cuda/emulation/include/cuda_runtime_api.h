@@ -8,11 +8,9 @@
 
 #include <cstddef>
 
-#if defined(HYBRIDSEQ_CUDA_EMULATION_BUILDING)
+// Exported from libhybridseq_cuda_emulation, which the library and the tests share (one device, one set of
+// allocations, one last error per host thread), whatever visibility the including target compiles with.
 #define HS_EMU_API __attribute__((visibility("default")))
-#else
-#define HS_EMU_API __attribute__((visibility("default")))
-#endif
 
 #define CUDART_VERSION 12000
 
