@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using HybridSeq.Models;
+using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Training;
 using Spectre.Console;
@@ -38,7 +39,10 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateComm
         var (metadata, model) = RunCheckpoint.LoadModel(settings.Checkpoint, device);
         using (model)
         {
-            if (metadata.ReadTask() is not ISequenceTask task || model is not LanguageModel languageModel)
+            var anyTask = metadata.ReadTask();
+            if (anyTask is ISeq2SeqTask seq2seqTask && model is Seq2SeqModel seq2seqModel)
+                return GenerateSeq2Seq(seq2seqTask, seq2seqModel, settings);
+            if (anyTask is not ISequenceTask task || model is not LanguageModel languageModel)
                 throw new InvalidOperationException(
                     $"generate decodes token tasks with a language model; the checkpoint {settings.Checkpoint} holds a {metadata.ModelFamily} model on {metadata.TaskName} ({metadata.TaskKind}): use eval.");
             int seed = settings.Seed ?? Random.Shared.Next();
@@ -57,6 +61,24 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateComm
             console.MarkupLineInterpolated($"{correct}/{example.Answer.Length} answer tokens correct");
             return HybridSeqApp.ExitSuccess;
         }
+    }
+
+    /// <summary>A fresh example of a seq2seq task, decoded greedily from its source.</summary>
+    private int GenerateSeq2Seq(ISeq2SeqTask task, Seq2SeqModel model, Settings settings)
+    {
+        int seed = settings.Seed ?? Random.Shared.Next();
+        var example = task.SampleExamples(1, seed, settings.Length)[0];
+        long[] produced = model.Decode([example.Source], example.Target.Length + 1)[0];
+        var totals = MetricTotals.For(task);
+        Seq2SeqMetrics.Score([example], [produced], totals);
+        console.MarkupLineInterpolated(
+            $"example seed {seed}, {task.SizeName} {settings.Length?.ToString() ?? "drawn"}; digits 0-9, '+' plus, '$' end; greedy decoding");
+        console.MarkupLineInterpolated($"source:   {Seq2SeqVocabulary.Render(example.Source)}");
+        console.MarkupLineInterpolated($"expected: {Seq2SeqVocabulary.Render(example.Target)}");
+        console.MarkupLineInterpolated($"produced: {Seq2SeqVocabulary.Render(produced)}");
+        console.MarkupLineInterpolated(System.Globalization.CultureInfo.InvariantCulture,
+            $"{(totals.Value(0) == 1 ? "exact" : "not exact")}; {Math.Round(totals.Value(1) * example.Target.Length)}/{example.Target.Length} target tokens correct");
+        return HybridSeqApp.ExitSuccess;
     }
 
     private sealed record TokenRenderer(string Legend, Func<IEnumerable<long>, string> Render);
