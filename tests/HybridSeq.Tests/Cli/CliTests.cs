@@ -62,6 +62,20 @@ public sealed class CliTests
     [TestCase(new[] { "train", "--model", "lstm", "--d-model", "10", "--heads", "4" }, "Heads must divide ModelDimension = 10, got 4.")]
     [TestCase(new[] { "train", "--resume", "--overwrite" }, "--resume and --overwrite exclude each other")]
     [TestCase(new[] { "train", "--resume", "--lr", "0.1" }, "--lr cannot be combined with --resume")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--sample" }, "--beam and --sample exclude each other")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "0" }, "--beam must be a positive integer, got 0.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--top-p", "0.9" }, "--top-p applies to --sample only.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--groups", "2" }, "--groups applies to --beam only.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--n-best", "2" }, "--n-best applies to --beam or --sample only.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "4", "--groups", "3" }, "--groups must divide --beam = 4, got 3.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "4", "--n-best", "5" }, "--n-best must be at most the beams per group (4), got 5.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "4", "--diversity", "-1" }, "--diversity must be a finite number >= 0, got -1.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "4", "--diversity-kind", "jaccard" }, "--diversity-kind must be 'hamming' or 'cumulative', got 'jaccard'.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--sample", "--top-p", "1.5" }, "--top-p must be in (0, 1], got 1.5.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--sample", "--temperature", "0" }, "--temperature must be a finite number > 0, got 0.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--prompt", "1 x" }, "--prompt must be token ids (non-negative integers) separated by spaces or commas, got 'x' in '1 x'.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--min-tokens", "1" }, "--min-tokens needs --end-token")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--temprature", "1" }, "temprature")]
     public void BadArgumentsGiveAClearErrorAndANonZeroExit(string[] args, string expectedMessage)
     {
         var (exitCode, output) = Run(args);
@@ -109,6 +123,7 @@ public sealed class CliTests
             // Region of 10 + 2 markers, rendered one character per token; answers of 2 tokens.
             Assert.That(generateOutput, Does.Match(@"input:    [.A-C]{10}\|\|\s").And.Match(@"expected: [A-C]{2}\s")
                 .And.Match(@"produced: [.A-C|]{2}\s").And.Match(@"[0-2]/2 answer tokens correct"));
+            AssertSearchesRun(checkpoint);
 
             var (belowExit, belowOutput) = Run("train", "--steps", "2", "--eval-every", "2", "--seq-len", "12",
                 "--data-tokens", "2", "--d-model", "8", "--layers", "1", "--batch-size", "2", "--target", "100",
@@ -119,6 +134,43 @@ public sealed class CliTests
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    /// <summary>`generate` with beam search, diverse beam search and sampling on a trained checkpoint (vocabulary 5:
+    /// blank, data A-C, marker): the prompt is the example up to its first marker, the hypotheses are listed with
+    /// scores; a value outside the model's vocabulary is a clear error.</summary>
+    private static void AssertSearchesRun(string checkpoint)
+    {
+        const string line = @"\s+\d\. [.A-C|]{1,4}  \((group \d, )?score -?\d+\.\d{4}, log p -?\d+\.\d{4}, \d tokens, (end token|max tokens)\)";
+        var (beamExit, beamOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "4", "--beam", "3", "--n-best", "3",
+            "--max-tokens", "4", "--end-token", "4", "--min-tokens", "1");
+        Assert.That(beamExit, Is.EqualTo(HybridSeqApp.ExitSuccess), beamOutput);
+        Assert.That(beamOutput, Does.Match(@"prompt:   [.A-C]{10}\| \(11 tokens\)").And.Contain("beam search: 3 beams, length penalty α = 1; at most 4 tokens"));
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(beamOutput, line), Has.Count.EqualTo(3), beamOutput);
+
+        var (diverseExit, diverseOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "4", "--beam", "4", "--groups", "2",
+            "--diversity", "0.5", "--diversity-kind", "cumulative", "--n-best", "2", "--prompt", "1,2 3");
+        Assert.That(diverseExit, Is.EqualTo(HybridSeqApp.ExitSuccess), diverseOutput);
+        Assert.That(diverseOutput, Does.Contain("prompt:   ABC (3 tokens)").And.Contain("diverse beam search: 4 beams in 2 groups, cumulative diversity λ = 0.5"));
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(diverseOutput, line), Has.Count.EqualTo(4), diverseOutput);
+        Assert.That(diverseOutput, Does.Contain("(group 0, ").And.Contain("(group 1, "));
+
+        var (sampleExit, sampleOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "4", "--sample", "--temperature", "0.8",
+            "--top-k", "3", "--top-p", "0.9", "--n-best", "5", "--max-tokens", "3");
+        var (againExit, againOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "4", "--sample", "--temperature", "0.8",
+            "--top-k", "3", "--top-p", "0.9", "--n-best", "5", "--max-tokens", "3");
+        Assert.That(sampleExit, Is.EqualTo(HybridSeqApp.ExitSuccess), sampleOutput);
+        Assert.That(againExit, Is.EqualTo(HybridSeqApp.ExitSuccess), againOutput);
+        Assert.That(sampleOutput, Does.Contain("sampling: temperature 0.8, top-k 3, top-p 0.9, repetition penalty 1, seed 4"));
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(sampleOutput, line), Has.Count.EqualTo(5), sampleOutput);
+        Assert.That(againOutput, Is.EqualTo(sampleOutput), "the same seed draws the same samples");
+
+        var (badExit, badOutput) = Run("generate", "--checkpoint", checkpoint, "--beam", "2", "--end-token", "9");
+        Assert.That(badExit, Is.EqualTo(HybridSeqApp.ExitError), badOutput);
+        Assert.That(badOutput, Does.Contain("--end-token must be a token id in [0, 5) (the model's vocabulary), got 9."));
+        var (badPromptExit, badPromptOutput) = Run("generate", "--checkpoint", checkpoint, "--sample", "--prompt", "1 7");
+        Assert.That(badPromptExit, Is.EqualTo(HybridSeqApp.ExitError), badPromptOutput);
+        Assert.That(badPromptOutput, Does.Contain("--prompt: token ids must be in [0, 5) (the model's vocabulary), got 7."));
     }
 
     /// <summary>A typo'd option is an error naming it, and nothing is written (strict parsing).</summary>
