@@ -1,4 +1,6 @@
+using System.ComponentModel;
 using System.Globalization;
+using HybridSeq.Models;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Training;
 using Spectre.Console;
@@ -9,9 +11,22 @@ namespace HybridSeq.Cli.Commands;
 /// <summary>`hybridseq eval --checkpoint FILE`: the held-out metrics of a trained model of any family on its task
 /// (token tasks: token accuracy by the full forward and by step-mode greedy decoding), at every evaluation size of
 /// the task, on the held-out sets the training run evaluated. Loads the model only (no trainer, no optimizer).</summary>
-public sealed class EvalCommand(IAnsiConsole console) : Command<CheckpointSettings>
+public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Settings>
 {
-    public override int Execute(CommandContext context, CheckpointSettings settings, CancellationToken cancellationToken)
+    public sealed class Settings : CheckpointSettings
+    {
+        [CommandOption("--beam <B>")]
+        [Description("Tasks scored by decoding (seq2seq): beam search with B beams instead of greedy decoding. Default: 1 (greedy).")]
+        public int? Beam { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (Beam is < 1 or > 256) return ValidationResult.Error($"--beam must be in [1, 256], got {Beam}.");
+            return base.Validate();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var device = DeviceOption.Resolve(settings.Device);
         var (metadata, model) = RunCheckpoint.LoadModel(settings.Checkpoint, device);
@@ -23,7 +38,11 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<CheckpointSettin
                 $"checkpoint {settings.Checkpoint}: {TrainCommand.Describe(model.Config)}; step {metadata.CompletedSteps}");
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
                 $"{TrainCommand.Describe(task)}; {metadata.Options.EvalExamples} held-out examples{TrainCommand.DescribeAnswers(task)} {(task is ISequenceTask ? "at the training length" : "of the training distribution")}");
-            var sizes = evaluator.AllSizes();
+            if (settings.Beam is > 1 && task is ISequenceTask)
+                throw new ArgumentException("--beam applies to tasks scored by decoding (seq2seq); token tasks are scored at their answer positions.");
+            var sizes = evaluator.AllSizes(new EvaluationOptions(BeamSize: settings.Beam ?? 1));
+            if (settings.Beam is > 1)
+                console.MarkupLineInterpolated($"decoding: beam search, {settings.Beam} beams");
             TrainCommand.WriteLengthTable(console, task, sizes);
             // The other metrics first, the primary one last (token tasks: step-mode, then the held-out accuracy).
             for (int i = 1; i <= task.Metrics.Count; i++)
