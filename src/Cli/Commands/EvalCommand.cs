@@ -1,4 +1,7 @@
+using System.ComponentModel;
 using System.Globalization;
+using HybridSeq.Models;
+using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -8,9 +11,22 @@ namespace HybridSeq.Cli.Commands;
 /// <summary>`hybridseq eval --checkpoint FILE`: the held-out metrics of a trained model of any family on its task
 /// (token tasks: token accuracy by the full forward and by step-mode greedy decoding), at every evaluation size of
 /// the task, on the held-out sets the training run evaluated. Loads the model only (no trainer, no optimizer).</summary>
-public sealed class EvalCommand(IAnsiConsole console) : Command<CheckpointSettings>
+public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Settings>
 {
-    public override int Execute(CommandContext context, CheckpointSettings settings, CancellationToken cancellationToken)
+    public sealed class Settings : CheckpointSettings
+    {
+        [CommandOption("--beam <B>")]
+        [Description("Tasks scored by decoding (seq2seq): beam search with B beams instead of greedy decoding. Default: 1 (greedy).")]
+        public int? Beam { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (Beam is < 1 or > 256) return ValidationResult.Error($"--beam must be in [1, 256], got {Beam}.");
+            return base.Validate();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var device = DeviceOption.Resolve(settings.Device);
         var (metadata, model) = RunCheckpoint.LoadModel(settings.Checkpoint, device);
@@ -21,13 +37,17 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<CheckpointSettin
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
                 $"checkpoint {settings.Checkpoint}: {TrainCommand.Describe(model.Config)}; step {metadata.CompletedSteps}");
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-                $"{TrainCommand.Describe(task)}; {metadata.Options.EvalExamples} held-out examples{TrainCommand.DescribeAnswers(task)} at the training {task.SizeName}");
-            var sizes = evaluator.AllSizes();
+                $"{TrainCommand.Describe(task)}; {metadata.Options.EvalExamples} held-out examples{TrainCommand.DescribeAnswers(task)} {(task is ISequenceTask ? "at the training length" : "of the training distribution")}");
+            if (settings.Beam is > 1 && task is ISequenceTask)
+                throw new ArgumentException("--beam applies to tasks scored by decoding (seq2seq); token tasks are scored at their answer positions.");
+            var sizes = evaluator.AllSizes(new EvaluationOptions(BeamSize: settings.Beam ?? 1));
+            if (settings.Beam is > 1)
+                console.MarkupLineInterpolated($"decoding: beam search, {settings.Beam} beams");
             TrainCommand.WriteLengthTable(console, task, sizes);
             // The other metrics first, the primary one last (token tasks: step-mode, then the held-out accuracy).
-            for (int i = task.Metrics.Count - 1; i >= 0; i--)
+            for (int i = 1; i <= task.Metrics.Count; i++)
             {
-                int index = (i + 1) % task.Metrics.Count;
+                int index = i % task.Metrics.Count;
                 var metric = task.Metrics[index];
                 string prefix = index == 0 ? "held-out " : "";
                 console.MarkupLineInterpolated(CultureInfo.InvariantCulture,

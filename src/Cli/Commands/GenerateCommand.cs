@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using HybridSeq.Models;
 using HybridSeq.Models.Decoding;
+using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Training;
 using Spectre.Console;
@@ -200,7 +201,10 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateComm
         var (metadata, model) = RunCheckpoint.LoadModel(settings.Checkpoint, device);
         using (model)
         {
-            if (metadata.ReadTask() is not ISequenceTask task || model is not LanguageModel languageModel)
+            var anyTask = metadata.ReadTask();
+            if (anyTask is ISeq2SeqTask seq2seqTask && model is Seq2SeqModel seq2seqModel)
+                return GenerateSeq2Seq(seq2seqTask, seq2seqModel, settings);
+            if (anyTask is not ISequenceTask task || model is not LanguageModel languageModel)
                 throw new InvalidOperationException(
                     $"generate decodes token tasks with a language model; the checkpoint {settings.Checkpoint} holds a {metadata.ModelFamily} model on {metadata.TaskName} ({metadata.TaskKind}): use eval.");
             int seed = settings.Seed ?? Random.Shared.Next();
@@ -223,6 +227,29 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateComm
             Continue(settings, languageModel, task, example, render, seed, device);
             return HybridSeqApp.ExitSuccess;
         }
+    }
+
+    /// <summary>A fresh example of a seq2seq task, decoded from its source greedily or with --beam B (the best
+    /// hypothesis), at most (target length + 1) tokens.</summary>
+    private int GenerateSeq2Seq(ISeq2SeqTask task, Seq2SeqModel model, Settings settings)
+    {
+        if (settings.Sample || settings.Prompt is not null || settings.Groups.HasValue || settings.Diversity.HasValue)
+            throw new ArgumentException(
+                "generate of a seq2seq checkpoint decodes the example's source greedily or with --beam B; --sample, --prompt, --groups and --diversity apply to token tasks.");
+        int seed = settings.Seed ?? Random.Shared.Next();
+        var example = task.SampleExamples(1, seed, settings.Length)[0];
+        int beam = settings.Beam ?? 1;
+        long[] produced = model.Decode([example.Source], example.Target.Length + 1, beam)[0];
+        var totals = MetricTotals.For(task);
+        Seq2SeqMetrics.Score([example], [produced], totals);
+        console.MarkupLineInterpolated(
+            $"example seed {seed}, {task.SizeName} {settings.Length?.ToString() ?? "drawn"}; digits 0-9, '+' plus, '$' end; {(beam == 1 ? "greedy decoding" : $"beam search, {beam} beams")}");
+        console.MarkupLineInterpolated($"source:   {Seq2SeqVocabulary.Render(example.Source)}");
+        console.MarkupLineInterpolated($"expected: {Seq2SeqVocabulary.Render(example.Target)}");
+        console.MarkupLineInterpolated($"produced: {Seq2SeqVocabulary.Render(produced)}");
+        console.MarkupLineInterpolated(System.Globalization.CultureInfo.InvariantCulture,
+            $"{(totals.Value(0) == 1 ? "exact" : "not exact")}; {Math.Round(totals.Value(1) * example.Target.Length)}/{example.Target.Length} target tokens correct");
+        return HybridSeqApp.ExitSuccess;
     }
 
     /// <summary>Beam search, diverse beam search or sampling of the prompt's continuation; lists the hypotheses.</summary>

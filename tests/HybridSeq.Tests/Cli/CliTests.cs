@@ -45,8 +45,16 @@ public sealed class CliTests
     [TestCase(new[] { "eval" }, "--checkpoint <FILE> is required")]
     [TestCase(new[] { "eval", "--checkpoint", "/nonexistent/model.ckpt" }, "--checkpoint: no file at '/nonexistent/model.ckpt'.")]
     [TestCase(new[] { "frobnicate" }, "frobnicate")]
-    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads.")]
-    [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, got 'transformer'.")]
+    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition.")]
+    [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, seq2seq, got 'transformer'.")]
+    [TestCase(new[] { "train", "reverse", "--model", "mamba" }, "--model mamba does not train on seq2seq tasks such as reverse; models for reverse: seq2seq.")]
+    [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm.")]
+    [TestCase(new[] { "train", "sort", "--attention", "cosine" }, "--attention must be additive, dot, general or none, got 'cosine'.")]
+    [TestCase(new[] { "train", "induction-heads", "--model", "lstm", "--reverse-source" }, "--attention, --reverse-source and --cell apply to the seq2seq family only, not lstm.")]
+    [TestCase(new[] { "train", "addition", "--seq-len", "8" }, "--seq-len does not apply to addition")]
+    [TestCase(new[] { "train", "reverse", "--min-len", "6", "--seq-len", "5" }, "--seq-len (the longest source) must be at least --min-len = 6, got 5.")]
+    [TestCase(new[] { "train", "addition", "--digits", "18" }, "--digits must be at most 17")]
+    [TestCase(new[] { "train", "reverse", "--heads", "2" }, "--heads applies to the recurrent families (lstm, gru, slstm), not seq2seq.")]
     [TestCase(new[] { "train", "--model", "lstm", "--d-state", "8" }, "--d-state applies to the mamba family only, not lstm.")]
     [TestCase(new[] { "train", "--heads", "2" }, "--heads applies to the recurrent families")]
     [TestCase(new[] { "train", "induction-heads", "--data-tokens", "4" }, "--data-tokens and --data-vocab apply to selective-copying only")]
@@ -332,12 +340,68 @@ public sealed class CliTests
         }
     }
 
+    private static readonly string[] TinySeq2SeqRun =
+    [
+        "train", "reverse", "--steps", "6", "--eval-every", "3", "--min-len", "2", "--seq-len", "4", "--d-model", "8",
+        "--layers", "1", "--batch-size", "4", "--attention", "dot", "--reverse-source", "--target", "0",
+    ];
+
+    /// <summary>seq2seq through the CLI: train prints the task's metrics, eval and generate read the checkpoint, and a
+    /// run paused after 4 of its 6 steps and resumed by `train --resume` ends in the same checkpoint bytes.</summary>
+    [Test]
+    public void Seq2SeqTrainsEvaluatesGeneratesAndResumesBitwise()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            string straight = Path.Combine(directory, "straight"), interrupted = Path.Combine(directory, "interrupted");
+            var (exit, output) = Run([.. TinySeq2SeqRun, "--out", straight]);
+            Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
+            Assert.That(output, Does.Contain("seq2seq: lstm encoder and decoder, 1 layers, hidden 8").And.Contain("attention dot, source reversed")
+                .And.Contain("reverse: sources of 2..4 digits (base 10)")
+                .And.Match(@"length     4 \(training\): \d+\.\d% exact sequences, \d+\.\d% tokens, 512 examples")
+                .And.Match(@"held-out exact-sequence accuracy: \d+\.\d% \(target 0%\)"));
+            string checkpoint = Path.Combine(straight, "model.ckpt");
+            var metadata = RunCheckpoint.ReadMetadata(checkpoint);
+            Assert.That(metadata.TaskKind, Is.EqualTo(TaskKinds.Seq2Seq));
+            Assert.That(metadata.MetricNames, Is.EqualTo(new[] { "exact-sequence-accuracy", "token-accuracy" }));
+
+            var (evalExit, evalOutput) = Run("eval", "--checkpoint", checkpoint);
+            Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
+            Assert.That(evalOutput, Does.Contain("step 6").And.Match(@"held-out exact-sequence accuracy: \d+\.\d%")
+                .And.Match(@"token accuracy: \d+\.\d%"));
+            var (beamExit, beamOutput) = Run("eval", "--checkpoint", checkpoint, "--beam", "3");
+            Assert.That(beamExit, Is.EqualTo(HybridSeqApp.ExitSuccess), beamOutput);
+            Assert.That(beamOutput, Does.Contain("decoding: beam search, 3 beams").And.Match(@"held-out exact-sequence accuracy: \d+\.\d%"));
+            var (beamGenerateExit, beamGenerateOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "2", "--beam", "2");
+            Assert.That(beamGenerateExit, Is.EqualTo(HybridSeqApp.ExitSuccess), beamGenerateOutput);
+            Assert.That(beamGenerateOutput, Does.Contain("beam search, 2 beams").And.Match(@"produced: [0-9+$^_]{1,6}\s"));
+            var (generateExit, generateOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "2", "--length", "3");
+            Assert.That(generateExit, Is.EqualTo(HybridSeqApp.ExitSuccess), generateOutput);
+            Assert.That(generateOutput, Does.Match(@"source:   \d{3}\s").And.Match(@"expected: \d{3}\$\s")
+                .And.Match(@"produced: [0-9+$^_]{1,5}\s").And.Match(@"exact; |not exact; "));
+
+            var config = RunCheckpoint.ReadMetadata(checkpoint);
+            using (var trainer = new Trainer(config.ReadModelConfig(), config.ReadTask(), config.Options, TorchSharp.torch.CPU))
+                Assert.That(trainer.Run(interrupted, stopAtStep: 4).Paused, Is.True);
+            var (resumeExit, resumeOutput) = Run("train", "--resume", "--target", "0", "--out", interrupted);
+            Assert.That(resumeExit, Is.EqualTo(HybridSeqApp.ExitSuccess), resumeOutput);
+            Assert.That(resumeOutput, Does.Contain("at step 4").And.Contain("6 steps in"));
+            Assert.That(File.ReadAllBytes(Path.Combine(interrupted, "model.ckpt")), Is.EqualTo(File.ReadAllBytes(checkpoint)),
+                "bit-identical checkpoints");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Test]
     public void TasksListsEveryTaskAndModelFamily()
     {
         var (exit, output) = Run("tasks");
         Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
-        foreach (var name in new[] { "selective-copying", "induction-heads", "mamba", "lstm", "gru", "slstm" })
+        foreach (var name in new[] { "selective-copying", "induction-heads", "reverse", "sort", "addition", "mamba", "lstm", "gru", "slstm", "seq2seq" })
             Assert.That(output, Does.Contain(name));
     }
 
