@@ -73,10 +73,11 @@ if (checkpoint is null)
 
 try
 {
-    var (metadata, model) = RunCheckpoint.LoadModel(checkpoint, CPU);
+    var (metadata, model) = RunCheckpoint.LoadLanguageModel(checkpoint, CPU);
     using (model)
     {
-        var task = metadata.ReadTask();
+        if (metadata.ReadTask() is not ISequenceTask task)
+            throw new InvalidDataException($"{checkpoint}: expected a token task, got {metadata.TaskName} ({metadata.TaskKind}).");
         Console.WriteLine($"loaded {checkpoint}: {metadata.ModelFamily} model, task {task.Name}, trained " +
                           $"{metadata.CompletedSteps} steps");
         var example = task.SampleExamples(1, seed: 2024)[0];

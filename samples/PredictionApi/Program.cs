@@ -40,7 +40,7 @@ LanguageModel model;
 CheckpointMetadata metadata;
 try
 {
-    (metadata, model) = RunCheckpoint.LoadModel(checkpoint, CPU);
+    (metadata, model) = RunCheckpoint.LoadLanguageModel(checkpoint, CPU);
 }
 catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
 {

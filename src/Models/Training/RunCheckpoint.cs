@@ -138,6 +138,19 @@ public static class RunCheckpoint
         }
     }
 
+    /// <summary>A language model (mamba, lstm, gru, slstm) with its metadata, for decoding through the step
+    /// contract: <see cref="LoadModel"/> narrowed to <see cref="LanguageModel"/>. An <see cref="InvalidDataException"/>
+    /// naming the file and its family when the checkpoint holds another kind of model (seq2seq, pointer, ...).</summary>
+    public static (CheckpointMetadata Metadata, LanguageModel Model) LoadLanguageModel(string path, Device device)
+    {
+        var (metadata, model) = LoadModel(path, device);
+        if (model is LanguageModel languageModel) return (metadata, languageModel);
+        string type = model.GetType().Name;
+        model.Dispose();
+        throw new InvalidDataException(
+            $"'{path}' holds a {metadata.ModelFamily} model ({type}) trained on {metadata.TaskName}, not a language model; use LoadModel.");
+    }
+
     /// <summary>Loads the weights into <paramref name="model"/> and the optimizer state into
     /// <paramref name="optimizer"/> (both built from this checkpoint's metadata); returns the metadata.</summary>
     public static CheckpointMetadata LoadInto(string path, nn.Module model, OptimizerHelper optimizer)
