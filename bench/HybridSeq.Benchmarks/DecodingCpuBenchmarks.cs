@@ -35,6 +35,7 @@ public class DecodingCpuBenchmarks
         torch.manual_seed(0);
         var task = new SelectiveCopyingTask();
         int vocabulary = task.VocabularySize;
+        // The family's default config for the task (its vocabulary), as `hybridseq train` builds it.
         _model = ModelFamilies.Create(ModelFamilies.Get(Family).DefaultConfig(task));
         _model.eval();
         _prompt = randint(0, vocabulary, [1, PromptLength], ScalarType.Int64);

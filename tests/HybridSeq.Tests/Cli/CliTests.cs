@@ -372,7 +372,8 @@ public sealed class CliTests
                 .And.Match(@"token accuracy: \d+\.\d%"));
             var (beamExit, beamOutput) = Run("eval", "--checkpoint", checkpoint, "--beam", "3");
             Assert.That(beamExit, Is.EqualTo(HybridSeqApp.ExitSuccess), beamOutput);
-            Assert.That(beamOutput, Does.Contain("decoding: beam search, 3 beams").And.Match(@"held-out exact-sequence accuracy: \d+\.\d%"));
+            Assert.That(beamOutput, Does.Contain("beam search, width 3:").And.Not.Contain("constrained")
+                .And.Match(@"width 3:\s+length     4 \(training\): \d+\.\d% exact sequences"));
             var (beamGenerateExit, beamGenerateOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "2", "--beam", "2");
             Assert.That(beamGenerateExit, Is.EqualTo(HybridSeqApp.ExitSuccess), beamGenerateOutput);
             Assert.That(beamGenerateOutput, Does.Contain("beam search, 2 beams").And.Match(@"produced: [0-9+$^_]{1,6}\s"));
