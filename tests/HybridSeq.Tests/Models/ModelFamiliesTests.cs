@@ -13,8 +13,8 @@ namespace HybridSeq.Tests.Models;
 public sealed class ModelFamiliesTests
 {
     [Test]
-    public void TheRegistryListsTheFourFamilies() =>
-        Assert.That(ModelFamilies.All.Select(f => f.Name), Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm" }));
+    public void TheRegistryListsTheFamilies() =>
+        Assert.That(ModelFamilies.All.Select(f => f.Name), Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "arnet" }));
 
     public static IEnumerable<IModelConfig> Configs()
     {
