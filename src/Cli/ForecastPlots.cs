@@ -43,7 +43,7 @@ public static class ForecastPlots
         plot.Title(title);
         plot.XLabel("time");
         plot.YLabel(series.Name);
-        plot.ShowLegend(Alignment.UpperLeft);
+        plot.ShowLegend(Alignment.LowerLeft);
         Save(plot, path, width, height);
     }
 
