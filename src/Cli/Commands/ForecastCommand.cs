@@ -77,7 +77,7 @@ public sealed class ForecastCommand(IAnsiConsole console) : Command<ForecastComm
         public int? Season { get; init; }
 
         [CommandOption("--sparsity <FRACTION>")]
-        [Description("arnet only: expected fraction of non-zero AR coefficients in (0, 1]; turns on the sparse AR-Net regulariser. Default: off.")]
+        [Description("arnet only: expected fraction of non-zero AR coefficients, 0 < s <= 1; turns on the sparse AR-Net regulariser. Default: off.")]
         public double? Sparsity { get; init; }
 
         [CommandOption("--hidden <WIDTHS>")]

@@ -23,7 +23,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "[TASK]")]
-        [Description("The task: selective-copying or induction-heads (`hybridseq tasks` lists them). Default: selective-copying.")]
+        [Description("The task: selective-copying, induction-heads or ar-synthetic (`hybridseq tasks` lists them). Default: selective-copying.")]
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
@@ -103,7 +103,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? DataSeed { get; init; }
 
         [CommandOption("--sparsity <FRACTION>")]
-        [Description("arnet only: expected fraction s of non-zero AR coefficients in (0, 1]; turns on the sparse AR-Net regulariser (lambda = c * (1/s - 1), ramped in over the first half of the steps). Default: off.")]
+        [Description("arnet only: expected fraction s of non-zero AR coefficients, 0 < s <= 1; turns on the sparse AR-Net regulariser (lambda = c * (1/s - 1), ramped in over the first half of the steps). Default: off.")]
         public double? Sparsity { get; init; }
 
         [CommandOption("--batch-size <N>")]

@@ -116,6 +116,17 @@ public sealed class ForecastCliTests
         }
     }
 
+    [TestCase("forecast")]
+    [TestCase("train")]
+    public void HelpListsTheForecastingOptions(string command)
+    {
+        var (exitCode, output) = Run(command, "--help");
+        Assert.That(exitCode, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
+        Assert.That(output, Does.Contain("--sparsity").And.Contain("0 < s <= 1").And.Contain("--lags"));
+        if (command == "forecast")
+            Assert.That(output, Does.Contain("--quantiles").And.Contain("--time-column").And.Contain("or mamba. Default: arnet"));
+    }
+
     [TestCase(new[] { "forecast", "--csv", "x.csv" }, "--csv needs --time-column and --value-column")]
     [TestCase(new[] { "forecast", "--value-column", "v" }, "need --csv (without it the shipped Nile series is read)")]
     [TestCase(new[] { "forecast", "--model", "slstm2" }, "--model must be one of mamba, lstm, gru, slstm, arnet, got 'slstm2'.")]
