@@ -35,7 +35,13 @@ public static class HybridSeqApp
                 .WithExample("train")
                 .WithExample("train", "induction-heads", "--model", "lstm")
                 .WithExample("train", "--steps", "500", "--device", "cpu", "--out", "runs/quick")
-                .WithExample("train", "--resume", "--out", "runs/quick");
+                .WithExample("train", "--resume", "--out", "runs/quick")
+                .WithExample("train", "ar-synthetic", "--lags", "20", "--sparsity", "0.15");
+            config.AddCommand<ForecastCommand>("forecast")
+                .WithDescription("Forecast a series from a CSV (default: the shipped Nile series) with AR-Net or a sequence family; writes the forecast, metrics and plots.")
+                .WithExample("forecast")
+                .WithExample("forecast", "--csv", "sales.csv", "--time-column", "month", "--value-column", "units", "--lags", "12", "--horizon", "6", "--quantiles", "0.1,0.9")
+                .WithExample("forecast", "--model", "lstm", "--output", "runs/nile-lstm");
             config.AddCommand<EvalCommand>("eval")
                 .WithDescription("Held-out token accuracy of a checkpoint at every evaluation length of its task.")
                 .WithExample("eval", "--checkpoint", "runs/selective-copying/model.ckpt");

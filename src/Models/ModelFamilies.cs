@@ -1,5 +1,6 @@
 using System.Text.Json;
 using HybridSeq.Managed;
+using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
@@ -29,7 +30,8 @@ public sealed record ModelFamily(
 
 /// <summary>
 /// The registry of model families: mamba, lstm, gru, slstm (language models: <see cref="LanguageModel"/>, token
-/// tasks) and the encoder-decoder families. Each builds a <see cref="TaskModel"/> from its config record and says
+/// tasks; forecasters: <see cref="SequenceForecaster"/>, forecasting tasks), arnet (forecasting) and the
+/// encoder-decoder families. Each builds a <see cref="TaskModel"/> from its config record and says
 /// which task kinds it reads.
 /// </summary>
 public static class ModelFamilies
@@ -39,15 +41,20 @@ public static class ModelFamilies
     public const string Gru = "gru";
     public const string Slstm = "slstm";
     public const string Seq2Seq = Seq2SeqConfig.FamilyName;
+    public const string ArNet = ArNetConfig.FamilyName;
 
     /// <summary>Every family, in the order the CLI lists them.</summary>
     public static IReadOnlyList<ModelFamily> All { get; } =
     [
         new(Mamba, "Mamba-1: selective state-space blocks (in_proj, causal conv, selective scan, gate), pre-norm residual",
-            [TaskKinds.Tokens],
-            task => new MambaConfig(VocabularyOf(task)),
-            json => json.Deserialize<MambaConfig>(),
-            config => new MambaLanguageModel(Expect<MambaConfig>(config, Mamba))),
+            [TaskKinds.Tokens, TaskKinds.Forecasting],
+            task => task is IForecastTask forecast
+                ? SequenceForecasterConfig.For(Mamba, forecast)
+                : new MambaConfig(VocabularyOf(task)),
+            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<MambaConfig>(),
+            config => config is SequenceForecasterConfig forecaster
+                ? new SequenceForecaster(forecaster)
+                : new MambaLanguageModel(Expect<MambaConfig>(config, Mamba))),
         Recurrent(Lstm, RnnCell.Lstm, "LSTM on the fused recurrence (nn.LSTM's equations)", heads: 1),
         Recurrent(Gru, RnnCell.Gru, "GRU on the fused recurrence (nn.GRU's equations)", heads: 1),
         Recurrent(Slstm, RnnCell.Slstm, "xLSTM's sLSTM (exponential gating, normaliser and stabiliser), 4 heads", heads: 4),
@@ -58,6 +65,13 @@ public static class ModelFamilies
                 : throw new ArgumentException($"task: a seq2seq model reads seq2seq tasks, got {task.Name} (kind {task.Kind}).", nameof(task))),
             json => json.Deserialize<Seq2SeqConfig>(),
             config => new Seq2SeqModel(Expect<Seq2SeqConfig>(config, Seq2Seq))),
+        new(ArNet, "AR-Net (Triebe et al. 2019): lags -> [hidden layers] -> horizon forecasts, sparse AR regulariser",
+            [TaskKinds.Forecasting],
+            task => task is IForecastTask forecast
+                ? ArNetConfig.For(forecast)
+                : throw new ArgumentException($"task: AR-Net reads forecasting tasks, got {task.Name} (kind {task.Kind}).", nameof(task)),
+            json => json.Deserialize<ArNetConfig>(),
+            config => new Forecasting.ArNet(Expect<ArNetConfig>(config, ArNet))),
     ];
 
     /// <summary>The family called <paramref name="name"/>; an <see cref="ArgumentException"/> listing the names
@@ -125,10 +139,19 @@ public static class ModelFamilies
 
     private static ModelFamily Recurrent(string name, RnnCell cell, string description, int heads) =>
         new(name, description + ", embedding + RMSNorm + tied head",
-            [TaskKinds.Tokens],
-            task => new RecurrentConfig(cell, VocabularyOf(task), Heads: heads),
-            json => json.Deserialize<RecurrentConfig>(),
-            config => new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)));
+            [TaskKinds.Tokens, TaskKinds.Forecasting],
+            task => task is IForecastTask forecast
+                ? SequenceForecasterConfig.For(name, forecast)
+                : new RecurrentConfig(cell, VocabularyOf(task), Heads: heads),
+            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<RecurrentConfig>(),
+            config => config is SequenceForecasterConfig forecaster
+                ? new SequenceForecaster(forecaster)
+                : new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)));
+
+    /// <summary>Whether a config's JSON is a <see cref="SequenceForecasterConfig"/> (the sequence families store
+    /// either a language-model config or a forecaster config).</summary>
+    private static bool IsForecaster(JsonElement json) =>
+        json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceForecasterConfig.Backbone), out _);
 
     /// <summary>The vocabulary of a token task (the language models' default configs).</summary>
     private static int VocabularyOf(ITask task) => task as ISequenceTask is { } sequenceTask

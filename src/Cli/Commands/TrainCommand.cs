@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using HybridSeq.Managed;
 using HybridSeq.Models;
+using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
@@ -23,7 +24,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "[TASK]")]
-        [Description("The task: selective-copying, induction-heads (language models), reverse, sort, addition (seq2seq) (`hybridseq tasks` lists them). Default: selective-copying.")]
+        [Description("The task: selective-copying, induction-heads (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet) (`hybridseq tasks` lists them). Default: selective-copying.")]
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
@@ -106,6 +107,26 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         [Description("induction-heads only: evaluate at seq-len, 4 x seq-len, 16 x seq-len, ... up to this length. Default: 1024.")]
         public int? MaxEvalLen { get; init; }
 
+        [CommandOption("--lags <N>")]
+        [Description("ar-synthetic only: the model's order P (known order: --lags = --ar-order; unknown: larger). Default: 20.")]
+        public int? Lags { get; init; }
+
+        [CommandOption("--ar-order <N>")]
+        [Description("ar-synthetic only: the true order p of the generated AR process. Default: 3.")]
+        public int? ArOrder { get; init; }
+
+        [CommandOption("--samples <N>")]
+        [Description("ar-synthetic only: training values of the generated series (the paper's small-data setting: 1000). Default: 1000.")]
+        public int? Samples { get; init; }
+
+        [CommandOption("--data-seed <N>")]
+        [Description("ar-synthetic only: seeds the true coefficients and the noise of the series. Default: 0.")]
+        public int? DataSeed { get; init; }
+
+        [CommandOption("--sparsity <FRACTION>")]
+        [Description("arnet only: expected fraction s of non-zero AR coefficients, 0 < s <= 1; turns on the sparse AR-Net regulariser (lambda = c * (1/s - 1), ramped in over the first half of the steps). Default: off.")]
+        public double? Sparsity { get; init; }
+
         [CommandOption("--batch-size <N>")]
         [Description("Examples per step. Default: 32 (token tasks), 64 (reverse, sort, addition).")]
         public int? BatchSize { get; init; }
@@ -141,6 +162,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ("--lr", LearningRate.HasValue), ("--warmup", Warmup.HasValue), ("--eval-every", EvalEvery.HasValue),
             ("--early-stop", EarlyStop.HasValue), ("--min-len", MinLen.HasValue), ("--digits", Digits.HasValue),
             ("--attention", Attention is not null), ("--reverse-source", ReverseSource), ("--cell", Cell is not null),
+            ("--lags", Lags.HasValue), ("--ar-order", ArOrder.HasValue),
+            ("--samples", Samples.HasValue), ("--data-seed", DataSeed.HasValue), ("--sparsity", Sparsity.HasValue),
         ];
 
         public override ValidationResult Validate()
@@ -202,6 +225,13 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 (Cell is null || ParseCell(Cell) is not null, $"--cell must be lstm, gru or slstm, got '{Cell}'."),
                 (MinLen is null or > 0, $"--min-len must be a positive integer, got {MinLen}."),
                 (Digits is null or > 0, $"--digits must be a positive integer, got {Digits}."),
+                (Lags is null && ArOrder is null && Samples is null && DataSeed is null || task == ArSyntheticTask.TaskName,
+                    $"--lags, --ar-order, --samples and --data-seed apply to ar-synthetic only, not {task}."),
+                (Lags is null or > 0, $"--lags must be a positive integer, got {Lags}."),
+                (ArOrder is null or > 0, $"--ar-order must be a positive integer, got {ArOrder}."),
+                (Samples is null or > 0, $"--samples must be a positive integer, got {Samples}."),
+                (Sparsity is null || family == ModelFamilies.ArNet, $"--sparsity applies to the arnet family only, not {family}."),
+                (Sparsity is null or > 0 and <= 1, $"--sparsity must be a fraction in (0, 1], got {Sparsity}."),
             ];
             foreach (var (ok, message) in checks)
                 if (!ok) return ValidationResult.Error(message);
@@ -280,6 +310,23 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                         MaxDigits = Digits ?? addition.MaxDigits,
                         MinDigits = Math.Min(addition.MinDigits, Digits ?? addition.MaxDigits),
                     };
+                case ArSyntheticTask synthetic:
+                    var task = synthetic with
+                    {
+                        Lags = Lags ?? synthetic.Lags,
+                        TrueOrder = ArOrder ?? synthetic.TrueOrder,
+                        Samples = Samples ?? synthetic.Samples,
+                        DataSeed = DataSeed ?? synthetic.DataSeed,
+                    };
+                    try
+                    {
+                        task.Validate();
+                    }
+                    catch (ArgumentOutOfRangeException e)
+                    {
+                        throw new ArgumentException($"ar-synthetic: {e.Message}", e);
+                    }
+                    return task;
                 default:
                     return definition.Default;
             }
@@ -325,6 +372,17 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     Attention = Attention is string attention ? ParseAttention(attention)!.Value : seq2seq.Attention,
                     ReverseSource = ReverseSource || seq2seq.ReverseSource,
                     Cell = Cell is string cell ? ParseCell(cell)!.Value : seq2seq.Cell,
+                },
+                SequenceForecasterConfig forecaster => forecaster with
+                {
+                    ModelDimension = DModel ?? forecaster.ModelDimension,
+                    Layers = Layers ?? forecaster.Layers,
+                    StateDimension = DState ?? forecaster.StateDimension,
+                },
+                ArNetConfig arNet => arNet with
+                {
+                    Sparsity = Sparsity,
+                    RampSteps = (Steps ?? TaskRegistry.Get(ResolvedTaskName).DefaultOptions.Steps) / 2,
                 },
                 var other => other,
             };
@@ -403,6 +461,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
             $"{result.Steps} steps in {result.Elapsed.TotalSeconds:F0} s{(result.StoppedEarly ? " (stopped early)" : "")}; checkpoint {result.CheckpointPath}, curve {curvePath}");
         WriteLengthTable(console, task, result.Lengths);
+        if (task is ArSyntheticTask synthetic) WriteLeastSquaresComparison(console, synthetic, result.Lengths);
         double target = settings.ResolvedTarget(task);
         bool reached = primary.Reaches(result.HeldOutAccuracy, target);
         string targetText = primary.IsFraction
@@ -447,8 +506,27 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         }
     }
 
+    /// <summary>The least-squares AR fit of the same training values, on the same held-out values: the baseline the
+    /// AR-Net paper's figures compare against.</summary>
+    internal static void WriteLeastSquaresComparison(IAnsiConsole console, ArSyntheticTask task,
+        IReadOnlyList<EvaluationResult> sizes)
+    {
+        var fit = LeastSquaresAr.Fit(task);
+        var totals = fit.Evaluate(task, task.Windows(ForecastSplit.Validation));
+        var values = totals.Values(task);
+        string metrics = string.Join(", ", task.Metrics.Select((m, i) =>
+            string.Format(CultureInfo.InvariantCulture, m.Format, m.FormatValue(values[i].Value))));
+        console.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"least squares AR({task.Lags}): {metrics}");
+        console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
+            $"true coefficients w_1..w_{task.TrueOrder}: {string.Join(", ", task.Coefficients.Select(w => w.ToString("F3", CultureInfo.InvariantCulture)))}");
+    }
+
     internal static string Describe(IModelConfig config) => config switch
     {
+        ArNetConfig a =>
+            $"arnet: {a.Lags} lags -> {a.Horizon} step(s){(a.Hidden is { Length: > 0 } h ? $", hidden {string.Join("x", h)}" : ", linear")}{(a.Sparsity is double s ? $", sparsity {s} (lambda {a.Lambda:G3})" : "")}",
+        SequenceForecasterConfig f =>
+            $"{f.Backbone} forecaster: {f.Layers} layer(s), width {f.ModelDimension}, {f.Lags} lags -> {f.Horizon} step(s)",
         MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",
         RecurrentConfig r => $"{r.Family}: {r.Layers} layers, hidden {r.ModelDimension}, {r.Heads} head(s)",
         Seq2SeqConfig q =>
@@ -469,6 +547,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         ReverseTask r => $"reverse: sources of {r.MinLength}..{r.MaxLength} digits (base {r.Base})",
         SortTask o => $"sort: sources of {o.MinLength}..{o.MaxLength} digits (base {o.Base})",
         AdditionTask a => $"addition: operands of {a.MinDigits}..{a.MaxDigits} digits (base {a.Base})",
+        ArSyntheticTask a =>
+            $"ar-synthetic: AR({a.TrueOrder}) process, noise {a.Noise}, {a.Samples} training and {a.HeldOutSamples} held-out values, model order {a.Lags}, data seed {a.DataSeed}",
         _ => task.Name,
     };
 }

@@ -21,6 +21,10 @@ public static class TaskKinds
     /// <summary>Regression tasks: real-valued targets, a loss such as the mean squared error (forecasting, the
     /// adding problem).</summary>
     public const string Regression = "regression";
+
+    /// <summary>Forecasting tasks (see Forecasting.IForecastTask): windows of past values of a series (and
+    /// covariates) in, the next values out, missing values masked; metrics where lower is better (MSE, MAE, MASE).</summary>
+    public const string Forecasting = "forecasting";
 }
 
 /// <summary>Whether a larger or a smaller value of a metric is the better one (accuracy: larger; tour length or

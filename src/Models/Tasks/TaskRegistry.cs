@@ -1,4 +1,5 @@
 using System.Text.Json;
+using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Training;
 
 namespace HybridSeq.Models.Tasks;
@@ -54,6 +55,14 @@ public static class TaskRegistry
         new(AdditionTask.TaskName,
             "add two numbers of 1..5 decimal digits written as digit strings, 'a+b' -> digits of the sum",
             new AdditionTask(), Seq2SeqOptions, 0.90, json => json.Deserialize<AdditionTask>(), ModelFamilies.Seq2Seq),
+        new(ArSyntheticTask.TaskName,
+            "AR-Net paper 4: fit an AR(3) process (noise 1, sum |w| = 0.95) of 1000 samples with a model of order 20 (--lags); MSE on 1000 held-out values, sTPE of the coefficients",
+            new ArSyntheticTask(),
+            new TrainingOptions(Steps: 2000, BatchSize: 64, LearningRate: 0.01, MinimumLearningRate: 1e-4,
+                WarmupSteps: 50, WeightDecay: 0, EvalEvery: 250, EvalExamples: 1000, EarlyStopAccuracy: 1e-9),
+            1.2,
+            json => json.Deserialize<ArSyntheticTask>(),
+            ModelFamilies.ArNet),
     ];
 
     public static TaskDefinition Default => All[0];

@@ -50,7 +50,9 @@ public sealed class TaskEvaluator
                     Math.Max(128, (int)((long)options.EvalExamples * TrainingSize / Math.Max(1, size))));
             // The training distribution keeps index 0 of the held-out stream; other sizes take their size as index.
             int seed = Trainer.DeriveSeed(options.Seed, stream: 1, index: training ? 0 : size);
-            batch = task.Sample(count, seed, training ? null : size);
+            batch = task is IHeldOutTask split
+                ? split.HeldOut(count, seed, training ? null : size)
+                : task.Sample(count, seed, training ? null : size);
             heldOut[index] = batch;
         }
         return batch;

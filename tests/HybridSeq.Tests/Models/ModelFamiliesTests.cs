@@ -16,10 +16,11 @@ public sealed class ModelFamiliesTests
     [Test]
     public void TheRegistryListsTheFamiliesWithTheTaskKindsTheyRead()
     {
-        Assert.That(ModelFamilies.All.Select(f => f.Name), Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "seq2seq" }));
+        Assert.That(ModelFamilies.All.Select(f => f.Name), Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "seq2seq", "arnet" }));
         Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Tokens)).Select(f => f.Name),
             Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm" }));
         Assert.That(ModelFamilies.Get("seq2seq").TaskKinds, Is.EqualTo(new[] { TaskKinds.Seq2Seq }));
+        Assert.That(ModelFamilies.Get("arnet").TaskKinds, Is.EqualTo(new[] { TaskKinds.Forecasting }));
     }
 
     [Test]

@@ -18,7 +18,7 @@ public sealed class StepContractTests
 {
     private const int Vocabulary = 7;
 
-    // The language-model families (token tasks); the encoder-decoder families have their own step-contract tests.
+    /// <summary>The families that read token tasks: the language models, which have the step contract.</summary>
     public static IEnumerable<string> Families() =>
         ModelFamilies.All.Where(f => f.TaskKinds.Contains(HybridSeq.Models.Tasks.TaskKinds.Tokens)).Select(f => f.Name);
 
