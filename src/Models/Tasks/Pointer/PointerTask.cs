@@ -1,0 +1,139 @@
+using HybridSeq.Models.Tasks.Geometry;
+using static TorchSharp.torch;
+
+namespace HybridSeq.Models.Tasks.Pointer;
+
+/// <summary>One example of a pointer task: a set of <see cref="Size"/> elements with F features each, and the target
+/// sequence of element indices in [0, Size) (without the end marker; a pointer network writes index i as output
+/// position i + 1 and ends with position 0).</summary>
+/// <param name="Size">n: elements in the set.</param>
+/// <param name="Features">(n * F) row-major: element i's features are Features[i * F .. i * F + F).</param>
+/// <param name="Target">The label, element indices.</param>
+/// <param name="Points">The point set of the geometric tasks (exact grid coordinates), else null.</param>
+public sealed record PointerExample(int Size, double[] Features, int[] Target, PointSet? Points = null);
+
+/// <summary>A metric of a pointer task over a set of examples: its name, value, and how it prints (FAIL where the
+/// paper prints it).</summary>
+public sealed record PointerMetric(string Name, double Value, string Text);
+
+/// <summary>
+/// Which output positions may follow a prefix of one example's output: what constrained decoding masks with. A
+/// prefix and the answer are element indices in [0, n) (the end is not part of the prefix).
+/// </summary>
+public interface IPointerConstraint
+{
+    /// <summary>Whether element <paramref name="next"/> may follow <paramref name="prefix"/>.</summary>
+    bool AllowsElement(IReadOnlyList<int> prefix, int next);
+
+    /// <summary>Whether the sequence may end after <paramref name="prefix"/>.</summary>
+    bool AllowsEnd(IReadOnlyList<int> prefix);
+}
+
+/// <summary>
+/// The contract of the tasks whose inputs are sets of elements and whose outputs are indices into them (convex hull,
+/// Delaunay triangulation, TSP, sorting numbers): seeded examples over a range of set sizes, a constraint for
+/// decoding, and the papers' metrics. A task is a JSON-serialisable record (stored in checkpoints).
+/// </summary>
+public interface IPointerTask
+{
+    /// <summary>The registry name.</summary>
+    string Name { get; }
+
+    /// <summary>F: features per element.</summary>
+    int InputFeatures { get; }
+
+    /// <summary>Training draws each example's size uniformly from [MinSize, MaxSize].</summary>
+    int MinSize { get; }
+
+    /// <summary>The largest training size.</summary>
+    int MaxSize { get; }
+
+    /// <summary>The sizes evaluated after training: inside the training range and outside it.</summary>
+    IReadOnlyList<int> EvaluationSizes { get; }
+
+    /// <summary>The longest target (element indices, without the end) of a set of <paramref name="size"/>.</summary>
+    int MaxTargetLength(int size);
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first field that is out of range.</summary>
+    void Validate();
+
+    /// <summary>Draws <paramref name="count"/> examples deterministically from <paramref name="seed"/>, each of size
+    /// <paramref name="size"/> (null: uniform in the training range).</summary>
+    PointerExample[] SampleExamples(int count, int seed, int? size = null);
+
+    /// <summary>The decoding constraint of one example (never point twice, only valid continuations).</summary>
+    IPointerConstraint Constraint(PointerExample example);
+
+    /// <summary>The task's metrics of <paramref name="predictions"/> (element indices, end removed), one per
+    /// example, exact-sequence accuracy first.</summary>
+    IReadOnlyList<PointerMetric> Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions);
+}
+
+/// <summary>What every pointer task shares: checks, sampling sizes, batch tensors.</summary>
+public static class PointerTasks
+{
+    /// <summary>Checks a size range and evaluation sizes (each size at least <paramref name="smallest"/>, at most
+    /// <paramref name="largest"/>).</summary>
+    public static void ValidateSizes(string task, int minSize, int maxSize, IReadOnlyList<int>? evaluationSizes,
+        int smallest, int largest)
+    {
+        if (minSize < smallest || minSize > largest)
+            throw new ArgumentOutOfRangeException("MinSize", minSize,
+                $"{task}: MinSize must be in [{smallest}, {largest}], got {minSize}.");
+        if (maxSize < minSize || maxSize > largest)
+            throw new ArgumentOutOfRangeException("MaxSize", maxSize,
+                $"{task}: MaxSize must be in [MinSize = {minSize}, {largest}], got {maxSize}.");
+        if (evaluationSizes is null || evaluationSizes.Count == 0)
+            throw new ArgumentOutOfRangeException("EvaluationSizes", evaluationSizes,
+                $"{task}: EvaluationSizes must list at least one size.");
+        foreach (int size in evaluationSizes)
+            if (size < smallest || size > largest)
+                throw new ArgumentOutOfRangeException("EvaluationSizes", size,
+                    $"{task}: every evaluation size must be in [{smallest}, {largest}], got {size}.");
+    }
+
+    /// <summary>The size of one example: <paramref name="size"/> when given (checked against the limits), else
+    /// uniform in [minSize, maxSize].</summary>
+    public static int DrawSize(Random random, int? size, int minSize, int maxSize, int smallest, int largest)
+    {
+        if (size is int fixedSize)
+        {
+            if (fixedSize < smallest || fixedSize > largest)
+                throw new ArgumentOutOfRangeException(nameof(size), fixedSize,
+                    $"size: expected a set size in [{smallest}, {largest}], got {fixedSize}.");
+            return fixedSize;
+        }
+        return random.Next(minSize, maxSize + 1);
+    }
+
+    /// <summary>
+    /// Batch tensors of <paramref name="examples"/> on <paramref name="device"/> in <paramref name="dtype"/>:
+    /// inputs (B, N, F) (N the largest size, padding zeros), lengths (B) int64, and targets (B, T) int64 as output
+    /// positions (element i is i + 1, then the end 0, then -1 padding; T the longest target plus one).
+    /// </summary>
+    public static (Tensor Inputs, Tensor Lengths, Tensor Targets) ToTensors(IReadOnlyList<PointerExample> examples,
+        int features, Device device, ScalarType dtype = ScalarType.Float32)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        if (examples.Count == 0)
+            throw new ArgumentException("examples: expected at least one example, got none.", nameof(examples));
+        int batch = examples.Count, n = examples.Max(e => e.Size), t = examples.Max(e => e.Target.Length) + 1;
+        var inputs = new double[batch * n * features];
+        var lengths = new long[batch];
+        var targets = new long[batch * t];
+        Array.Fill(targets, -1L);
+        for (int b = 0; b < batch; b++)
+        {
+            var e = examples[b];
+            if (e.Features.Length != e.Size * features)
+                throw new ArgumentException(
+                    $"examples[{b}]: expected {e.Size} x {features} features, got {e.Features.Length}.", nameof(examples));
+            e.Features.CopyTo(inputs, b * n * features);
+            lengths[b] = e.Size;
+            for (int i = 0; i < e.Target.Length; i++) targets[b * t + i] = e.Target[i] + 1;
+            targets[b * t + e.Target.Length] = 0;
+        }
+        return (tensor(inputs, [batch, n, features]).to(dtype).to(device), tensor(lengths).to(device),
+            tensor(targets, [batch, t]).to(device));
+    }
+}
