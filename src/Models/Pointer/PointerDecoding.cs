@@ -83,4 +83,43 @@ public static class PointerDecoding
         return prefixes.Select(p => p.TakeWhile(t => t != PointerNetwork.EndPosition).Select(t => (int)t - 1).ToArray())
             .ToArray();
     }
+
+    /// <summary>
+    /// Beam search (<see cref="BeamSearch"/>) of <paramref name="examples"/> with <paramref name="beamSize"/> beams
+    /// per set, the end position as end token, and, when <paramref name="constrained"/>, the task's constraint as the
+    /// per-hypothesis callback. Returns the best hypothesis of each example as element indices (the end removed).
+    /// </summary>
+    public static int[][] Beam(PointerNetwork network, IPointerTask task, IReadOnlyList<PointerExample> examples,
+        int beamSize, bool constrained, double lengthPenalty = 1.0)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(examples);
+        network.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var device = network.ParameterDevice;
+        var (inputs, lengths, _) = PointerTasks.ToTensors(examples, task.InputFeatures, device, network.ParameterDtype);
+        using var model = network.EncodeForDecoding(inputs, lengths);
+        var constraints = examples.Select(task.Constraint).ToArray();
+        AllowedTokens? allowed = null;
+        if (constrained)
+            allowed = (prefixes, batchRows) =>
+            {
+                long rows = prefixes.shape[0], t = prefixes.shape[1];
+                long[] flat = t == 0 ? [] : prefixes.cpu().data<long>().ToArray();
+                long[] owners = batchRows.cpu().data<long>().ToArray();
+                var rowPrefixes = new IReadOnlyList<long>[rows];
+                for (long r = 0; r < rows; r++) rowPrefixes[r] = new ArraySegment<long>(flat, (int)(r * t), (int)t);
+                return AllowedMask(owners.Select(o => constraints[o]).ToArray(), rowPrefixes, model.VocabularySize, device);
+            };
+        int maxLength = examples.Max(e => task.MaxTargetLength(e.Size)) + 1;
+        var go = zeros([examples.Count, 1], ScalarType.Int64, device);
+        var result = BeamSearch.Run(model, go, new BeamSearchOptions(beamSize, maxLength, LengthPenalty: lengthPenalty,
+            EndToken: PointerNetwork.EndPosition, Allowed: allowed));
+        return Enumerable.Range(0, examples.Count).Select(b => result[b].Count == 0
+                ? []
+                : result[b][0].Tokens.TakeWhile(t => t != PointerNetwork.EndPosition).Select(t => (int)t - 1).ToArray())
+            .ToArray();
+    }
 }

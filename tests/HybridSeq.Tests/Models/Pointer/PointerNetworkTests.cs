@@ -244,4 +244,23 @@ public sealed class PointerNetworkTests
         var free = PointerDecoding.Greedy(network, task, examples, constrained: false);
         Assert.That(free.Count(p => p.Distinct().Count() != p.Length || p.Length != 5), Is.GreaterThan(0));
     }
+
+    [TestCaseSource(nameof(Tasks))]
+    public void ConstrainedBeamSearchHonoursTheConstraintsAndBeamOneIsGreedy(IPointerTask task)
+    {
+        using var scope = NewDisposeScope();
+        var network = Network(PointerEncoder.Lstm, features: task.InputFeatures, seed: 8);
+        var examples = task.SampleExamples(8, seed: 6);
+        var greedy = PointerDecoding.Greedy(network, task, examples, constrained: true);
+        var beamOne = PointerDecoding.Beam(network, task, examples, beamSize: 1, constrained: true);
+        Assert.That(beamOne, Is.EqualTo(greedy), "beam 1 = constrained greedy");
+        var beam = PointerDecoding.Beam(network, task, examples, beamSize: 4, constrained: true);
+        for (int e = 0; e < examples.Length; e++)
+        {
+            var constraint = task.Constraint(examples[e]);
+            for (int i = 0; i < beam[e].Length; i++)
+                Assert.That(constraint.AllowsElement(beam[e][..i], beam[e][i]), Is.True,
+                    $"example {e}: element {i} of [{string.Join(", ", beam[e])}]");
+        }
+    }
 }
