@@ -1,63 +1,66 @@
 using HybridSeq.Models.Decoding;
+using HybridSeq.Models.Tasks;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace HybridSeq.Models;
 
-/// <summary>The hyper-parameters of one model family; a JSON-serialisable record stored in checkpoints, so a
-/// checkpoint rebuilds exactly the model that wrote it (see <see cref="ModelFamilies"/>).</summary>
-public interface IModelConfig
+/// <summary>The config of a language-model family (mamba, lstm, gru, slstm): a vocabulary and the family's sizes.</summary>
+public interface ILanguageModelConfig : IModelConfig
 {
-    /// <summary>The family name the registry builds this config with (mamba, lstm, gru, slstm).</summary>
-    string Family { get; }
-
     /// <summary>Number of token ids; tokens are in [0, VocabularySize).</summary>
     int VocabularySize { get; }
-
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first field that is out of range.</summary>
-    void Validate();
 }
 
 /// <summary>
-/// What every model family offers the trainer, the tasks and the CLI: forward(tokens (Bt, L) int64) -> logits
-/// (Bt, L, V) for training and evaluation, the step contract (<see cref="IStepModel"/>) for decoding, its config,
-/// and the split of its parameters into weight-decayed and undecayed groups.
+/// What every language-model family offers: forward(tokens (Bt, L) int64) -> logits (Bt, L, V) for training and
+/// evaluation, the step contract (<see cref="IStepModel"/>) for decoding, and the model contract
+/// (<see cref="TaskModel"/>) for the token tasks (<see cref="ISequenceTask"/>): the loss is the cross-entropy at the
+/// answer positions, the metrics the token accuracy there by the full forward and by step-mode greedy decoding.
 /// </summary>
-public abstract class LanguageModel : nn.Module<Tensor, Tensor>, IStepModel
+public abstract class LanguageModel : TaskModel, IStepModel
 {
     protected LanguageModel(string name) : base(name)
     {
     }
 
-    /// <summary>The config this model was built from.</summary>
-    public abstract IModelConfig Config { get; }
+    public int VocabularySize => ((ILanguageModelConfig)Config).VocabularySize;
 
-    /// <summary>The family name (<see cref="IModelConfig.Family"/>).</summary>
-    public string Family => Config.Family;
-
-    public int VocabularySize => Config.VocabularySize;
+    /// <summary>tokens (Bt, L) int64 ids in [0, V) -> logits (Bt, L, V), from the zero state.</summary>
+    public abstract Tensor forward(Tensor tokens);
 
     public abstract IDecodingState InitialState(long batch);
 
     public abstract (Tensor Logits, IDecodingState Next) Step(Tensor tokens, IDecodingState state);
 
-    /// <summary>The device of the model's parameters (where its states and inputs must live).</summary>
-    public Device ParameterDevice => parameters().First().device;
+    /// <summary>Mean cross-entropy of the answers of a <see cref="TokenTaskBatch"/>, with autograd.</summary>
+    public override Tensor Loss(ITask task, TaskBatch batch)
+    {
+        var sequenceTask = ExpectTask<ISequenceTask>(task);
+        var tokens = ExpectBatch<TokenTaskBatch>(batch);
+        var (inputs, answers) = sequenceTask.ToTensors(tokens.Examples, ParameterDevice);
+        return sequenceTask.AnswerLoss(forward(inputs), answers);
+    }
 
-    /// <summary>The dtype of the model's parameters (the dtype of its states).</summary>
-    public ScalarType ParameterDtype => parameters().First().dtype;
-
-    /// <summary>Parameters that get weight decay (the matrices of the linear maps, convolutions and recurrences).</summary>
-    public IEnumerable<Parameter> DecayedParameters() =>
-        named_parameters().Where(p => IsDecayed(p.name)).Select(p => p.parameter);
-
-    /// <summary>Every parameter that <see cref="DecayedParameters"/> leaves out.</summary>
-    public IEnumerable<Parameter> UndecayedParameters() =>
-        named_parameters().Where(p => !IsDecayed(p.name)).Select(p => p.parameter);
-
-    /// <summary>Whether the parameter of this name gets weight decay; norms, biases and the (tied) embedding not.</summary>
-    protected abstract bool IsDecayed(string parameterName);
+    /// <summary>Correct answer tokens by the full forward's arg-max (metric 0) and by step-mode greedy decoding
+    /// through the step contract (metric 1, skipped with PrimaryOnly), over the batch's answer tokens.</summary>
+    public override MetricTotals Evaluate(ITask task, TaskBatch batch, EvaluationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var sequenceTask = ExpectTask<ISequenceTask>(task);
+        var tokens = ExpectBatch<TokenTaskBatch>(batch);
+        var totals = MetricTotals.For(task);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (inputs, answers) = sequenceTask.ToTensors(tokens.Examples, ParameterDevice);
+        var predicted = sequenceTask.AnswerLogits(forward(inputs)).argmax(-1);
+        var (correct, total) = TaskMetrics.CountCorrect(predicted, answers);
+        totals.Add(0, correct, total);
+        if (options.PrimaryOnly) return totals;
+        var (stepCorrect, stepTotal) = TaskMetrics.CountCorrect(sequenceTask.DecodeAnswers(this, inputs), answers);
+        totals.Add(1, stepCorrect, stepTotal);
+        return totals;
+    }
 
     /// <summary>Checks forward's tokens: (Bt, L) int64 ids in the vocabulary.</summary>
     protected void CheckSequenceTokens(Tensor tokens) =>
@@ -75,5 +78,19 @@ public abstract class LanguageModel : nn.Module<Tensor, Tensor>, IStepModel
     {
         if (batch < 1)
             throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch: expected at least 1 sequence, got {batch}.");
+    }
+
+    /// <summary>The check of <see cref="IModelConfig.ValidateFor"/> for language models: a token task whose ids fit
+    /// the vocabulary.</summary>
+    internal static void RequireVocabulary(int vocabularySize, ITask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (task is not ISequenceTask sequenceTask)
+            throw new ArgumentException(
+                $"config: a language model reads token tasks, got {task.Name} (kind {task.Kind}).", "config");
+        if (vocabularySize < sequenceTask.VocabularySize)
+            throw new ArgumentException(
+                $"config.VocabularySize must cover the task's {sequenceTask.VocabularySize} token ids, got {vocabularySize}.",
+                "config");
     }
 }

@@ -2,21 +2,34 @@ using System.Text.Json;
 using HybridSeq.Managed;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.Tasks;
 
 namespace HybridSeq.Models;
 
-/// <summary>One model family of the registry: its name, a one-line description, its default config for a
-/// vocabulary, and how to read its config back from a checkpoint's JSON and build the model.</summary>
+/// <summary>One model family of the registry: its name, a one-line description, the task kinds it trains on, its
+/// default config for a task, and how to read its config back from a checkpoint's JSON and build the model.</summary>
+/// <param name="Name">The registry name (--model).</param>
+/// <param name="Description">One line for `hybridseq tasks`.</param>
+/// <param name="TaskKinds">The <see cref="Tasks.TaskKinds"/> whose batches this family's models read.</param>
+/// <param name="DefaultConfig">The default config for a task of one of <paramref name="TaskKinds"/>.</param>
+/// <param name="ReadConfig">Reads the family's config record from a checkpoint's JSON.</param>
+/// <param name="Build">Builds the model of a config (weights from torch's global generator).</param>
 public sealed record ModelFamily(
     string Name,
     string Description,
-    Func<int, IModelConfig> DefaultConfig,
+    IReadOnlyList<string> TaskKinds,
+    Func<ITask, IModelConfig> DefaultConfig,
     Func<JsonElement, IModelConfig?> ReadConfig,
-    Func<IModelConfig, LanguageModel> Build);
+    Func<IModelConfig, TaskModel> Build)
+{
+    /// <summary>Whether this family trains on tasks of <paramref name="task"/>'s kind.</summary>
+    public bool Supports(ITask task) => TaskKinds.Contains(task.Kind);
+}
 
 /// <summary>
-/// The registry of language-model families: mamba, lstm, gru, slstm. Each builds a <see cref="LanguageModel"/>
-/// (embedding, sequence layers, norm and head; forward and the step contract) from its config record.
+/// The registry of model families: mamba, lstm, gru, slstm (language models: <see cref="LanguageModel"/>, token
+/// tasks) and the encoder-decoder families. Each builds a <see cref="TaskModel"/> from its config record and says
+/// which task kinds it reads.
 /// </summary>
 public static class ModelFamilies
 {
@@ -29,7 +42,8 @@ public static class ModelFamilies
     public static IReadOnlyList<ModelFamily> All { get; } =
     [
         new(Mamba, "Mamba-1: selective state-space blocks (in_proj, causal conv, selective scan, gate), pre-norm residual",
-            vocabulary => new MambaConfig(vocabulary),
+            [TaskKinds.Tokens],
+            task => new MambaConfig(VocabularyOf(task)),
             json => json.Deserialize<MambaConfig>(),
             config => new MambaLanguageModel(Expect<MambaConfig>(config, Mamba))),
         Recurrent(Lstm, RnnCell.Lstm, "LSTM on the fused recurrence (nn.LSTM's equations)", heads: 1),
@@ -43,11 +57,39 @@ public static class ModelFamilies
         All.FirstOrDefault(f => f.Name == name) ?? throw new ArgumentException(
             $"model family: expected one of {string.Join(", ", All.Select(f => f.Name))}, got '{name}'.", nameof(name));
 
+    /// <summary>The families that train on <paramref name="task"/>'s kind, in registry order.</summary>
+    public static IReadOnlyList<ModelFamily> Supporting(ITask task) => All.Where(f => f.Supports(task)).ToList();
+
+    /// <summary>Throws an <see cref="ArgumentException"/> (ParamName "family") when family
+    /// <paramref name="family"/> does not train on <paramref name="task"/>'s kind, listing the families that do.</summary>
+    public static void RequireSupports(string family, ITask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (Get(family).Supports(task)) return;
+        var supporting = Supporting(task);
+        throw new ArgumentException(
+            $"model family '{family}' does not train on {task.Kind} tasks such as {task.Name}; models for {task.Name}: " +
+            $"{(supporting.Count == 0 ? "none" : string.Join(", ", supporting.Select(f => f.Name)))}.", nameof(family));
+    }
+
     /// <summary>Builds the model of <paramref name="config"/>'s family (weights from torch's global generator).</summary>
-    public static LanguageModel Create(IModelConfig config)
+    public static TaskModel Build(IModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         return Get(config.Family).Build(config);
+    }
+
+    /// <summary>Builds the language model of <paramref name="config"/>'s family (mamba, lstm, gru, slstm); an
+    /// ArgumentException for the families that build another kind of model (use <see cref="Build"/>).</summary>
+    public static LanguageModel Create(IModelConfig config)
+    {
+        var model = Build(config);
+        if (model is LanguageModel languageModel) return languageModel;
+        string type = model.GetType().Name;
+        model.Dispose();
+        throw new ArgumentException(
+            $"config: the {config.Family} family builds a {type}, not a language model; use ModelFamilies.Build.",
+            nameof(config));
     }
 
     /// <summary>The config as JSON (its concrete record type), as stored in checkpoints.</summary>
@@ -74,11 +116,18 @@ public static class ModelFamilies
 
     private static ModelFamily Recurrent(string name, RnnCell cell, string description, int heads) =>
         new(name, description + ", embedding + RMSNorm + tied head",
-            vocabulary => new RecurrentConfig(cell, vocabulary, Heads: heads),
+            [TaskKinds.Tokens],
+            task => new RecurrentConfig(cell, VocabularyOf(task), Heads: heads),
             json => json.Deserialize<RecurrentConfig>(),
             config => new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)));
 
-    private static T Expect<T>(IModelConfig config, string family) where T : class, IModelConfig =>
+    /// <summary>The vocabulary of a token task (the language models' default configs).</summary>
+    private static int VocabularyOf(ITask task) => task as ISequenceTask is { } sequenceTask
+        ? sequenceTask.VocabularySize
+        : throw new ArgumentException($"task: a language model reads token tasks, got {task.Name} (kind {task.Kind}).",
+            nameof(task));
+
+    internal static T Expect<T>(IModelConfig config, string family) where T : class, IModelConfig =>
         config as T ?? throw new ArgumentException(
             $"config: the {family} family expects a {typeof(T).Name}, got a {config.GetType().Name}.", nameof(config));
 }

@@ -5,9 +5,9 @@ using Spectre.Console.Cli;
 
 namespace HybridSeq.Cli.Commands;
 
-/// <summary>`hybridseq eval --checkpoint FILE`: held-out token accuracy of a trained model of any family on its task,
-/// by the full forward and by step-mode greedy decoding, at every evaluation length of the task, on the held-out sets
-/// the training run evaluated. Loads the model only (no trainer, no optimizer).</summary>
+/// <summary>`hybridseq eval --checkpoint FILE`: the held-out metrics of a trained model of any family on its task
+/// (token tasks: token accuracy by the full forward and by step-mode greedy decoding), at every evaluation size of
+/// the task, on the held-out sets the training run evaluated. Loads the model only (no trainer, no optimizer).</summary>
 public sealed class EvalCommand(IAnsiConsole console) : Command<CheckpointSettings>
 {
     public override int Execute(CommandContext context, CheckpointSettings settings, CancellationToken cancellationToken)
@@ -17,17 +17,22 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<CheckpointSettin
         using (model)
         {
             var task = metadata.ReadTask();
-            var evaluator = new TaskEvaluator(model, task, metadata.Options, device);
+            var evaluator = new TaskEvaluator(model, task, metadata.Options);
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
                 $"checkpoint {settings.Checkpoint}: {TrainCommand.Describe(model.Config)}; step {metadata.CompletedSteps}");
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-                $"{TrainCommand.Describe(task)}; {metadata.Options.EvalExamples} held-out examples of {task.AnswerLength} answer tokens at the training length");
-            var lengths = evaluator.AllLengths();
-            TrainCommand.WriteLengthTable(console, lengths, task.SequenceLength);
-            console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-                $"step-mode greedy decoding accuracy: {100 * lengths[0].StepMode:F1}%");
-            console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-                $"held-out token accuracy: {100 * lengths[0].FullForward:F1}%");
+                $"{TrainCommand.Describe(task)}; {metadata.Options.EvalExamples} held-out examples{TrainCommand.DescribeAnswers(task)} at the training {task.SizeName}");
+            var sizes = evaluator.AllSizes();
+            TrainCommand.WriteLengthTable(console, task, sizes);
+            // The other metrics first, the primary one last (token tasks: step-mode, then the held-out accuracy).
+            for (int i = task.Metrics.Count - 1; i >= 0; i--)
+            {
+                int index = (i + 1) % task.Metrics.Count;
+                var metric = task.Metrics[index];
+                string prefix = index == 0 ? "held-out " : "";
+                console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
+                    $"{prefix}{metric.Description}: {metric.FormatValue(sizes[0].Value(metric.Name))}");
+            }
             return HybridSeqApp.ExitSuccess;
         }
     }

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using HybridSeq.Models;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Training;
 using Spectre.Console;
@@ -37,13 +38,15 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateComm
         var (metadata, model) = RunCheckpoint.LoadModel(settings.Checkpoint, device);
         using (model)
         {
-            var task = metadata.ReadTask();
+            if (metadata.ReadTask() is not ISequenceTask task || model is not LanguageModel languageModel)
+                throw new InvalidOperationException(
+                    $"generate decodes token tasks with a language model; the checkpoint {settings.Checkpoint} holds a {metadata.ModelFamily} model on {metadata.TaskName} ({metadata.TaskKind}): use eval.");
             int seed = settings.Seed ?? Random.Shared.Next();
             var example = task.SampleExamples(1, seed, settings.Length)[0];
 
             using var scope = NewDisposeScope();
             var inputs = tensor(example.Inputs, [1, example.Inputs.Length], ScalarType.Int64).to(device);
-            long[] produced = task.DecodeAnswers(model, inputs).cpu().data<long>().ToArray();
+            long[] produced = task.DecodeAnswers(languageModel, inputs).cpu().data<long>().ToArray();
             int correct = example.Answer.Zip(produced).Count(pair => pair.First == pair.Second);
 
             var render = Renderer(task);

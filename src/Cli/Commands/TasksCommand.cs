@@ -16,14 +16,24 @@ public sealed class TasksCommand(IAnsiConsole console) : Command<TasksCommand.Se
         foreach (var task in TaskRegistry.All)
             tasks.AddRow(new Text(task.Name + (task == TaskRegistry.Default ? " (default)" : "")),
                 new Text(task.Description),
-                new Text($"{TrainCommand.Describe(task.Default)}; {task.DefaultOptions.Steps} steps, batch {task.DefaultOptions.BatchSize}, lr {task.DefaultOptions.LearningRate}, target {100 * task.DefaultTargetAccuracy:0.#}%"));
+                new Text($"{TrainCommand.Describe(task.Default)}; {task.DefaultOptions.Steps} steps, batch {task.DefaultOptions.BatchSize}, lr {task.DefaultOptions.LearningRate}, target {TargetText(task)}, model {task.DefaultModel}"));
         console.Write(tasks);
 
-        var models = new Table().AddColumn("model").AddColumn("description").AddColumn("defaults");
+        var models = new Table().AddColumn("model").AddColumn("tasks").AddColumn("description").AddColumn("defaults");
         foreach (var family in ModelFamilies.All)
+        {
+            // The defaults for the first registered task the family trains on (they depend on its vocabulary).
+            var example = TaskRegistry.All.FirstOrDefault(t => family.Supports(t.Default));
+            var trained = TaskRegistry.All.Where(t => family.Supports(t.Default)).Select(t => t.Name);
             models.AddRow(new Text(family.Name + (family.Name == ModelFamilies.Mamba ? " (default)" : "")),
-                new Text(family.Description), new Text(TrainCommand.Describe(family.DefaultConfig(16))));
+                new Text(string.Join(", ", trained)), new Text(family.Description),
+                new Text(example is null ? "" : $"{TrainCommand.Describe(family.DefaultConfig(example.Default))} (for {example.Name})"));
+        }
         console.Write(models);
         return HybridSeqApp.ExitSuccess;
     }
+
+    private static string TargetText(TaskDefinition task) => task.Default.Metrics[0].IsFraction
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{100 * task.DefaultTargetAccuracy:0.#}% {task.Default.Metrics[0].Description}")
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{task.DefaultTargetAccuracy} {task.Default.Metrics[0].Description}");
 }

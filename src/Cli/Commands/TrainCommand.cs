@@ -12,8 +12,8 @@ using Spectre.Console.Cli;
 namespace HybridSeq.Cli.Commands;
 
 /// <summary>
-/// `hybridseq train [TASK] [--model FAMILY] ...`: trains a language model of any family on any task and prints its
-/// held-out token accuracy at every evaluation length of the task. The defaults of each task are sized to reach the
+/// `hybridseq train [TASK] [--model FAMILY] ...`: trains a model of any family on any task of a kind the family
+/// reads and prints the task's held-out metrics at every evaluation size of the task. The defaults of each task are sized to reach the
 /// target in a few minutes on a 2-core CPU with the default Mamba. An output folder that already holds a checkpoint
 /// is never overwritten silently: `--resume` continues that run, `--overwrite` replaces it.
 /// </summary>
@@ -131,6 +131,12 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             if (Model is not null && ModelFamilies.All.All(f => f.Name != Model))
                 return ValidationResult.Error(
                     $"--model must be one of {string.Join(", ", ModelFamilies.All.Select(f => f.Name))}, got '{Model}'.");
+            if (!Resume && !ModelFamilies.Get(ResolvedFamily).Supports(TaskRegistry.Get(ResolvedTaskName).Default))
+            {
+                var definition = TaskRegistry.Get(ResolvedTaskName);
+                return ValidationResult.Error(
+                    $"--model {ResolvedFamily} does not train on {definition.Kind} tasks such as {definition.Name}; models for {definition.Name}: {string.Join(", ", ModelFamilies.Supporting(definition.Default).Select(f => f.Name))}.");
+            }
             if (Resume && Overwrite)
                 return ValidationResult.Error("--resume and --overwrite exclude each other: continue the run or replace it.");
             if (Resume && RunDefiningOptions().FirstOrDefault(o => o.Given) is { Name: string given })
@@ -154,9 +160,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 (Warmup is null or >= 0, $"--warmup must be zero or more, got {Warmup}."),
                 (EvalEvery is null or > 0, $"--eval-every must be a positive integer, got {EvalEvery}."),
                 (EarlyStop is null or > 0, $"--early-stop must be a positive percentage, got {EarlyStop}."),
-                (Target is null or >= 0 and <= 100, $"--target must be a percentage in [0, 100], got {Target}."),
+                (Target is null || !TaskRegistry.Get(task).Default.Metrics[0].IsFraction || Target is >= 0 and <= 100,
+                    $"--target must be a percentage in [0, 100], got {Target}."),
                 (DState is null || family == ModelFamilies.Mamba, $"--d-state applies to the mamba family only, not {family}."),
-                (Heads is null || family != ModelFamilies.Mamba, "--heads applies to the recurrent families (lstm, gru, slstm), not mamba."),
+                (Heads is null || family is ModelFamilies.Lstm or ModelFamilies.Gru or ModelFamilies.Slstm,
+                    $"--heads applies to the recurrent families (lstm, gru, slstm), not {family}."),
                 (DataTokens is null && DataVocab is null || task == SelectiveCopyingTask.TaskName,
                     $"--data-tokens and --data-vocab apply to selective-copying only, not {task}."),
                 (MaxEvalLen is null || task == InductionHeadsTask.TaskName,
@@ -172,7 +180,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     return ValidationResult.Error(
                         $"--seq-len must be at least 2 x --data-tokens = {2 * k} (a region of at least K tokens, then K markers), got {length}.");
             }
-            else
+            else if (task == InductionHeadsTask.TaskName)
             {
                 int length = SeqLen ?? new InductionHeadsTask().SequenceLength;
                 if (length < 3)
@@ -185,15 +193,24 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
 
         public string ResolvedTaskName => TaskName ?? TaskRegistry.Default.Name;
 
-        public string ResolvedFamily => Model ?? ModelFamilies.Mamba;
+        /// <summary>--model, else the task's default family (mamba for the token tasks).</summary>
+        public string ResolvedFamily => Model ?? TaskRegistry.Get(ResolvedTaskName).DefaultModel;
 
         public string ResolvedOut => Out ?? Path.Combine(".", "runs",
-            ResolvedFamily == ModelFamilies.Mamba ? ResolvedTaskName : $"{ResolvedTaskName}-{ResolvedFamily}");
+            ResolvedFamily == TaskRegistry.Get(ResolvedTaskName).DefaultModel
+                ? ResolvedTaskName
+                : $"{ResolvedTaskName}-{ResolvedFamily}");
 
-        public double ResolvedTarget => (Target ?? 100 * TaskRegistry.Get(ResolvedTaskName).DefaultTargetAccuracy) / 100;
+        /// <summary>The target of the task's primary metric: --target in percent for accuracies (as is otherwise),
+        /// else the task's default.</summary>
+        public double ResolvedTarget(ITask task)
+        {
+            if (Target is not double given) return TaskRegistry.Get(task.Name).DefaultTargetAccuracy;
+            return task.Metrics[0].IsFraction ? given / 100 : given;
+        }
 
         /// <summary>The task of a new run: the registry's default with the options given.</summary>
-        public ISequenceTask BuildTask()
+        public ITask BuildTask()
         {
             var definition = TaskRegistry.Get(ResolvedTaskName);
             switch (definition.Default)
@@ -215,8 +232,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         }
 
         /// <summary>The model config of a new run: the family's default for the task's vocabulary with the options given.</summary>
-        public IModelConfig BuildModel(ISequenceTask task) =>
-            ModelFamilies.Get(ResolvedFamily).DefaultConfig(task.VocabularySize) switch
+        public IModelConfig BuildModel(ITask task) =>
+            ModelFamilies.Get(ResolvedFamily).DefaultConfig(task) switch
             {
                 MambaConfig mamba => mamba with
                 {
@@ -278,6 +295,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
 
         string curvePath = Path.Combine(outputDirectory, TrainingCurvePlot.FileName);
         string title = $"{trainer.Model.Family} on {task.Name}";
+        var primary = task.Metrics[0];
         TrainingResult result = null!;
         console.Progress()
             .AutoClear(false)
@@ -296,7 +314,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     {
                         TrainingCurvePlot.WritePng(curvePath, title, trainer.LossHistory, trainer.EvalHistory);
                         console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-                            $"step {progress.Step,5}: loss {progress.Loss:F4}, lr {progress.LearningRate:E2}, held-out accuracy {100 * accuracy:F1}%");
+                            $"step {progress.Step,5}: loss {progress.Loss:F4}, lr {progress.LearningRate:E2}, held-out {primary.Name} {primary.FormatValue(accuracy)}");
                     }
                 }, cancellationToken);
                 bar.Value = bar.MaxValue;
@@ -305,10 +323,14 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
 
         console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
             $"{result.Steps} steps in {result.Elapsed.TotalSeconds:F0} s{(result.StoppedEarly ? " (stopped early)" : "")}; checkpoint {result.CheckpointPath}, curve {curvePath}");
-        WriteLengthTable(console, result.Lengths, task.SequenceLength);
-        bool reached = result.HeldOutAccuracy >= settings.ResolvedTarget;
+        WriteLengthTable(console, task, result.Lengths);
+        double target = settings.ResolvedTarget(task);
+        bool reached = primary.Reaches(result.HeldOutAccuracy, target);
+        string targetText = primary.IsFraction
+            ? string.Create(CultureInfo.InvariantCulture, $"{100 * target:0.#}%")
+            : target.ToString(CultureInfo.InvariantCulture);
         console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-            $"held-out token accuracy: {100 * result.HeldOutAccuracy:F1}% (target {100 * settings.ResolvedTarget:0.#}%)");
+            $"held-out {primary.Description}: {primary.FormatValue(result.HeldOutAccuracy)} (target {targetText})");
         return reached ? HybridSeqApp.ExitSuccess : HybridSeqApp.ExitBelowTarget;
     }
 
@@ -330,12 +352,20 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         return Trainer.LoadCheckpoint(checkpointPath, device, settings.Steps);
     }
 
-    /// <summary>One line per evaluation length: full-forward and step-mode accuracy.</summary>
-    internal static void WriteLengthTable(IAnsiConsole console, IReadOnlyList<LengthAccuracy> lengths, int trainingLength)
+    /// <summary>One line per evaluation size, the training distribution first: every metric of the task in its
+    /// format (token tasks: "length 64 (training): accuracy 99.0% full forward, 99.0% step-mode decoding, ...").</summary>
+    internal static void WriteLengthTable(IAnsiConsole console, ITask task, IReadOnlyList<EvaluationResult> sizes)
     {
-        foreach (var length in lengths)
+        for (int i = 0; i < sizes.Count; i++)
+        {
+            var size = sizes[i];
+            double trainingSize = sizes[0].Size;
+            string label = i == 0 ? " (training)" : string.Create(CultureInfo.InvariantCulture, $" ({size.Size / trainingSize:0.#}x)");
+            string metrics = string.Join(", ", task.Metrics.Select(m =>
+                string.Format(CultureInfo.InvariantCulture, m.Format, m.FormatValue(size.Value(m.Name)))));
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-                $"length {length.Length,5}{(length.Length == trainingLength ? " (training)" : $" ({length.Length / (double)trainingLength:0.#}x)")}: accuracy {100 * length.FullForward:F1}% full forward, {100 * length.StepMode:F1}% step-mode decoding, {length.Examples} examples");
+                $"{task.SizeName} {size.Size,5}{label}: {metrics}, {size.Examples} examples");
+        }
     }
 
     internal static string Describe(IModelConfig config) => config switch
@@ -345,7 +375,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         _ => config.Family,
     };
 
-    internal static string Describe(ISequenceTask task) => task switch
+    /// <summary>" of K answer tokens" for token tasks, empty otherwise (the eval header).</summary>
+    internal static string DescribeAnswers(ITask task) =>
+        task is ISequenceTask sequenceTask ? $" of {sequenceTask.AnswerLength} answer tokens" : "";
+
+    internal static string Describe(ITask task) => task switch
     {
         SelectiveCopyingTask s =>
             $"selective-copying: {s.DataTokenCount} data tokens (vocabulary {s.DataVocabulary}) in a region of {s.RegionLength}, sequence {s.SequenceLength}",

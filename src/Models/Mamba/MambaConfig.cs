@@ -20,7 +20,7 @@ public sealed record MambaConfig(
     int StateDimension = 16,
     int ConvolutionWidth = 4,
     int Expand = 2,
-    int? DtRank = null) : IModelConfig
+    int? DtRank = null) : ILanguageModelConfig
 {
     /// <summary>The registry name of this family: "mamba".</summary>
     [JsonIgnore]
@@ -45,6 +45,9 @@ public sealed record MambaConfig(
         RequirePositive(Expand, nameof(Expand));
         if (DtRank is int rank) RequirePositive(rank, nameof(DtRank));
     }
+
+    /// <summary>A token task whose ids fit the vocabulary.</summary>
+    public void ValidateFor(Tasks.ITask task) => LanguageModel.RequireVocabulary(VocabularySize, task);
 
     private static void RequirePositive(int value, string name)
     {

@@ -22,7 +22,7 @@ public sealed record RecurrentConfig(
     int VocabularySize,
     int ModelDimension = 64,
     int Layers = 2,
-    int Heads = 1) : IModelConfig
+    int Heads = 1) : ILanguageModelConfig
 {
     /// <summary>The registry name of this family: lstm, gru or slstm.</summary>
     [JsonIgnore]
@@ -39,6 +39,9 @@ public sealed record RecurrentConfig(
             throw new ArgumentOutOfRangeException(nameof(Heads), Heads,
                 $"RecurrentConfig.Heads must divide ModelDimension = {ModelDimension}, got {Heads}.");
     }
+
+    /// <summary>A token task whose ids fit the vocabulary.</summary>
+    public void ValidateFor(Tasks.ITask task) => LanguageModel.RequireVocabulary(VocabularySize, task);
 
     private static void RequirePositive(int value, string name)
     {

@@ -3,18 +3,32 @@ using HybridSeq.Models.Training;
 
 namespace HybridSeq.Models.Tasks;
 
-/// <summary>One task of the registry: its name, a one-line description, its default config, training options and
-/// accuracy target (sized to learn within a few minutes on a 2-core CPU with the default Mamba), and how to read
-/// its config back from a checkpoint's JSON.</summary>
+/// <summary>One task of the registry: its name, a one-line description, its default config, training options,
+/// target of the primary metric (sized to learn within a few minutes on a 2-core CPU with the default model), the
+/// family `train` uses without --model, and how to read its config back from a checkpoint's JSON.</summary>
+/// <param name="Name">The registry name (the TASK argument of `hybridseq train`).</param>
+/// <param name="Description">One line for `hybridseq tasks`.</param>
+/// <param name="Default">The default config.</param>
+/// <param name="DefaultOptions">The default training options.</param>
+/// <param name="DefaultTargetAccuracy">The value of the primary metric (Default.Metrics[0]) a run must reach, in
+/// its own unit (a fraction for accuracies).</param>
+/// <param name="ReadConfig">Reads the task's config record from a checkpoint's JSON.</param>
+/// <param name="DefaultModel">The model family of `hybridseq train TASK` without --model.</param>
 public sealed record TaskDefinition(
     string Name,
     string Description,
-    ISequenceTask Default,
+    ITask Default,
     TrainingOptions DefaultOptions,
     double DefaultTargetAccuracy,
-    Func<JsonElement, ISequenceTask?> ReadConfig);
+    Func<JsonElement, ITask?> ReadConfig,
+    string DefaultModel = ModelFamilies.Mamba)
+{
+    /// <summary>The task kind (<see cref="ITask.Kind"/> of the default config).</summary>
+    public string Kind => Default.Kind;
+}
 
-/// <summary>The registry of tasks: selective-copying (the default) and induction-heads.</summary>
+/// <summary>The registry of tasks, of every kind: selective-copying (the default) and induction-heads (token tasks),
+/// and the tasks of the encoder-decoder families.</summary>
 public static class TaskRegistry
 {
     /// <summary>Every task, the default first.</summary>
@@ -42,10 +56,10 @@ public static class TaskRegistry
             $"task: expected one of {string.Join(", ", All.Select(t => t.Name))}, got '{name}'.", nameof(name));
 
     /// <summary>The task's config as JSON (its concrete record type), as stored in checkpoints.</summary>
-    public static JsonElement ToJson(ISequenceTask task) => JsonSerializer.SerializeToElement(task, task.GetType());
+    public static JsonElement ToJson(ITask task) => JsonSerializer.SerializeToElement(task, task.GetType());
 
     /// <summary>Reads the config of task <paramref name="name"/> from <paramref name="json"/> and validates it.</summary>
-    public static ISequenceTask FromJson(string name, JsonElement json)
+    public static ITask FromJson(string name, JsonElement json)
     {
         var task = Get(name).ReadConfig(json) ?? throw new InvalidDataException($"The {name} task config is empty.");
         task.Validate();

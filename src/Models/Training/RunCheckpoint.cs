@@ -11,26 +11,57 @@ namespace HybridSeq.Models.Training;
 public sealed record CurvePoint(int Step, double Value);
 
 /// <summary>
-/// Everything of a training run except tensors: which model (family + config) and task (name + config), the
-/// options, the step reached, the curves and the final evaluation per length. Enough to rebuild the model alone
-/// (eval, generate) or the whole trainer (resume).
+/// Everything of a training run except tensors: the metadata version, which model (family + config) and task (name,
+/// kind + config, metric names), the options, the step reached, the curves and the final evaluation per size.
+/// Enough to rebuild the model alone (eval, generate) or the whole trainer (resume).
 /// </summary>
+/// <param name="Version">The metadata layout: <see cref="CurrentVersion"/>; version 1 (before the task contract,
+/// no Version field) is refused by name.</param>
+/// <param name="ModelFamily">The model's family name.</param>
+/// <param name="ModelConfig">The model's config record (its family's type).</param>
+/// <param name="TaskName">The task's registry name.</param>
+/// <param name="TaskKind">The task's <see cref="ITask.Kind"/> when it was saved (checked against the task read back).</param>
+/// <param name="TaskConfig">The task's config record.</param>
+/// <param name="MetricNames">The task's metric names, in order (the first is the one in Accuracies).</param>
+/// <param name="Options">The training options.</param>
+/// <param name="CompletedSteps">Optimizer steps taken.</param>
+/// <param name="Losses">The training loss after every step.</param>
+/// <param name="Accuracies">The primary held-out metric after every evaluation.</param>
+/// <param name="LengthAccuracies">The last evaluation at every size of the task, every metric.</param>
 public sealed record CheckpointMetadata(
+    int Version,
     string ModelFamily,
     JsonElement ModelConfig,
     string TaskName,
+    string TaskKind,
     JsonElement TaskConfig,
+    IReadOnlyList<string> MetricNames,
     TrainingOptions Options,
     int CompletedSteps,
     IReadOnlyList<CurvePoint> Losses,
     IReadOnlyList<CurvePoint> Accuracies,
-    IReadOnlyList<LengthAccuracy> LengthAccuracies)
+    IReadOnlyList<EvaluationResult> LengthAccuracies)
 {
+    /// <summary>The metadata version this code writes and reads: 2 (task kind and metric names, per-size
+    /// evaluations of every metric).</summary>
+    public const int CurrentVersion = 2;
+
     /// <summary>The model config, read by its family's record type and validated.</summary>
     public IModelConfig ReadModelConfig() => ModelFamilies.FromJson(ModelFamily, ModelConfig);
 
-    /// <summary>The task, read by its record type and validated.</summary>
-    public ISequenceTask ReadTask() => TaskRegistry.FromJson(TaskName, TaskConfig);
+    /// <summary>The task, read by its record type and validated; its kind and metrics must be those saved.</summary>
+    public ITask ReadTask()
+    {
+        var task = TaskRegistry.FromJson(TaskName, TaskConfig);
+        if (task.Kind != TaskKind)
+            throw new InvalidDataException(
+                $"The checkpoint's task {TaskName} was saved as kind '{TaskKind}'; this HybridSeq's {TaskName} is kind '{task.Kind}'.");
+        var names = task.Metrics.Select(m => m.Name).ToList();
+        if (!names.SequenceEqual(MetricNames))
+            throw new InvalidDataException(
+                $"The checkpoint's task {TaskName} was saved with metrics {string.Join(", ", MetricNames)}; this HybridSeq's has {string.Join(", ", names)}.");
+        return task;
+    }
 }
 
 /// <summary>
@@ -47,6 +78,12 @@ public static class RunCheckpoint
     /// <summary>The name of the extra section that holds the optimizer state.</summary>
     public const string OptimizerExtra = "optimizer";
 
+    // NaN stands for a metric with nothing counted; JSON has no literal for it otherwise.
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
     /// <summary>The checkpoint path of the run folder <paramref name="directory"/>.</summary>
     public static string PathIn(string directory) => Path.Combine(directory, FileName);
 
@@ -56,7 +93,7 @@ public static class RunCheckpoint
     /// run rewrites its own checkpoint at every evaluation.</summary>
     public static void Save(string path, CheckpointMetadata metadata, nn.Module model, OptimizerHelper optimizer)
     {
-        string json = JsonSerializer.Serialize(metadata);
+        string json = JsonSerializer.Serialize(metadata, JsonOptions);
         byte[] optimizerState;
         using (var buffer = new MemoryStream())
         {
@@ -81,12 +118,12 @@ public static class RunCheckpoint
 
     /// <summary>The model alone (no trainer, no optimizer) on <paramref name="device"/>, in evaluation mode, with
     /// the metadata it was saved with.</summary>
-    public static (CheckpointMetadata Metadata, LanguageModel Model) LoadModel(string path, Device device)
+    public static (CheckpointMetadata Metadata, TaskModel Model) LoadModel(string path, Device device)
     {
         RequireFile(path);
         using var checkpoint = CheckpointStore.Read(path);
         var metadata = ParseMetadata(checkpoint.MetadataJson, path);
-        var model = ModelFamilies.Create(metadata.ReadModelConfig());
+        var model = ModelFamilies.Build(metadata.ReadModelConfig());
         try
         {
             LoadWeights(checkpoint, model);
@@ -173,7 +210,19 @@ public static class RunCheckpoint
         CheckpointMetadata? metadata;
         try
         {
-            metadata = JsonSerializer.Deserialize<CheckpointMetadata>(json);
+            using (var document = JsonDocument.Parse(json))
+            {
+                // Version 1 (before the task contract) had no Version field.
+                int version = document.RootElement.ValueKind == JsonValueKind.Object &&
+                              document.RootElement.TryGetProperty(nameof(CheckpointMetadata.Version), out var field) &&
+                              field.TryGetInt32(out int value) ? value : 1;
+                if (version != CheckpointMetadata.CurrentVersion)
+                    throw new InvalidDataException(
+                        $"'{path}' has training metadata of version {version}" +
+                        (version == 1 ? " (written before tasks of every kind, without task kind and metric names)" : "") +
+                        $"; this HybridSeq reads version {CheckpointMetadata.CurrentVersion} only. Train the run again.");
+            }
+            metadata = JsonSerializer.Deserialize<CheckpointMetadata>(json, JsonOptions);
         }
         catch (JsonException e)
         {
@@ -182,7 +231,7 @@ public static class RunCheckpoint
         if (metadata is null)
             throw new InvalidDataException($"'{path}' has an empty metadata record.");
         if (metadata.Options is null || metadata.Losses is null || metadata.Accuracies is null || metadata.ModelFamily is null
-            || metadata.TaskName is null)
+            || metadata.TaskName is null || metadata.TaskKind is null || metadata.MetricNames is null)
             throw new InvalidDataException($"'{path}' has an incomplete metadata record.");
         return metadata with { LengthAccuracies = metadata.LengthAccuracies ?? [] };
     }

@@ -1,84 +1,85 @@
 using HybridSeq.Models.Tasks;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace HybridSeq.Models.Training;
 
 /// <summary>
-/// Held-out evaluation of a model on a task: by the full forward and by step-mode greedy decoding (the step
-/// contract), at the training length and at the task's longer evaluation lengths. The held-out sets are a pure
-/// function of the options' seed (a stream apart from the training batches), so the trainer and a later `eval`
-/// of its checkpoint score the same examples. Needs no optimizer.
+/// Held-out evaluation of a model on a task of any kind: every metric of the task, at the training distribution and
+/// at the task's other evaluation sizes, computed by the model (<see cref="TaskModel.Evaluate"/>) chunk by chunk.
+/// The held-out sets are a pure function of the options' seed (a stream apart from the training batches), so the
+/// trainer and a later `eval` of its checkpoint score the same examples. Needs no optimizer.
 /// </summary>
-public sealed class TaskEvaluator(LanguageModel model, ISequenceTask task, TrainingOptions options, Device device)
+public sealed class TaskEvaluator
 {
-    private readonly Dictionary<int, TaskExample[]> heldOut = [];
+    private readonly TaskModel model;
+    private readonly ITask task;
+    private readonly TrainingOptions options;
+    private readonly Dictionary<int, TaskBatch> heldOut = [];
 
-    /// <summary>Tokens per full-forward evaluation batch: bounds the memory of long sequences.</summary>
-    private const int TokensPerBatch = 16384;
-
-    /// <summary>The held-out examples at <paramref name="length"/>: EvalExamples at the training length, fewer at
-    /// longer lengths (as many tokens, at least 128 examples).</summary>
-    public TaskExample[] HeldOutExamples(int length)
+    /// <param name="model">The model; evaluation switches it to evaluation mode.</param>
+    /// <param name="task">The task; its kind must be one the model reads.</param>
+    /// <param name="options">The run's options: Seed, EvalExamples and BatchSize are used.</param>
+    /// <remarks>The model evaluates on its own device (<see cref="TaskModel.ParameterDevice"/>).</remarks>
+    public TaskEvaluator(TaskModel model, ITask task, TrainingOptions options)
     {
-        if (!heldOut.TryGetValue(length, out var examples))
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(options);
+        this.model = model;
+        this.task = task;
+        this.options = options;
+    }
+
+    /// <summary>The size that stands for the training distribution (EvaluationSizes[0]).</summary>
+    public int TrainingSize => task.EvaluationSizes[0];
+
+    /// <summary>The held-out examples at evaluation size index <paramref name="index"/> (0: the training
+    /// distribution): EvalExamples there, fewer at larger sizes (as many elements, at least 128 examples).</summary>
+    public TaskBatch HeldOut(int index)
+    {
+        if ((uint)index >= (uint)task.EvaluationSizes.Count)
+            throw new ArgumentOutOfRangeException(nameof(index), index,
+                $"index: expected an evaluation size index in [0, {task.EvaluationSizes.Count}), got {index}.");
+        if (!heldOut.TryGetValue(index, out var batch))
         {
-            bool trainingLength = length == task.SequenceLength;
-            int count = trainingLength
+            int size = task.EvaluationSizes[index];
+            bool training = index == 0;
+            int count = training
                 ? options.EvalExamples
                 : Math.Min(options.EvalExamples,
-                    Math.Max(128, (int)((long)options.EvalExamples * task.SequenceLength / length)));
-            // The training length keeps index 0 of the held-out stream; other lengths take their length as index.
-            int seed = Trainer.DeriveSeed(options.Seed, stream: 1, index: trainingLength ? 0 : length);
-            examples = task.SampleExamples(count, seed, length);
-            heldOut[length] = examples;
+                    Math.Max(128, (int)((long)options.EvalExamples * TrainingSize / Math.Max(1, size))));
+            // The training distribution keeps index 0 of the held-out stream; other sizes take their size as index.
+            int seed = Trainer.DeriveSeed(options.Seed, stream: 1, index: training ? 0 : size);
+            batch = task.Sample(count, seed, training ? null : size);
+            heldOut[index] = batch;
         }
-        return examples;
+        return batch;
     }
 
-    /// <summary>Held-out token accuracy in [0, 1] at <paramref name="length"/> (null: the training length): the
-    /// arg-max at every answer position of a full forward pass, compared with the answer.</summary>
-    public double FullForwardAccuracy(int? length = null)
+    /// <summary>Every metric of the task at evaluation size index <paramref name="index"/> (0: the training
+    /// distribution).</summary>
+    public EvaluationResult Evaluate(int index = 0, EvaluationOptions? evaluation = null)
     {
-        int sequenceLength = length ?? task.SequenceLength;
-        using var noGrad = no_grad();
+        evaluation ??= EvaluationOptions.Greedy;
+        evaluation.Validate();
+        var batch = HeldOut(index);
+        int size = task.EvaluationSizes[index];
         model.eval();
-        long correct = 0, total = 0;
-        int batch = Math.Max(1, Math.Min(Math.Max(options.BatchSize, 64), TokensPerBatch / sequenceLength));
-        foreach (var chunk in HeldOutExamples(sequenceLength).Chunk(batch))
+        var totals = MetricTotals.For(task);
+        int chunk = model.EvaluationChunk(size, options.BatchSize);
+        for (int start = 0; start < batch.Count; start += chunk)
         {
             using var scope = NewDisposeScope();
-            var (inputs, answers) = task.ToTensors(chunk, device);
-            var predicted = task.AnswerLogits(model.forward(inputs)).argmax(-1);
-            var (c, t) = TaskMetrics.CountCorrect(predicted, answers);
-            correct += c;
-            total += t;
+            totals.Add(model.Evaluate(task, batch.Slice(start, Math.Min(chunk, batch.Count - start)), evaluation));
         }
-        return (double)correct / total;
+        return new EvaluationResult(size, batch.Count, totals.Values(task));
     }
 
-    /// <summary>Held-out token accuracy in [0, 1] of step-mode greedy decoding at <paramref name="length"/> (null:
-    /// the training length): the recurrent path used for generation, which must agree with the full forward.</summary>
-    public double StepModeAccuracy(int? length = null)
-    {
-        int sequenceLength = length ?? task.SequenceLength;
-        model.eval();
-        long correct = 0, total = 0;
-        foreach (var chunk in HeldOutExamples(sequenceLength).Chunk(256))
-        {
-            using var scope = NewDisposeScope();
-            var (inputs, answers) = task.ToTensors(chunk, device);
-            var (c, t) = TaskMetrics.CountCorrect(task.DecodeAnswers(model, inputs), answers);
-            correct += c;
-            total += t;
-        }
-        return (double)correct / total;
-    }
+    /// <summary>The primary metric (Metrics[0]) on the training distribution: what the trainer evaluates
+    /// periodically (the model may skip the other metrics).</summary>
+    public double Primary() => Evaluate(0, new EvaluationOptions(PrimaryOnly: true)).Primary;
 
-    /// <summary>Both accuracies at every evaluation length of the task, the training length first.</summary>
-    public IReadOnlyList<LengthAccuracy> AllLengths() =>
-        task.EvaluationLengths
-            .Select(length => new LengthAccuracy(length, HeldOutExamples(length).Length, FullForwardAccuracy(length),
-                StepModeAccuracy(length)))
-            .ToList();
+    /// <summary>Every metric at every evaluation size of the task, the training distribution first.</summary>
+    public IReadOnlyList<EvaluationResult> AllSizes(EvaluationOptions? evaluation = null) =>
+        Enumerable.Range(0, task.EvaluationSizes.Count).Select(i => Evaluate(i, evaluation)).ToList();
 }

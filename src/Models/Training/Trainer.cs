@@ -6,8 +6,8 @@ using static TorchSharp.torch;
 namespace HybridSeq.Models.Training;
 
 /// <summary>
-/// Trains any <see cref="LanguageModel"/> (a family of <see cref="ModelFamilies"/>) on any
-/// <see cref="ISequenceTask"/> with AdamW, global gradient-norm clipping and a linear-warm-up + cosine learning-rate
+/// Trains any model (a family of <see cref="ModelFamilies"/>, a <see cref="TaskModel"/>) on any task
+/// (<see cref="ITask"/>) of a kind the family reads, with AdamW, global gradient-norm clipping and a linear-warm-up + cosine learning-rate
 /// schedule. Everything random is seeded from <see cref="TrainingOptions.Seed"/>: the initial weights, and the batch
 /// of step s as a pure function of (seed, s), so a run resumed from a checkpoint (weights, optimizer moments, step,
 /// curves) continues exactly as the uninterrupted run would. Owns the model and the optimizer.
@@ -17,12 +17,13 @@ public sealed class Trainer : IDisposable
     public const string CheckpointFileName = RunCheckpoint.FileName;
 
     private readonly AdamW optimizer;
+    private long lastBatchElements;
     private readonly List<(int Step, double Loss)> lossHistory = [];
     private readonly List<(int Step, double Accuracy)> evalHistory = [];
-    private List<LengthAccuracy> lengthAccuracies = [];
+    private List<EvaluationResult> lengthAccuracies = [];
 
-    public LanguageModel Model { get; }
-    public ISequenceTask Task { get; }
+    public TaskModel Model { get; }
+    public ITask Task { get; }
     public TrainingOptions Options { get; }
     public Device Device { get; }
 
@@ -35,17 +36,19 @@ public sealed class Trainer : IDisposable
     /// <summary>The training loss after every step: the curve data (plotting is the caller's business).</summary>
     public IReadOnlyList<(int Step, double Loss)> LossHistory => lossHistory;
 
-    /// <summary>Held-out token accuracy at the training length after every evaluation.</summary>
+    /// <summary>The task's primary held-out metric on the training distribution after every evaluation.</summary>
     public IReadOnlyList<(int Step, double Accuracy)> EvalHistory => evalHistory;
 
-    /// <summary>The last evaluation at every length of the task (<see cref="EvaluateLengths"/>); empty before.</summary>
-    public IReadOnlyList<LengthAccuracy> LengthAccuracies => lengthAccuracies;
+    /// <summary>The last evaluation at every size of the task (<see cref="EvaluateLengths"/>); empty before.</summary>
+    public IReadOnlyList<EvaluationResult> LengthAccuracies => lengthAccuracies;
 
     /// <summary>
     /// A fresh model of config's family (weights drawn after torch.manual_seed(options.Seed)) on
-    /// <paramref name="device"/>. config.VocabularySize must be at least task.VocabularySize.
+    /// <paramref name="device"/>. The family must read the task's kind (<see cref="ModelFamilies.RequireSupports"/>)
+    /// and the config must fit the task (<see cref="IModelConfig.ValidateFor"/>: e.g. a vocabulary that covers the
+    /// task's token ids).
     /// </summary>
-    public Trainer(IModelConfig config, ISequenceTask task, TrainingOptions options, Device device)
+    public Trainer(IModelConfig config, ITask task, TrainingOptions options, Device device)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(task);
@@ -53,23 +56,21 @@ public sealed class Trainer : IDisposable
         config.Validate();
         task.Validate();
         options.Validate();
-        if (config.VocabularySize < task.VocabularySize)
-            throw new ArgumentException(
-                $"config.VocabularySize must cover the task's {task.VocabularySize} token ids, got {config.VocabularySize}.",
-                nameof(config));
+        ModelFamilies.RequireSupports(config.Family, task);
+        config.ValidateFor(task);
         Task = task;
         Options = options;
         Device = device;
 
         torch.manual_seed(options.Seed);
-        Model = ModelFamilies.Create(config);
+        Model = ModelFamilies.Build(config);
         Model.to(device);
         optimizer = torch.optim.AdamW(
         [
             new AdamW.ParamGroup(Model.DecayedParameters(), lr: options.LearningRate, weight_decay: options.WeightDecay),
             new AdamW.ParamGroup(Model.UndecayedParameters(), lr: options.LearningRate, weight_decay: 0.0),
         ], lr: options.LearningRate);
-        Evaluator = new TaskEvaluator(Model, task, options, device);
+        Evaluator = new TaskEvaluator(Model, task, options);
     }
 
     /// <summary>Learning rate of the step with 0-based index <paramref name="step"/>.</summary>
@@ -83,15 +84,11 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>The training examples of step <paramref name="step"/> (0-based): a pure function of (seed, step).</summary>
-    public TaskExample[] TrainingBatch(int step) =>
-        Task.SampleExamples(Options.BatchSize, DeriveSeed(Options.Seed, stream: 0, index: step));
+    public TaskBatch TrainingBatch(int step) =>
+        Task.Sample(Options.BatchSize, DeriveSeed(Options.Seed, stream: 0, index: step));
 
-    /// <summary>Mean cross-entropy over the answer positions of <paramref name="examples"/>, with autograd.</summary>
-    public Tensor AnswerLoss(IReadOnlyList<TaskExample> examples)
-    {
-        var (inputs, answers) = Task.ToTensors(examples, Device);
-        return Task.AnswerLoss(Model.forward(inputs), answers);
-    }
+    /// <summary>The model's training loss of <paramref name="batch"/> (<see cref="TaskModel.Loss"/>), with autograd.</summary>
+    public Tensor Loss(TaskBatch batch) => Model.Loss(Task, batch);
 
     /// <summary>One optimizer step on the next training batch; returns its loss (before the update).</summary>
     public double TrainStep()
@@ -102,7 +99,9 @@ public sealed class Trainer : IDisposable
         foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
 
         optimizer.zero_grad();
-        var loss = AnswerLoss(TrainingBatch(CompletedSteps));
+        var batch = TrainingBatch(CompletedSteps);
+        lastBatchElements = batch.ElementCount;
+        var loss = Loss(batch);
         loss.backward();
         nn.utils.clip_grad_norm_(Model.parameters(), Options.GradientClipNorm);
         optimizer.step();
@@ -116,25 +115,21 @@ public sealed class Trainer : IDisposable
         return value;
     }
 
-    /// <summary>Held-out token accuracy in [0, 1] by the full forward at <paramref name="length"/> (null: the
-    /// training length); see <see cref="TaskEvaluator.FullForwardAccuracy"/>.</summary>
-    public double EvaluateAccuracy(int? length = null) => Evaluator.FullForwardAccuracy(length);
+    /// <summary>The task's primary held-out metric on the training distribution (token tasks: token accuracy in
+    /// [0, 1] by the full forward); see <see cref="TaskEvaluator.Primary"/>.</summary>
+    public double EvaluateAccuracy() => Evaluator.Primary();
 
-    /// <summary>Held-out token accuracy in [0, 1] of step-mode greedy decoding at <paramref name="length"/>; see
-    /// <see cref="TaskEvaluator.StepModeAccuracy"/>.</summary>
-    public double EvaluateStepModeAccuracy(int? length = null) => Evaluator.StepModeAccuracy(length);
-
-    /// <summary>Both accuracies at every evaluation length of the task (training length first); also kept in
+    /// <summary>Every metric at every evaluation size of the task (training distribution first); also kept in
     /// <see cref="LengthAccuracies"/> and in the next checkpoint.</summary>
-    public IReadOnlyList<LengthAccuracy> EvaluateLengths()
+    public IReadOnlyList<EvaluationResult> EvaluateLengths()
     {
-        lengthAccuracies = Evaluator.AllLengths().ToList();
+        lengthAccuracies = Evaluator.AllSizes().ToList();
         return lengthAccuracies;
     }
 
     /// <summary>
-    /// Trains until <see cref="TrainingOptions.Steps"/> or until held-out accuracy reaches
-    /// <see cref="TrainingOptions.EarlyStopAccuracy"/>, then evaluates at every length of the task. Evaluates and
+    /// Trains until <see cref="TrainingOptions.Steps"/> or until the primary held-out metric reaches
+    /// <see cref="TrainingOptions.EarlyStopAccuracy"/> (in its direction), then evaluates at every size of the task. Evaluates and
     /// writes the checkpoint into <paramref name="outputDirectory"/> every EvalEvery steps and at the end.
     /// <paramref name="progress"/> is called after every step on the training thread (after the checkpoint on the
     /// steps that evaluated). With <paramref name="stopAtStep"/>, stops once that many steps are done and writes the
@@ -145,13 +140,14 @@ public sealed class Trainer : IDisposable
     {
         Directory.CreateDirectory(outputDirectory);
         string checkpointPath = RunCheckpoint.PathIn(outputDirectory);
-        long tokensPerStep = (long)Options.BatchSize * Task.SequenceLength;
         var total = System.Diagnostics.Stopwatch.StartNew();
         var sinceReport = System.Diagnostics.Stopwatch.StartNew();
 
         // A run resumed from a checkpoint that had already stopped early stays stopped.
         double accuracy = evalHistory.Count > 0 ? evalHistory[^1].Accuracy : 0.0;
-        bool stoppedEarly = accuracy >= Options.EarlyStopAccuracy && CompletedSteps < Options.Steps;
+        var primary = Task.Metrics[0];
+        bool stoppedEarly = evalHistory.Count > 0 && primary.Reaches(accuracy, Options.EarlyStopAccuracy)
+                            && CompletedSteps < Options.Steps;
         while (!stoppedEarly && CompletedSteps < Options.Steps)
         {
             if (stopAtStep is int stop && CompletedSteps >= stop)
@@ -162,14 +158,14 @@ public sealed class Trainer : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             double learningRate = LearningRateAt(CompletedSteps);
             double loss = TrainStep();
-            double tokensPerSecond = tokensPerStep / Math.Max(sinceReport.Elapsed.TotalSeconds, 1e-9);
+            double tokensPerSecond = lastBatchElements / Math.Max(sinceReport.Elapsed.TotalSeconds, 1e-9);
             double? evalAccuracy = null;
             if (CompletedSteps % Options.EvalEvery == 0 || CompletedSteps == Options.Steps)
             {
                 accuracy = EvaluateAccuracy();
                 evalHistory.Add((CompletedSteps, accuracy));
                 evalAccuracy = accuracy;
-                stoppedEarly = accuracy >= Options.EarlyStopAccuracy && CompletedSteps < Options.Steps;
+                stoppedEarly = primary.Reaches(accuracy, Options.EarlyStopAccuracy) && CompletedSteps < Options.Steps;
                 SaveCheckpoint(checkpointPath);
             }
             progress?.Invoke(new TrainingProgress(CompletedSteps, Options.Steps, loss, learningRate, tokensPerSecond,
@@ -191,8 +187,9 @@ public sealed class Trainer : IDisposable
     /// <paramref name="path"/> (<see cref="RunCheckpoint"/>).</summary>
     public void SaveCheckpoint(string path)
     {
-        var metadata = new CheckpointMetadata(Model.Family, ModelFamilies.ToJson(Model.Config), Task.Name,
-            TaskRegistry.ToJson(Task), Options, CompletedSteps,
+        var metadata = new CheckpointMetadata(CheckpointMetadata.CurrentVersion, Model.Family,
+            ModelFamilies.ToJson(Model.Config), Task.Name, Task.Kind, TaskRegistry.ToJson(Task),
+            Task.Metrics.Select(m => m.Name).ToList(), Options, CompletedSteps,
             lossHistory.Select(p => new CurvePoint(p.Step, p.Loss)).ToList(),
             evalHistory.Select(p => new CurvePoint(p.Step, p.Accuracy)).ToList(),
             lengthAccuracies);

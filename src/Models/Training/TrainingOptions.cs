@@ -11,7 +11,8 @@ namespace HybridSeq.Models.Training;
 /// <param name="EvalEvery">Evaluate the held-out set (and checkpoint) every this many steps.</param>
 /// <param name="EvalExamples">Size of the held-out set.</param>
 /// <param name="Seed">Seeds the initial weights, the training batches and (through a different stream) the held-out set.</param>
-/// <param name="EarlyStopAccuracy">Stop once held-out token accuracy reaches this fraction (1.0 or more: never).</param>
+/// <param name="EarlyStopAccuracy">Stop once the task's primary held-out metric reaches this value in its direction
+/// (an accuracy: at or above this fraction, 1.0 or more: never; a lower-is-better metric: at or below it).</param>
 public sealed record TrainingOptions(
     int Steps = 2000,
     int BatchSize = 32,
@@ -48,21 +49,39 @@ public sealed record TrainingOptions(
     }
 }
 
-/// <summary>What the trainer reports after every step. EvalAccuracy is set on the steps that evaluated.</summary>
+/// <summary>What the trainer reports after every step. EvalAccuracy (the task's primary metric) is set on the steps
+/// that evaluated. TokensPerSecond counts the batch's elements (<see cref="Tasks.TaskBatch.ElementCount"/>).</summary>
 public readonly record struct TrainingProgress(
     int Step, int TotalSteps, double Loss, double LearningRate, double TokensPerSecond, double? EvalAccuracy);
 
-/// <summary>Held-out token accuracy at one sequence length, by the full forward and by step-mode greedy decoding
-/// (the step contract); both in [0, 1].</summary>
-public sealed record LengthAccuracy(int Length, int Examples, double FullForward, double StepMode);
+/// <summary>The held-out evaluation at one size of a task (a sequence length, a number of points): every metric of
+/// the task (<see cref="Tasks.ITask.Metrics"/>, same order) on <paramref name="Examples"/> examples.</summary>
+public sealed record EvaluationResult(int Size, int Examples, IReadOnlyList<Tasks.MetricValue> Metrics)
+{
+    /// <summary>The value of the metric called <paramref name="name"/>; an ArgumentException listing the names
+    /// when there is none.</summary>
+    public double Value(string name) =>
+        Metrics.FirstOrDefault(m => m.Name == name)?.Value ?? throw new ArgumentException(
+            $"name: expected one of {string.Join(", ", Metrics.Select(m => m.Name))}, got '{name}'.", nameof(name));
+
+    /// <summary>The primary metric's value (the first).</summary>
+    public double Primary => Metrics[0].Value;
+
+    // Value equality of the metric list (a record compares lists by reference).
+    public bool Equals(EvaluationResult? other) =>
+        other is not null && Size == other.Size && Examples == other.Examples && Metrics.SequenceEqual(other.Metrics);
+
+    public override int GetHashCode() => HashCode.Combine(Size, Examples, Metrics.Count);
+}
 
 /// <summary>The outcome of <see cref="Trainer.Run"/>.</summary>
 /// <param name="Steps">Optimizer steps completed in total (including those before a resume).</param>
-/// <param name="HeldOutAccuracy">Held-out token accuracy at the training length after the last step, in [0, 1].</param>
+/// <param name="HeldOutAccuracy">The task's primary held-out metric (token accuracy for token tasks, in [0, 1]) on
+/// the training distribution after the last step.</param>
 /// <param name="StoppedEarly">True when EarlyStopAccuracy was reached before Steps.</param>
 /// <param name="Paused">True when Run stopped at its stopAtStep before the end (the checkpoint resumes it).</param>
 /// <param name="Elapsed">Wall time of this Run call.</param>
 /// <param name="CheckpointPath">The checkpoint written at the end.</param>
-/// <param name="Lengths">The final evaluation at every length of the task (empty when paused).</param>
+/// <param name="Lengths">The final evaluation at every size of the task (empty when paused).</param>
 public sealed record TrainingResult(int Steps, double HeldOutAccuracy, bool StoppedEarly, bool Paused, TimeSpan Elapsed,
-    string CheckpointPath, IReadOnlyList<LengthAccuracy> Lengths);
+    string CheckpointPath, IReadOnlyList<EvaluationResult> Lengths);

@@ -69,7 +69,7 @@ public sealed class ModelFamiliesTests
     [TestCaseSource(typeof(TaskRegistry), nameof(TaskRegistry.All))]
     public void TaskConfigRoundTripsThroughJson(TaskDefinition definition)
     {
-        ISequenceTask task = definition.Default switch
+        ITask task = definition.Default switch
         {
             SelectiveCopyingTask copying => copying with { RegionLength = 20, DataTokenCount = 3 },
             InductionHeadsTask induction => induction with { SequenceLength = 32, MaxEvaluationLength = 512 },

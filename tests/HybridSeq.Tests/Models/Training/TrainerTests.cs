@@ -97,9 +97,9 @@ public sealed class TrainerTests
         Assert.That(trainer.EvalHistory.Select(p => p.Step), Is.EqualTo(evaluations.Select(r => r.Step)));
         // The final evaluation per length: selective copying has the training length only; the full forward's
         // figure is the early-stop accuracy, and step-mode decoding agrees with it.
-        Assert.That(result.Lengths.Select(l => l.Length), Is.EqualTo(new[] { TinyTask.SequenceLength }));
-        Assert.That(result.Lengths[0].FullForward, Is.EqualTo(result.HeldOutAccuracy));
-        Assert.That(result.Lengths[0].StepMode, Is.EqualTo(result.HeldOutAccuracy).Within(1.0 / 32),
+        Assert.That(result.Lengths.Select(l => l.Size), Is.EqualTo(new[] { TinyTask.SequenceLength }));
+        Assert.That(result.Lengths[0].Value(SequenceTaskMetrics.Accuracy), Is.EqualTo(result.HeldOutAccuracy));
+        Assert.That(result.Lengths[0].Value(SequenceTaskMetrics.StepModeAccuracy), Is.EqualTo(result.HeldOutAccuracy).Within(1.0 / 32),
             "up to one arg-max tie among the 32 answer tokens");
 
         Assert.That(new FileInfo(result.CheckpointPath).Length, Is.GreaterThan(1000));
@@ -152,12 +152,12 @@ public sealed class TrainerTests
             task, options, CPU);
         var result = trainer.Run(directory);
         Assert.That(trainer.Model, Is.InstanceOf<RecurrentLanguageModel>());
-        Assert.That(result.Lengths.Select(l => l.Length), Is.EqualTo(new[] { 8, 32 }));
+        Assert.That(result.Lengths.Select(l => l.Size), Is.EqualTo(new[] { 8, 32 }));
         // 16 examples at the training length; at 4x as many tokens: max(128, ...) capped by EvalExamples = 16.
         Assert.That(result.Lengths.Select(l => l.Examples), Is.EqualTo(new[] { 16, 16 }));
         foreach (var length in result.Lengths)
-            Assert.That(length.StepMode, Is.EqualTo(length.FullForward).Within(1.0 / length.Examples),
-                $"step mode = full forward at {length.Length} (up to one arg-max tie)");
+            Assert.That(length.Value(SequenceTaskMetrics.StepModeAccuracy), Is.EqualTo(length.Value(SequenceTaskMetrics.Accuracy)).Within(1.0 / length.Examples),
+                $"step mode = full forward at {length.Size} (up to one arg-max tie)");
 
         using var reloaded = Trainer.LoadCheckpoint(result.CheckpointPath, CPU);
         Assert.That(reloaded.Task, Is.EqualTo(task));
