@@ -1,8 +1,10 @@
 using System.Text.Json;
 using HybridSeq.Managed;
 using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Tasks.Pointer;
 
 namespace HybridSeq.Models;
 
@@ -49,6 +51,10 @@ public static class ModelFamilies
         Recurrent(Lstm, RnnCell.Lstm, "LSTM on the fused recurrence (nn.LSTM's equations)", heads: 1),
         Recurrent(Gru, RnnCell.Gru, "GRU on the fused recurrence (nn.GRU's equations)", heads: 1),
         Recurrent(Slstm, RnnCell.Slstm, "xLSTM's sLSTM (exponential gating, normaliser and stabiliser), 4 heads", heads: 4),
+        PointerFamily(PointerNetwork.PtrNetFamily, PointerEncoder.Lstm,
+            "Pointer network (Vinyals et al. 2015): LSTM encoder over the elements in order, LSTM decoder whose additive attention points at them"),
+        PointerFamily(PointerNetwork.RpwFamily, PointerEncoder.ReadProcessWrite,
+            "Read-process-write (Vinyals et al. 2016): per-element embedding, P steps of an input-less LSTM attending over the set (order invariant), pointer decoder"),
     ];
 
     /// <summary>The family called <paramref name="name"/>; an <see cref="ArgumentException"/> listing the names
@@ -120,6 +126,15 @@ public static class ModelFamilies
             task => new RecurrentConfig(cell, VocabularyOf(task), Heads: heads),
             json => json.Deserialize<RecurrentConfig>(),
             config => new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)));
+
+    private static ModelFamily PointerFamily(string name, PointerEncoder encoder, string description) =>
+        new(name, description, [TaskKinds.Pointer],
+            task => new PointerNetworkConfig(encoder,
+                task as IPointerTask is { } pointerTask ? pointerTask.InputFeatures
+                    : throw new ArgumentException($"task: a {name} model reads pointer tasks, got {task.Name} (kind {task.Kind}).", nameof(task)),
+                ProcessSteps: encoder == PointerEncoder.ReadProcessWrite ? 5 : 0),
+            json => json.Deserialize<PointerNetworkConfig>(),
+            config => new PointerNetwork(Expect<PointerNetworkConfig>(config, name)));
 
     /// <summary>The vocabulary of a token task (the language models' default configs).</summary>
     private static int VocabularyOf(ITask task) => task as ISequenceTask is { } sequenceTask

@@ -1,4 +1,7 @@
 using System.Globalization;
+using System.ComponentModel;
+using HybridSeq.Models;
+using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -8,9 +11,23 @@ namespace HybridSeq.Cli.Commands;
 /// <summary>`hybridseq eval --checkpoint FILE`: the held-out metrics of a trained model of any family on its task
 /// (token tasks: token accuracy by the full forward and by step-mode greedy decoding), at every evaluation size of
 /// the task, on the held-out sets the training run evaluated. Loads the model only (no trainer, no optimizer).</summary>
-public sealed class EvalCommand(IAnsiConsole console) : Command<CheckpointSettings>
+public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Settings>
 {
-    public override int Execute(CommandContext context, CheckpointSettings settings, CancellationToken cancellationToken)
+    public sealed class Settings : CheckpointSettings
+    {
+        [CommandOption("--beam <B>")]
+        [Description("Pointer tasks: after greedy decoding, evaluate again with beam search of width B under the task's constraint (never point twice, only valid continuations); 1: greedy only.")]
+        [DefaultValue(5)]
+        public int Beam { get; init; } = 5;
+
+        public override ValidationResult Validate()
+        {
+            if (Beam < 1) return ValidationResult.Error($"--beam must be a positive integer, got {Beam}.");
+            return base.Validate();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var device = DeviceOption.Resolve(settings.Device);
         var (metadata, model) = RunCheckpoint.LoadModel(settings.Checkpoint, device);
@@ -23,6 +40,8 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<CheckpointSettin
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
                 $"{TrainCommand.Describe(task)}; {metadata.Options.EvalExamples} held-out examples{TrainCommand.DescribeAnswers(task)} at the training {task.SizeName}");
             var sizes = evaluator.AllSizes();
+            if (task.Kind == TaskKinds.Pointer)
+                console.MarkupLine("greedy decoding (unconstrained: what the network itself points at):");
             TrainCommand.WriteLengthTable(console, task, sizes);
             // The other metrics first, the primary one last (token tasks: step-mode, then the held-out accuracy).
             for (int i = task.Metrics.Count - 1; i >= 0; i--)
@@ -32,6 +51,13 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<CheckpointSettin
                 string prefix = index == 0 ? "held-out " : "";
                 console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
                     $"{prefix}{metric.Description}: {metric.FormatValue(sizes[0].Value(metric.Name))}");
+            }
+            if (task.Kind == TaskKinds.Pointer && settings.Beam > 1)
+            {
+                // The paper's decoding: beam search restricted to valid outputs.
+                console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
+                    $"constrained beam search, width {settings.Beam}:");
+                TrainCommand.WriteLengthTable(console, task, evaluator.AllSizes(new EvaluationOptions(BeamSize: settings.Beam)));
             }
             return HybridSeqApp.ExitSuccess;
         }

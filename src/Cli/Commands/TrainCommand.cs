@@ -3,8 +3,10 @@ using System.Globalization;
 using HybridSeq.Managed;
 using HybridSeq.Models;
 using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Tasks.Pointer;
 using HybridSeq.Models.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -22,11 +24,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "[TASK]")]
-        [Description("The task: selective-copying or induction-heads (`hybridseq tasks` lists them). Default: selective-copying.")]
+        [Description("The task: selective-copying, induction-heads, convex-hull, delaunay, tsp or sort-numbers (`hybridseq tasks` lists them all). Default: selective-copying.")]
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: mamba, lstm, gru or slstm. Default: mamba.")]
+        [Description("Model family: mamba, lstm, gru or slstm (token tasks), ptrnet or rpw (pointer tasks). Default: the task's (mamba; ptrnet for the geometric tasks, rpw for sort-numbers).")]
         public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]
@@ -54,11 +56,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public bool Overwrite { get; init; }
 
         [CommandOption("--layers <N>")]
-        [Description("Layers (Mamba blocks or stacked RNN layers). Default: 2.")]
+        [Description("Layers (Mamba blocks, stacked RNN layers, ptrnet's encoder LSTM layers). Default: 2 (ptrnet: 1).")]
         public int? Layers { get; init; }
 
         [CommandOption("--d-model <N>")]
-        [Description("Model width d_model (the RNNs' hidden size). Default: 64.")]
+        [Description("Model width d_model (the RNNs' hidden size; ptrnet / rpw: hidden and attention size). Default: 64 (ptrnet / rpw: 128).")]
         public int? DModel { get; init; }
 
         [CommandOption("--d-state <N>")]
@@ -84,6 +86,22 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         [CommandOption("--max-eval-len <N>")]
         [Description("induction-heads only: evaluate at seq-len, 4 x seq-len, 16 x seq-len, ... up to this length. Default: 1024.")]
         public int? MaxEvalLen { get; init; }
+
+        [CommandOption("--n-min <N>")]
+        [Description("Pointer tasks only: smallest training set size n (sizes are drawn uniformly from [--n-min, --n-max]). Defaults: convex-hull 5, delaunay 5, tsp 5, sort-numbers 5.")]
+        public int? NMin { get; init; }
+
+        [CommandOption("--n-max <N>")]
+        [Description("Pointer tasks only: largest training set size n. Defaults: convex-hull 10, delaunay 7, tsp 8, sort-numbers 5.")]
+        public int? NMax { get; init; }
+
+        [CommandOption("--eval-n <LIST>")]
+        [Description("Pointer tasks only: comma-separated n evaluated on their own after training (inside and outside the training range), e.g. 5,10,20. Default: n-min, n-max and one larger n.")]
+        public string? EvalN { get; init; }
+
+        [CommandOption("--process-steps <P>")]
+        [Description("rpw only: process steps P of read-process-write (0, 1, 5, 10 in the Order Matters paper). Default: 5.")]
+        public int? ProcessSteps { get; init; }
 
         [CommandOption("--batch-size <N>")]
         [Description("Examples per step. Default: 32.")]
@@ -118,8 +136,21 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ("--data-tokens", DataTokens.HasValue), ("--data-vocab", DataVocab.HasValue),
             ("--max-eval-len", MaxEvalLen.HasValue), ("--batch-size", BatchSize.HasValue),
             ("--lr", LearningRate.HasValue), ("--warmup", Warmup.HasValue), ("--eval-every", EvalEvery.HasValue),
-            ("--early-stop", EarlyStop.HasValue),
+            ("--early-stop", EarlyStop.HasValue), ("--n-min", NMin.HasValue), ("--n-max", NMax.HasValue),
+            ("--eval-n", EvalN is not null), ("--process-steps", ProcessSteps.HasValue),
         ];
+
+        /// <summary>--eval-n parsed: null when not given; an error message when malformed.</summary>
+        private (int[]? Sizes, string? Error) ParsedEvalN()
+        {
+            if (EvalN is null) return (null, null);
+            var parts = EvalN.Split(',', StringSplitOptions.TrimEntries);
+            var sizes = new int[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+                if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] < 1)
+                    return (null, $"--eval-n must be comma-separated positive integers (e.g. 5,10,20), got '{EvalN}'.");
+            return (sizes, null);
+        }
 
         public override ValidationResult Validate()
         {
@@ -169,6 +200,13 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     $"--data-tokens and --data-vocab apply to selective-copying only, not {task}."),
                 (MaxEvalLen is null || task == InductionHeadsTask.TaskName,
                     $"--max-eval-len applies to induction-heads only, not {task}."),
+                (NMin is null && NMax is null && EvalN is null || TaskRegistry.Get(task).Kind == TaskKinds.Pointer,
+                    $"--n-min, --n-max and --eval-n apply to the pointer tasks (convex-hull, delaunay, tsp, sort-numbers), not {task}."),
+                (ProcessSteps is null || family == PointerNetwork.RpwFamily,
+                    $"--process-steps applies to the rpw family only, not {family}."),
+                (ProcessSteps is null or >= 0, $"--process-steps must be zero or more, got {ProcessSteps}."),
+                (NMin is null or > 0, $"--n-min must be a positive integer, got {NMin}."),
+                (NMax is null or > 0, $"--n-max must be a positive integer, got {NMax}."),
             ];
             foreach (var (ok, message) in checks)
                 if (!ok) return ValidationResult.Error(message);
@@ -187,6 +225,19 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     return ValidationResult.Error($"--seq-len must be at least 3 for induction-heads (trigger, answer, final trigger), got {length}.");
                 if (MaxEvalLen is int max && max < length)
                     return ValidationResult.Error($"--max-eval-len must be at least --seq-len = {length}, got {max}.");
+            }
+            if (ParsedEvalN().Error is string evalError) return ValidationResult.Error(evalError);
+            if (!Resume && TaskRegistry.Get(task).Default is IPointerTask)
+            {
+                // The task's own range checks (n too small or too large for the label generator), as CLI errors.
+                try
+                {
+                    BuildTask().Validate();
+                }
+                catch (ArgumentOutOfRangeException e)
+                {
+                    return ValidationResult.Error(e.Message.Split(Environment.NewLine)[0]);
+                }
             }
             return ValidationResult.Success();
         }
@@ -226,6 +277,30 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                         SequenceLength = length,
                         MaxEvaluationLength = MaxEvalLen ?? Math.Max(length, induction.MaxEvaluationLength),
                     };
+                case ConvexHullTask hull:
+                    return hull with
+                    {
+                        MinSize = NMin ?? Math.Min(hull.MinSize, NMax ?? hull.MinSize), MaxSize = NMax ?? Math.Max(hull.MaxSize, NMin ?? 0),
+                        EvaluateAt = ParsedEvalN().Sizes ?? hull.EvaluateAt,
+                    };
+                case DelaunayTask delaunay:
+                    return delaunay with
+                    {
+                        MinSize = NMin ?? Math.Min(delaunay.MinSize, NMax ?? delaunay.MinSize), MaxSize = NMax ?? Math.Max(delaunay.MaxSize, NMin ?? 0),
+                        EvaluateAt = ParsedEvalN().Sizes ?? delaunay.EvaluateAt,
+                    };
+                case TspTask tsp:
+                    return tsp with
+                    {
+                        MinSize = NMin ?? Math.Min(tsp.MinSize, NMax ?? tsp.MinSize), MaxSize = NMax ?? Math.Max(tsp.MaxSize, NMin ?? 0),
+                        EvaluateAt = ParsedEvalN().Sizes ?? tsp.EvaluateAt,
+                    };
+                case SortNumbersTask sort:
+                    return sort with
+                    {
+                        MinSize = NMin ?? Math.Min(sort.MinSize, NMax ?? sort.MinSize), MaxSize = NMax ?? Math.Max(sort.MaxSize, NMin ?? 0),
+                        EvaluateAt = ParsedEvalN().Sizes ?? sort.EvaluateAt,
+                    };
                 default:
                     return definition.Default;
             }
@@ -246,6 +321,13 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     ModelDimension = DModel ?? recurrent.ModelDimension,
                     Layers = Layers ?? recurrent.Layers,
                     Heads = Heads ?? recurrent.Heads,
+                },
+                PointerNetworkConfig pointer => pointer with
+                {
+                    HiddenSize = DModel ?? pointer.HiddenSize,
+                    AttentionSize = DModel ?? pointer.AttentionSize,
+                    EncoderLayers = Layers ?? pointer.EncoderLayers,
+                    ProcessSteps = ProcessSteps ?? pointer.ProcessSteps,
                 },
                 var other => other,
             };
@@ -372,6 +454,9 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     {
         MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",
         RecurrentConfig r => $"{r.Family}: {r.Layers} layers, hidden {r.ModelDimension}, {r.Heads} head(s)",
+        PointerNetworkConfig { Encoder: PointerEncoder.Lstm } p =>
+            $"ptrnet: LSTM encoder of {p.EncoderLayers} layer(s), hidden {p.HiddenSize}, attention {p.AttentionSize}",
+        PointerNetworkConfig p => $"rpw: read-process-write, {p.ProcessSteps} process steps, hidden {p.HiddenSize}, attention {p.AttentionSize}",
         _ => config.Family,
     };
 
@@ -385,6 +470,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             $"selective-copying: {s.DataTokenCount} data tokens (vocabulary {s.DataVocabulary}) in a region of {s.RegionLength}, sequence {s.SequenceLength}",
         InductionHeadsTask i =>
             $"induction-heads: vocabulary {i.VocabularySize}, training length {i.SequenceLength}, evaluated at {string.Join(", ", i.EvaluationLengths)}",
+        IPointerTask p =>
+            $"{p.Name}: n in [{p.MinSize}, {p.MaxSize}] for training, evaluated at n = {string.Join(", ", p.EvaluationSizes.Skip(1))} (first row: the training range)",
         _ => task.Name,
     };
 }

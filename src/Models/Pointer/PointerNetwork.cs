@@ -2,6 +2,8 @@ using System.Text.Json.Serialization;
 using HybridSeq.Managed;
 using HybridSeq.Models.Decoding;
 using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Tasks.Pointer;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -36,7 +38,7 @@ public sealed record PointerNetworkConfig(
     int HiddenSize = 128,
     int EncoderLayers = 1,
     int ProcessSteps = 0,
-    int AttentionSize = 128)
+    int AttentionSize = 128) : IModelConfig
 {
     /// <summary>ptrnet for the LSTM encoder, rpw for read-process-write.</summary>
     [JsonIgnore]
@@ -60,6 +62,19 @@ public sealed record PointerNetworkConfig(
                 $"PointerNetworkConfig.ProcessSteps belongs to the ReadProcessWrite encoder; the Lstm encoder expects 0, got {ProcessSteps}.");
     }
 
+    /// <summary>The task must be a pointer task whose elements have InputFeatures features.</summary>
+    public void ValidateFor(ITask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (task is not IPointerTask pointerTask)
+            throw new ArgumentException($"config: a {Family} model reads pointer tasks, got {task.Name} (kind {task.Kind}).",
+                "config");
+        if (pointerTask.InputFeatures != InputFeatures)
+            throw new ArgumentException(
+                $"config: InputFeatures must be {task.Name}'s {pointerTask.InputFeatures} features per element, got {InputFeatures}.",
+                "config");
+    }
+
     private static void Positive(int value, string name)
     {
         if (value <= 0)
@@ -73,10 +88,13 @@ public sealed record PointerNetworkConfig(
 /// (a learned memory row) and position j in 1..N points at input element j - 1; so a target sequence of element
 /// indices i is written i + 1 and ends with 0. The decoder reads the element it pointed at last (its embedding),
 /// and a learned go vector at the first step (token 0 doubles as go: after the end nothing is read).
-/// <para>Training: <see cref="forward"/> with teacher forcing. Decoding: <see cref="Encode"/> a batch, then its
-/// <see cref="PointerStepModel"/> is an <see cref="IStepModel"/> with VocabularySize N + 1.</para>
+/// <para>Training: <see cref="forward"/> with teacher forcing (the trainer calls <see cref="Loss"/>). Decoding:
+/// <see cref="EncodeForDecoding"/> a batch, then its <see cref="PointerStepModel"/> is an <see cref="IStepModel"/>
+/// with VocabularySize N + 1 (<see cref="PointerDecoding"/>: greedy, constrained greedy, constrained beam search).
+/// Evaluation (<see cref="Evaluate"/>): greedy decoding without constraints for beam size 1 (what the network
+/// itself predicts), beam search under the task's constraint for larger beams.</para>
 /// </summary>
-public sealed class PointerNetwork : nn.Module
+public sealed class PointerNetwork : TaskModel
 {
     public const string PtrNetFamily = "ptrnet";
     public const string RpwFamily = "rpw";
@@ -121,10 +139,45 @@ public sealed class PointerNetwork : nn.Module
         RegisterComponents();
     }
 
-    public PointerNetworkConfig Config => config;
+    // Not a covariant override: TorchSharp's Module.to() reflects over the members by name and two "Config"
+    // properties (base and override) collide there.
+    public override IModelConfig Config => config;
 
-    public Device ParameterDevice => parameters().First().device;
-    public ScalarType ParameterDtype => parameters().First().dtype;
+    /// <summary>The config as its record type.</summary>
+    public PointerNetworkConfig PointerConfig => config;
+
+    /// <summary>Mean cross-entropy of the target output positions (the end included), teacher-forced.</summary>
+    public override Tensor Loss(ITask task, TaskBatch batch)
+    {
+        var pointerTask = ExpectTask<IPointerTask>(task);
+        var examples = ExpectBatch<PointerTaskBatch>(batch).Examples;
+        var (inputs, lengths, targets) = PointerTasks.ToTensors(examples, pointerTask.InputFeatures, ParameterDevice,
+            ParameterDtype);
+        var logits = forward(inputs, lengths, targets);
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1), ignore_index: -1);
+    }
+
+    /// <summary>Decodes the batch (beam size 1: greedy without constraints; more: the task-constrained beam search
+    /// of that width) and scores it with the task's metrics.</summary>
+    public override MetricTotals Evaluate(ITask task, TaskBatch batch, EvaluationOptions options)
+    {
+        var pointerTask = ExpectTask<IPointerTask>(task);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var examples = ExpectBatch<PointerTaskBatch>(batch).Examples;
+        var predictions = options.BeamSize == 1
+            ? PointerDecoding.Greedy(this, pointerTask, examples, constrained: false)
+            : PointerDecoding.Beam(this, pointerTask, examples, options.BeamSize, constrained: true);
+        return pointerTask.Score(examples, predictions);
+    }
+
+    /// <summary>Chunks of at most 256 sets, fewer for large n (decoding keeps (B, N + 1, H) per row and step).</summary>
+    public override int EvaluationChunk(int size, int batchSize) => Math.Max(16, Math.Min(256, 8192 / Math.Max(1, size)));
+
+    /// <remarks>The linear maps' and recurrences' weight matrices are decayed; biases, the attention vector and the
+    /// learned go / end vectors are not.</remarks>
+    protected override bool IsDecayed(string name) =>
+        name.Contains("weight", StringComparison.Ordinal) && !name.Contains("bias", StringComparison.Ordinal);
 
     /// <summary>
     /// Teacher-forced full forward: inputs (B, N, F) float, lengths (B) int64 in [1, N] (elements beyond are

@@ -29,39 +29,45 @@ internal static class PointSampling
 
     public static PointSet PointsOf(PointerExample example) => example.Points ?? throw new ArgumentException(
         "example: expected an example of a geometric task (with its point set), got one without points.", nameof(example));
-
-    public static void CheckCounts(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
-    {
-        ArgumentNullException.ThrowIfNull(examples);
-        ArgumentNullException.ThrowIfNull(predictions);
-        if (examples.Count != predictions.Count || examples.Count == 0)
-            throw new ArgumentException(
-                $"predictions: expected one per example ({examples.Count}, at least one), got {predictions.Count}.",
-                nameof(predictions));
-    }
-
-    public static PointerMetric Percent(string name, double fraction) => new(name, fraction, $"{100 * fraction:F1}%");
 }
 
 /// <summary>
 /// Planar convex hull (Vinyals et al. 2015, 4.2): n points uniform in the unit square; the target is the hull's
 /// vertices counter-clockwise from the lowest index (<see cref="ConvexHull.Vertices"/>: collinear boundary points are
-/// not vertices). Metrics: exact-sequence accuracy, and area coverage (predicted polygon's area over the hull's,
-/// averaged over the valid predictions; FAIL when more than 1% are not simple polygons, as the paper prints it).
+/// not vertices). Metrics: exact-sequence accuracy; area coverage (the predicted polygon's area over the hull's,
+/// averaged over the predictions that are simple polygons); the share of invalid predictions (not a simple polygon:
+/// the paper prints FAIL for the area when more than 1% are).
 /// </summary>
-public sealed record ConvexHullTask(int MinSize = 5, int MaxSize = 10, int[]? EvaluationSizes = null) : IPointerTask
+/// <param name="MinSize">Smallest training n.</param>
+/// <param name="MaxSize">Largest training n.</param>
+/// <param name="EvaluateAt">The n evaluated on their own after training (null: MinSize, MaxSize, 2 MaxSize).</param>
+public sealed record ConvexHullTask(int MinSize = 5, int MaxSize = 10, int[]? EvaluateAt = null) : IPointerTask
 {
     public const string TaskName = "convex-hull";
     private const int Smallest = 3, Largest = 500;
 
+    /// <summary>The share of invalid predictions above which the paper prints FAIL for the area.</summary>
+    public const double FailShare = 0.01;
+
     [JsonIgnore] public string Name => TaskName;
+    [JsonIgnore] public string Kind => TaskKinds.Pointer;
+    [JsonIgnore] public string SizeName => "n";
     [JsonIgnore] public int InputFeatures => 2;
-    IReadOnlyList<int> IPointerTask.EvaluationSizes => EvaluationSizes ?? [MinSize, MaxSize, 2 * MaxSize];
+    [JsonIgnore] public IReadOnlyList<int> EvaluationSizes =>
+        PointerTasks.EvaluationSizes(MinSize, MaxSize, EvaluateAt, Math.Min(Largest, 2 * MaxSize));
+
+    [JsonIgnore]
+    public IReadOnlyList<MetricDefinition> Metrics { get; } =
+    [
+        PointerTasks.Accuracy,
+        new("area-coverage", "area coverage of the valid predictions", "area {0}", MetricGoal.HigherIsBetter, true),
+        new("invalid-share", "predictions that are not simple polygons (area FAIL above 1%)", "{0} invalid",
+            MetricGoal.LowerIsBetter, true),
+    ];
 
     public int MaxTargetLength(int size) => size;
 
-    public void Validate() => PointerTasks.ValidateSizes(TaskName, MinSize, MaxSize,
-        ((IPointerTask)this).EvaluationSizes, Smallest, Largest);
+    public void Validate() => PointerTasks.ValidateSizes(TaskName, MinSize, MaxSize, EvaluateAt ?? [MinSize], Smallest, Largest);
 
     public PointerExample[] SampleExamples(int count, int seed, int? size = null)
     {
@@ -69,34 +75,28 @@ public sealed record ConvexHullTask(int MinSize = 5, int MaxSize = 10, int[]? Ev
         return PointSampling.Sample(count, seed, size, MinSize, MaxSize, Smallest, Largest, ConvexHull.Vertices);
     }
 
+    public TaskBatch Sample(int count, int seed, int? size = null) => new PointerTaskBatch(SampleExamples(count, seed, size));
+
     public IPointerConstraint Constraint(PointerExample example) => new HullConstraint(PointSampling.PointsOf(example));
 
-    public IReadOnlyList<PointerMetric> Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
+    public MetricTotals Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
     {
-        PointSampling.CheckCounts(examples, predictions);
-        int exact = 0, invalid = 0;
-        double area = 0;
+        PointerTasks.CheckCounts(examples, predictions);
+        var totals = new MetricTotals(Metrics.Count);
         for (int e = 0; e < examples.Count; e++)
         {
-            if (GeometryMetrics.ExactMatch(predictions[e], examples[e].Target)) exact++;
+            totals.Add(0, GeometryMetrics.ExactMatch(predictions[e], examples[e].Target) ? 1 : 0, 1);
             double? coverage = GeometryMetrics.HullAreaCoverage(PointSampling.PointsOf(examples[e]), predictions[e]);
-            if (coverage is double c) area += c;
-            else invalid++;
+            if (coverage is double c) totals.Add(1, c, 1);
+            totals.Add(2, coverage is null ? 1 : 0, 1);
         }
-        double invalidShare = invalid / (double)examples.Count;
-        double meanArea = invalid == examples.Count ? 0 : area / (examples.Count - invalid);
-        return
-        [
-            PointSampling.Percent("accuracy", exact / (double)examples.Count),
-            new("area", meanArea, invalidShare > 0.01 ? "FAIL" : $"{100 * meanArea:F1}%"),
-            PointSampling.Percent("invalid", invalidShare),
-        ];
+        return totals;
     }
 
     /// <summary>Hull decoding: never a point twice; the first point has the lowest index of the polygon (the
-    /// label's start); every turn is a strict left turn and every point is strictly left of the first edge (a convex
-    /// counter-clockwise polygon); the end needs three points and left turns closing the polygon. When no point fits,
-    /// the end is allowed, so decoding never dead-ends.</summary>
+    /// label's start); every new point is strictly left of every edge so far and leaves the first point strictly
+    /// left of the new edge (a strictly convex counter-clockwise polygon); the end needs three points. When no
+    /// point fits, the end is allowed, so decoding never dead-ends.</summary>
     private sealed class HullConstraint(PointSet points) : IPointerConstraint
     {
         public bool AllowsElement(IReadOnlyList<int> prefix, int next)
@@ -106,7 +106,6 @@ public sealed record ConvexHullTask(int MinSize = 5, int MaxSize = 10, int[]? Ev
             if (next < prefix[0]) return false;
             if (prefix.Count >= 2)
             {
-                // Strictly left of every edge so far, and the first point strictly left of the new edge.
                 for (int i = 0; i + 1 < prefix.Count; i++)
                     if (ExactPredicates.Orient(points, prefix[i], prefix[i + 1], next) <= 0) return false;
                 if (ExactPredicates.Orient(points, prefix[^1], next, prefix[0]) <= 0) return false;
@@ -114,35 +113,43 @@ public sealed record ConvexHullTask(int MinSize = 5, int MaxSize = 10, int[]? Ev
             return true;
         }
 
-        public bool AllowsEnd(IReadOnlyList<int> prefix)
-        {
-            if (prefix.Count >= 3 &&
-                ExactPredicates.Orient(points, prefix[^2], prefix[^1], prefix[0]) > 0 &&
-                ExactPredicates.Orient(points, prefix[^1], prefix[0], prefix[1]) > 0) return true;
-            return !Enumerable.Range(0, points.Count).Any(i => AllowsElement(prefix, i));
-        }
+        public bool AllowsEnd(IReadOnlyList<int> prefix) =>
+            prefix.Count >= 3 || !Enumerable.Range(0, points.Count).Any(i => AllowsElement(prefix, i));
     }
 }
 
 /// <summary>
 /// Delaunay triangulation (Vinyals et al. 2015, 4.3): n points uniform in the unit square; the target is the
 /// triangles as sorted index triples in lexicographic order, flattened (i1 j1 k1 i2 j2 k2 ...). Metrics:
-/// exact-sequence accuracy and triangle coverage (share of the true triangles predicted, averaged).
+/// exact-sequence accuracy and triangle coverage (the share of the true triangles predicted, averaged).
 /// </summary>
-public sealed record DelaunayTask(int MinSize = 5, int MaxSize = 7, int[]? EvaluationSizes = null) : IPointerTask
+/// <param name="MinSize">Smallest training n.</param>
+/// <param name="MaxSize">Largest training n.</param>
+/// <param name="EvaluateAt">The n evaluated on their own after training (null: MinSize, MaxSize, MaxSize + 3).</param>
+public sealed record DelaunayTask(int MinSize = 5, int MaxSize = 7, int[]? EvaluateAt = null) : IPointerTask
 {
     public const string TaskName = "delaunay";
     private const int Smallest = 3, Largest = 100;
 
     [JsonIgnore] public string Name => TaskName;
+    [JsonIgnore] public string Kind => TaskKinds.Pointer;
+    [JsonIgnore] public string SizeName => "n";
     [JsonIgnore] public int InputFeatures => 2;
-    IReadOnlyList<int> IPointerTask.EvaluationSizes => EvaluationSizes ?? [MinSize, MaxSize, MaxSize + 3];
+    [JsonIgnore] public IReadOnlyList<int> EvaluationSizes =>
+        PointerTasks.EvaluationSizes(MinSize, MaxSize, EvaluateAt, Math.Min(Largest, MaxSize + 3));
+
+    [JsonIgnore]
+    public IReadOnlyList<MetricDefinition> Metrics { get; } =
+    [
+        PointerTasks.Accuracy,
+        new("triangle-coverage", "share of the true triangles predicted", "{0} triangle coverage",
+            MetricGoal.HigherIsBetter, true),
+    ];
 
     /// <summary>At most 2n - 5 triangles (h >= 3), three indices each.</summary>
     public int MaxTargetLength(int size) => 3 * Math.Max(1, 2 * size - 5);
 
-    public void Validate() => PointerTasks.ValidateSizes(TaskName, MinSize, MaxSize,
-        ((IPointerTask)this).EvaluationSizes, Smallest, Largest);
+    public void Validate() => PointerTasks.ValidateSizes(TaskName, MinSize, MaxSize, EvaluateAt ?? [MinSize], Smallest, Largest);
 
     public PointerExample[] SampleExamples(int count, int seed, int? size = null)
     {
@@ -151,25 +158,22 @@ public sealed record DelaunayTask(int MinSize = 5, int MaxSize = 7, int[]? Evalu
             points => DelaunayTriangulation.Flatten(DelaunayTriangulation.Triangles(points)));
     }
 
+    public TaskBatch Sample(int count, int seed, int? size = null) => new PointerTaskBatch(SampleExamples(count, seed, size));
+
     public IPointerConstraint Constraint(PointerExample example) =>
         new TriangleConstraint(PointSampling.PointsOf(example));
 
-    public IReadOnlyList<PointerMetric> Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
+    public MetricTotals Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
     {
-        PointSampling.CheckCounts(examples, predictions);
-        int exact = 0;
-        double coverage = 0;
+        PointerTasks.CheckCounts(examples, predictions);
+        var totals = new MetricTotals(Metrics.Count);
         for (int e = 0; e < examples.Count; e++)
         {
-            if (GeometryMetrics.ExactMatch(predictions[e], examples[e].Target)) exact++;
+            totals.Add(0, GeometryMetrics.ExactMatch(predictions[e], examples[e].Target) ? 1 : 0, 1);
             var target = DelaunayTriangulation.Triangles(PointSampling.PointsOf(examples[e]));
-            coverage += GeometryMetrics.TriangleCoverage(predictions[e], target);
+            totals.Add(1, GeometryMetrics.TriangleCoverage(predictions[e], target), 1);
         }
-        return
-        [
-            PointSampling.Percent("accuracy", exact / (double)examples.Count),
-            PointSampling.Percent("triangle coverage", coverage / examples.Count),
-        ];
+        return totals;
     }
 
     /// <summary>Triangle decoding in the label's canonical format: each triple strictly ascending (i &lt; j &lt; k)
@@ -204,22 +208,36 @@ public sealed record DelaunayTask(int MinSize = 5, int MaxSize = 7, int[]? Evalu
 /// <summary>
 /// Planar TSP (Vinyals et al. 2015, 4.4): n points uniform in the unit square; the target is the tour from point 0,
 /// closed at its start (n + 1 indices, the canonical direction of <see cref="PlanarTsp"/>): the exact optimum for
-/// n &lt;= 12 (Held-Karp), the 2-opt heuristic above. Metrics: exact-sequence accuracy, mean length of the valid
-/// predicted tours, share of valid tours, and the mean length of the labels.
+/// n &lt;= 12 (Held-Karp), the 2-opt heuristic above. Metrics: exact-sequence accuracy, the mean length of the valid
+/// predicted tours, the share of valid tours, and the mean length of the labels (optimal for n &lt;= 12).
 /// </summary>
-public sealed record TspTask(int MinSize = 5, int MaxSize = 8, int[]? EvaluationSizes = null) : IPointerTask
+/// <param name="MinSize">Smallest training n.</param>
+/// <param name="MaxSize">Largest training n.</param>
+/// <param name="EvaluateAt">The n evaluated on their own after training (null: MinSize, MaxSize, min(12, MaxSize + 2)).</param>
+public sealed record TspTask(int MinSize = 5, int MaxSize = 8, int[]? EvaluateAt = null) : IPointerTask
 {
     public const string TaskName = "tsp";
     private const int Smallest = 3, Largest = 50;
 
     [JsonIgnore] public string Name => TaskName;
+    [JsonIgnore] public string Kind => TaskKinds.Pointer;
+    [JsonIgnore] public string SizeName => "n";
     [JsonIgnore] public int InputFeatures => 2;
-    IReadOnlyList<int> IPointerTask.EvaluationSizes => EvaluationSizes ?? [MinSize, MaxSize, Math.Min(12, MaxSize + 2)];
+    [JsonIgnore] public IReadOnlyList<int> EvaluationSizes =>
+        PointerTasks.EvaluationSizes(MinSize, MaxSize, EvaluateAt, Math.Max(MaxSize, Math.Min(PlanarTsp.ExactLimit, MaxSize + 2)));
+
+    [JsonIgnore]
+    public IReadOnlyList<MetricDefinition> Metrics { get; } =
+    [
+        PointerTasks.Accuracy,
+        new("tour-length", "mean length of the valid predicted tours", "tour length {0}", MetricGoal.LowerIsBetter, false),
+        new("valid-tours", "share of predictions that are tours", "{0} valid tours", MetricGoal.HigherIsBetter, true),
+        new("label-length", "mean length of the label tours (optimal for n <= 12)", "label {0}", MetricGoal.LowerIsBetter, false),
+    ];
 
     public int MaxTargetLength(int size) => size + 1;
 
-    public void Validate() => PointerTasks.ValidateSizes(TaskName, MinSize, MaxSize,
-        ((IPointerTask)this).EvaluationSizes, Smallest, Largest);
+    public void Validate() => PointerTasks.ValidateSizes(TaskName, MinSize, MaxSize, EvaluateAt ?? [MinSize], Smallest, Largest);
 
     public PointerExample[] SampleExamples(int count, int seed, int? size = null)
     {
@@ -228,32 +246,24 @@ public sealed record TspTask(int MinSize = 5, int MaxSize = 8, int[]? Evaluation
             points => [.. PlanarTsp.Solve(points).Tour, 0]);
     }
 
+    public TaskBatch Sample(int count, int seed, int? size = null) => new PointerTaskBatch(SampleExamples(count, seed, size));
+
     public IPointerConstraint Constraint(PointerExample example) => new TourConstraint(PointSampling.PointsOf(example).Count);
 
-    public IReadOnlyList<PointerMetric> Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
+    public MetricTotals Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
     {
-        PointSampling.CheckCounts(examples, predictions);
-        int exact = 0, valid = 0;
-        double length = 0, optimal = 0;
+        PointerTasks.CheckCounts(examples, predictions);
+        var totals = new MetricTotals(Metrics.Count);
         for (int e = 0; e < examples.Count; e++)
         {
             var points = PointSampling.PointsOf(examples[e]);
-            if (GeometryMetrics.ExactMatch(predictions[e], examples[e].Target)) exact++;
-            optimal += PlanarTsp.TourLength(points, examples[e].Target.Take(points.Count).ToArray());
-            if (GeometryMetrics.ValidTourLength(points, predictions[e]) is double l)
-            {
-                valid++;
-                length += l;
-            }
+            totals.Add(0, GeometryMetrics.ExactMatch(predictions[e], examples[e].Target) ? 1 : 0, 1);
+            double? length = GeometryMetrics.ValidTourLength(points, predictions[e]);
+            if (length is double l) totals.Add(1, l, 1);
+            totals.Add(2, length is null ? 0 : 1, 1);
+            totals.Add(3, PlanarTsp.TourLength(points, examples[e].Target.Take(points.Count).ToArray()), 1);
         }
-        double meanLength = valid == 0 ? double.NaN : length / valid;
-        return
-        [
-            PointSampling.Percent("accuracy", exact / (double)examples.Count),
-            new("tour length", meanLength, valid == 0 ? "n/a" : $"{meanLength:F3}"),
-            PointSampling.Percent("valid tours", valid / (double)examples.Count),
-            new("label length", optimal / examples.Count, $"{optimal / examples.Count:F3}"),
-        ];
+        return totals;
     }
 
     /// <summary>Tour decoding: start at point 0, never a point twice, after all n points only the start (the tour

@@ -12,10 +12,6 @@ namespace HybridSeq.Models.Tasks.Pointer;
 /// <param name="Points">The point set of the geometric tasks (exact grid coordinates), else null.</param>
 public sealed record PointerExample(int Size, double[] Features, int[] Target, PointSet? Points = null);
 
-/// <summary>A metric of a pointer task over a set of examples: its name, value, and how it prints (FAIL where the
-/// paper prints it).</summary>
-public sealed record PointerMetric(string Name, double Value, string Text);
-
 /// <summary>
 /// Which output positions may follow a prefix of one example's output: what constrained decoding masks with. A
 /// prefix and the answer are element indices in [0, n) (the end is not part of the prefix).
@@ -29,16 +25,35 @@ public interface IPointerConstraint
     bool AllowsEnd(IReadOnlyList<int> prefix);
 }
 
-/// <summary>
-/// The contract of the tasks whose inputs are sets of elements and whose outputs are indices into them (convex hull,
-/// Delaunay triangulation, TSP, sorting numbers): seeded examples over a range of set sizes, a constraint for
-/// decoding, and the papers' metrics. A task is a JSON-serialisable record (stored in checkpoints).
-/// </summary>
-public interface IPointerTask
+/// <summary>A batch of a pointer task (<see cref="TaskKinds.Pointer"/>): its examples, plain CPU data.</summary>
+public sealed class PointerTaskBatch : TaskBatch
 {
-    /// <summary>The registry name.</summary>
-    string Name { get; }
+    public PointerTaskBatch(PointerExample[] examples)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        Examples = examples;
+    }
 
+    public PointerExample[] Examples { get; }
+
+    public override int Count => Examples.Length;
+
+    /// <summary>Input elements plus target indices.</summary>
+    public override long ElementCount => Examples.Sum(e => (long)e.Size + e.Target.Length);
+
+    public override TaskBatch Slice(int start, int count) => new PointerTaskBatch(Examples.AsSpan(start, count).ToArray());
+}
+
+/// <summary>
+/// The tasks whose inputs are sets of elements and whose outputs are indices into them (convex hull, Delaunay
+/// triangulation, TSP, sorting numbers), task kind <see cref="TaskKinds.Pointer"/>: seeded examples over a range of set
+/// sizes n, a constraint for decoding, and the papers' metrics as sums over examples. A task is a JSON-serialisable
+/// record (stored in checkpoints). Its <see cref="ITask.EvaluationSizes"/> start with MaxSize standing for the
+/// training distribution (sizes drawn from [MinSize, MaxSize]), then the sizes evaluated on their own, inside and
+/// outside the training range.
+/// </summary>
+public interface IPointerTask : ITask
+{
     /// <summary>F: features per element.</summary>
     int InputFeatures { get; }
 
@@ -48,14 +63,8 @@ public interface IPointerTask
     /// <summary>The largest training size.</summary>
     int MaxSize { get; }
 
-    /// <summary>The sizes evaluated after training: inside the training range and outside it.</summary>
-    IReadOnlyList<int> EvaluationSizes { get; }
-
     /// <summary>The longest target (element indices, without the end) of a set of <paramref name="size"/>.</summary>
     int MaxTargetLength(int size);
-
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first field that is out of range.</summary>
-    void Validate();
 
     /// <summary>Draws <paramref name="count"/> examples deterministically from <paramref name="seed"/>, each of size
     /// <paramref name="size"/> (null: uniform in the training range).</summary>
@@ -64,14 +73,34 @@ public interface IPointerTask
     /// <summary>The decoding constraint of one example (never point twice, only valid continuations).</summary>
     IPointerConstraint Constraint(PointerExample example);
 
-    /// <summary>The task's metrics of <paramref name="predictions"/> (element indices, end removed), one per
-    /// example, exact-sequence accuracy first.</summary>
-    IReadOnlyList<PointerMetric> Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions);
+    /// <summary>The sums of the task's <see cref="ITask.Metrics"/> over <paramref name="predictions"/> (element
+    /// indices, end removed), one per example.</summary>
+    MetricTotals Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions);
 }
 
-/// <summary>What every pointer task shares: checks, sampling sizes, batch tensors.</summary>
+/// <summary>What every pointer task shares: checks, sampling sizes, metrics, batch tensors.</summary>
 public static class PointerTasks
 {
+    /// <summary>Exact-sequence accuracy: the primary metric of every pointer task.</summary>
+    public static readonly MetricDefinition Accuracy = new("exact-sequence-accuracy",
+        "exact-sequence accuracy (greedy decoding; beam search where asked)", "{0} exact sequences",
+        MetricGoal.HigherIsBetter, IsFraction: true);
+
+    /// <summary>The evaluation sizes: MaxSize (the training distribution), then the sizes given (default: MinSize,
+    /// MaxSize and <paramref name="outside"/>).</summary>
+    public static IReadOnlyList<int> EvaluationSizes(int minSize, int maxSize, int[]? evaluateAt, int outside) =>
+        [maxSize, .. evaluateAt ?? [minSize, maxSize, outside]];
+
+    /// <summary>Checks that there are predictions, one per example.</summary>
+    public static void CheckCounts(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        ArgumentNullException.ThrowIfNull(predictions);
+        if (examples.Count != predictions.Count)
+            throw new ArgumentException(
+                $"predictions: expected one per example ({examples.Count}), got {predictions.Count}.", nameof(predictions));
+    }
+
     /// <summary>Checks a size range and evaluation sizes (each size at least <paramref name="smallest"/>, at most
     /// <paramref name="largest"/>).</summary>
     public static void ValidateSizes(string task, int minSize, int maxSize, IReadOnlyList<int>? evaluationSizes,
@@ -84,11 +113,11 @@ public static class PointerTasks
             throw new ArgumentOutOfRangeException("MaxSize", maxSize,
                 $"{task}: MaxSize must be in [MinSize = {minSize}, {largest}], got {maxSize}.");
         if (evaluationSizes is null || evaluationSizes.Count == 0)
-            throw new ArgumentOutOfRangeException("EvaluationSizes", evaluationSizes,
-                $"{task}: EvaluationSizes must list at least one size.");
+            throw new ArgumentOutOfRangeException("EvaluateAt", evaluationSizes,
+                $"{task}: EvaluateAt must list at least one size.");
         foreach (int size in evaluationSizes)
             if (size < smallest || size > largest)
-                throw new ArgumentOutOfRangeException("EvaluationSizes", size,
+                throw new ArgumentOutOfRangeException("EvaluateAt", size,
                     $"{task}: every evaluation size must be in [{smallest}, {largest}], got {size}.");
     }
 

@@ -4,22 +4,36 @@ namespace HybridSeq.Models.Tasks.Pointer;
 
 /// <summary>
 /// Sorting numbers ("Order Matters", Vinyals, Bengio &amp; Kudlur 2016, 4.2): n distinct real numbers uniform in
-/// [0, 1), read as a set (one feature each); the target is their indices in ascending order of value. Metric:
-/// exact-sequence accuracy (the paper's Table 1), and the share of positions right.
+/// [0, 1), read as a set (one feature each); the target is their indices in ascending order of value. Metrics:
+/// exact-sequence accuracy (the paper's Table 1) and the share of output positions right.
 /// </summary>
-public sealed record SortNumbersTask(int MinSize = 5, int MaxSize = 5, int[]? EvaluationSizes = null) : IPointerTask
+/// <param name="MinSize">Smallest training n.</param>
+/// <param name="MaxSize">Largest training n.</param>
+/// <param name="EvaluateAt">The n evaluated on their own after training (null: MinSize, MaxSize, MaxSize + 5).</param>
+public sealed record SortNumbersTask(int MinSize = 5, int MaxSize = 5, int[]? EvaluateAt = null) : IPointerTask
 {
     public const string TaskName = "sort-numbers";
     private const int Smallest = 2, Largest = 100;
 
     [JsonIgnore] public string Name => TaskName;
+    [JsonIgnore] public string Kind => TaskKinds.Pointer;
+    [JsonIgnore] public string SizeName => "n";
     [JsonIgnore] public int InputFeatures => 1;
-    IReadOnlyList<int> IPointerTask.EvaluationSizes => EvaluationSizes ?? [MinSize];
+    [JsonIgnore] public IReadOnlyList<int> EvaluationSizes =>
+        EvaluateAt is null && MinSize == MaxSize
+            ? [MaxSize]
+            : PointerTasks.EvaluationSizes(MinSize, MaxSize, EvaluateAt, Math.Min(Largest, MaxSize + 5));
+
+    [JsonIgnore]
+    public IReadOnlyList<MetricDefinition> Metrics { get; } =
+    [
+        PointerTasks.Accuracy,
+        new("position-accuracy", "share of output positions right", "{0} positions", MetricGoal.HigherIsBetter, true),
+    ];
 
     public int MaxTargetLength(int size) => size;
 
-    public void Validate() => PointerTasks.ValidateSizes(TaskName, MinSize, MaxSize,
-        ((IPointerTask)this).EvaluationSizes, Smallest, Largest);
+    public void Validate() => PointerTasks.ValidateSizes(TaskName, MinSize, MaxSize, EvaluateAt ?? [MinSize], Smallest, Largest);
 
     public PointerExample[] SampleExamples(int count, int seed, int? size = null)
     {
@@ -42,31 +56,24 @@ public sealed record SortNumbersTask(int MinSize = 5, int MaxSize = 5, int[]? Ev
         return examples;
     }
 
+    public TaskBatch Sample(int count, int seed, int? size = null) => new PointerTaskBatch(SampleExamples(count, seed, size));
+
     public IPointerConstraint Constraint(PointerExample example) => new PermutationConstraint(example.Size);
 
-    public IReadOnlyList<PointerMetric> Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
+    public MetricTotals Score(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
     {
-        ArgumentNullException.ThrowIfNull(examples);
-        ArgumentNullException.ThrowIfNull(predictions);
-        if (examples.Count != predictions.Count || examples.Count == 0)
-            throw new ArgumentException(
-                $"predictions: expected one per example ({examples.Count}, at least one), got {predictions.Count}.",
-                nameof(predictions));
-        int exact = 0;
-        long right = 0, total = 0;
+        PointerTasks.CheckCounts(examples, predictions);
+        var totals = new MetricTotals(Metrics.Count);
         for (int e = 0; e < examples.Count; e++)
         {
             var target = examples[e].Target;
-            if (predictions[e].SequenceEqual(target)) exact++;
+            totals.Add(0, predictions[e].SequenceEqual(target) ? 1 : 0, 1);
+            int right = 0;
             for (int i = 0; i < target.Length; i++)
                 if (i < predictions[e].Length && predictions[e][i] == target[i]) right++;
-            total += target.Length;
+            totals.Add(1, right, target.Length);
         }
-        return
-        [
-            new("accuracy", exact / (double)examples.Count, $"{100.0 * exact / examples.Count:F1}%"),
-            new("positions", right / (double)total, $"{100.0 * right / total:F1}%"),
-        ];
+        return totals;
     }
 
     /// <summary>A permutation: never an element twice, the end only after all n.</summary>
