@@ -28,7 +28,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: mamba, lstm, gru or slstm (token tasks), ptrnet or rpw (pointer tasks). Default: the task's (mamba; ptrnet for the geometric tasks, rpw for sort-numbers).")]
+        [Description("Model family: mamba, lstm, gru or slstm (token tasks), ptrnet or rpw (pointer tasks). Default: mamba (ptrnet for convex-hull, delaunay and tsp; rpw for sort-numbers).")]
         public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]
@@ -36,7 +36,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public string? Device { get; init; }
 
         [CommandOption("--steps <N>")]
-        [Description("Maximum optimizer steps. Default: 2000 (selective-copying), 1500 (induction-heads). With --resume: extends the run (the cosine schedule follows the new total).")]
+        [Description("Maximum optimizer steps. Default: 2000 (selective-copying), 1500 (induction-heads), 2000 (pointer tasks). With --resume: extends the run (the cosine schedule follows the new total).")]
         public int? Steps { get; init; }
 
         [CommandOption("--seed <N>")]
@@ -88,7 +88,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? MaxEvalLen { get; init; }
 
         [CommandOption("--n-min <N>")]
-        [Description("Pointer tasks only: smallest training set size n (sizes are drawn uniformly from [--n-min, --n-max]). Defaults: convex-hull 5, delaunay 5, tsp 5, sort-numbers 5.")]
+        [Description("Pointer tasks only: smallest training set size n (sizes are drawn uniformly from [[--n-min, --n-max]]). Defaults: convex-hull 5, delaunay 5, tsp 5, sort-numbers 5.")]
         public int? NMin { get; init; }
 
         [CommandOption("--n-max <N>")]
@@ -104,11 +104,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? ProcessSteps { get; init; }
 
         [CommandOption("--batch-size <N>")]
-        [Description("Examples per step. Default: 32.")]
+        [Description("Examples per step. Default: 32 (pointer tasks: 128).")]
         public int? BatchSize { get; init; }
 
         [CommandOption("--lr <RATE>")]
-        [Description("Peak learning rate (AdamW). Default: 0.005 (selective-copying), 0.002 (induction-heads).")]
+        [Description("Peak learning rate (AdamW). Default: 0.005 (selective-copying), 0.002 (induction-heads), 0.001 (pointer tasks).")]
         public double? LearningRate { get; init; }
 
         [CommandOption("--warmup <N>")]

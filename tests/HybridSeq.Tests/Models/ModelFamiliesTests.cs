@@ -1,8 +1,10 @@
 using HybridSeq.Managed;
 using HybridSeq.Models;
 using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Tasks.Pointer;
 using NUnit.Framework;
 
 namespace HybridSeq.Tests.Models;
@@ -13,8 +15,33 @@ namespace HybridSeq.Tests.Models;
 public sealed class ModelFamiliesTests
 {
     [Test]
-    public void TheRegistryListsTheFourFamilies() =>
-        Assert.That(ModelFamilies.All.Select(f => f.Name), Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm" }));
+    public void TheRegistryListsEveryFamily() =>
+        Assert.That(ModelFamilies.All.Select(f => f.Name), Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "ptrnet", "rpw" }));
+
+    public static IEnumerable<PointerNetworkConfig> PointerConfigs()
+    {
+        yield return new PointerNetworkConfig(PointerEncoder.Lstm, InputFeatures: 2, HiddenSize: 12, EncoderLayers: 2, AttentionSize: 6);
+        yield return new PointerNetworkConfig(PointerEncoder.ReadProcessWrite, InputFeatures: 1, HiddenSize: 10, ProcessSteps: 3,
+            AttentionSize: 7);
+    }
+
+    [TestCaseSource(nameof(PointerConfigs))]
+    public void PointerConfigRoundTripsThroughJsonAndBuildsItsFamily(PointerNetworkConfig config)
+    {
+        var read = ModelFamilies.FromJson(config.Family, ModelFamilies.ToJson(config));
+        Assert.That(read, Is.EqualTo(config));
+        using var model = ModelFamilies.Build(read);
+        Assert.That(model, Is.InstanceOf<PointerNetwork>());
+        Assert.That(model.Config, Is.EqualTo(config));
+        Assert.That(model.DecayedParameters().Count() + model.UndecayedParameters().Count(),
+            Is.EqualTo(model.parameters().Count()));
+        var undecayed = model.named_parameters().Where(p => model.UndecayedParameters().Contains(p.parameter))
+            .Select(p => p.name).ToArray();
+        Assert.That(undecayed, Does.Contain("attentionVector").And.Contain("goInput").And.Contain("endMemory"));
+        Assert.That(undecayed.Where(n => n.Contains("weight")), Is.Empty, "every weight matrix is decayed");
+        Assert.That(Assert.Throws<ArgumentException>(() => ModelFamilies.Create(read))!.Message,
+            Does.Contain("not a language model"));
+    }
 
     public static IEnumerable<IModelConfig> Configs()
     {
@@ -73,10 +100,15 @@ public sealed class ModelFamiliesTests
         {
             SelectiveCopyingTask copying => copying with { RegionLength = 20, DataTokenCount = 3 },
             InductionHeadsTask induction => induction with { SequenceLength = 32, MaxEvaluationLength = 512 },
+            ConvexHullTask hull => hull with { MinSize = 4, MaxSize = 9, EvaluateAt = [4, 30] },
+            DelaunayTask delaunay => delaunay with { MinSize = 6, EvaluateAt = [6, 12] },
+            TspTask tsp => tsp with { MaxSize = 11, EvaluateAt = [20] },
+            SortNumbersTask sort => sort with { MinSize = 10, MaxSize = 15, EvaluateAt = [10, 15, 20] },
             var other => other,
         };
         var read = TaskRegistry.FromJson(definition.Name, TaskRegistry.ToJson(task));
         Assert.That(read, Is.EqualTo(task));
         Assert.That(read.Name, Is.EqualTo(definition.Name));
+        Assert.That(read.EvaluationSizes, Is.EqualTo(task.EvaluationSizes));
     }
 }

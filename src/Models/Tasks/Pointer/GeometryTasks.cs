@@ -49,6 +49,12 @@ public sealed record ConvexHullTask(int MinSize = 5, int MaxSize = 10, int[]? Ev
     /// <summary>The share of invalid predictions above which the paper prints FAIL for the area.</summary>
     public const double FailShare = 0.01;
 
+    /// <summary>Field equality, EvaluateAt compared element by element (a record compares arrays by reference).</summary>
+    public bool Equals(ConvexHullTask? other) => other is not null && MinSize == other.MinSize && MaxSize == other.MaxSize &&
+        PointerTasks.SameSizes(EvaluateAt, other.EvaluateAt);
+
+    public override int GetHashCode() => HashCode.Combine(MinSize, MaxSize, EvaluateAt?.Length);
+
     [JsonIgnore] public string Name => TaskName;
     [JsonIgnore] public string Kind => TaskKinds.Pointer;
     [JsonIgnore] public string SizeName => "n";
@@ -56,14 +62,16 @@ public sealed record ConvexHullTask(int MinSize = 5, int MaxSize = 10, int[]? Ev
     [JsonIgnore] public IReadOnlyList<int> EvaluationSizes =>
         PointerTasks.EvaluationSizes(MinSize, MaxSize, EvaluateAt, Math.Min(Largest, 2 * MaxSize));
 
-    [JsonIgnore]
-    public IReadOnlyList<MetricDefinition> Metrics { get; } =
+    /// <summary>One list for every instance, so that records of equal fields stay equal.</summary>
+    private static readonly IReadOnlyList<MetricDefinition> MetricList =
     [
         PointerTasks.Accuracy,
         new("area-coverage", "area coverage of the valid predictions", "area {0}", MetricGoal.HigherIsBetter, true),
         new("invalid-share", "predictions that are not simple polygons (area FAIL above 1%)", "{0} invalid",
             MetricGoal.LowerIsBetter, true),
     ];
+
+    [JsonIgnore] public IReadOnlyList<MetricDefinition> Metrics => MetricList;
 
     public int MaxTargetLength(int size) => size;
 
@@ -131,6 +139,12 @@ public sealed record DelaunayTask(int MinSize = 5, int MaxSize = 7, int[]? Evalu
     public const string TaskName = "delaunay";
     private const int Smallest = 3, Largest = 100;
 
+    /// <summary>Field equality, EvaluateAt compared element by element (a record compares arrays by reference).</summary>
+    public bool Equals(DelaunayTask? other) => other is not null && MinSize == other.MinSize && MaxSize == other.MaxSize &&
+        PointerTasks.SameSizes(EvaluateAt, other.EvaluateAt);
+
+    public override int GetHashCode() => HashCode.Combine(MinSize, MaxSize, EvaluateAt?.Length);
+
     [JsonIgnore] public string Name => TaskName;
     [JsonIgnore] public string Kind => TaskKinds.Pointer;
     [JsonIgnore] public string SizeName => "n";
@@ -138,13 +152,15 @@ public sealed record DelaunayTask(int MinSize = 5, int MaxSize = 7, int[]? Evalu
     [JsonIgnore] public IReadOnlyList<int> EvaluationSizes =>
         PointerTasks.EvaluationSizes(MinSize, MaxSize, EvaluateAt, Math.Min(Largest, MaxSize + 3));
 
-    [JsonIgnore]
-    public IReadOnlyList<MetricDefinition> Metrics { get; } =
+    /// <summary>One list for every instance, so that records of equal fields stay equal.</summary>
+    private static readonly IReadOnlyList<MetricDefinition> MetricList =
     [
         PointerTasks.Accuracy,
         new("triangle-coverage", "share of the true triangles predicted", "{0} triangle coverage",
             MetricGoal.HigherIsBetter, true),
     ];
+
+    [JsonIgnore] public IReadOnlyList<MetricDefinition> Metrics => MetricList;
 
     /// <summary>At most 2n - 5 triangles (h >= 3), three indices each.</summary>
     public int MaxTargetLength(int size) => 3 * Math.Max(1, 2 * size - 5);
@@ -219,6 +235,12 @@ public sealed record TspTask(int MinSize = 5, int MaxSize = 8, int[]? EvaluateAt
     public const string TaskName = "tsp";
     private const int Smallest = 3, Largest = 50;
 
+    /// <summary>Field equality, EvaluateAt compared element by element (a record compares arrays by reference).</summary>
+    public bool Equals(TspTask? other) => other is not null && MinSize == other.MinSize && MaxSize == other.MaxSize &&
+        PointerTasks.SameSizes(EvaluateAt, other.EvaluateAt);
+
+    public override int GetHashCode() => HashCode.Combine(MinSize, MaxSize, EvaluateAt?.Length);
+
     [JsonIgnore] public string Name => TaskName;
     [JsonIgnore] public string Kind => TaskKinds.Pointer;
     [JsonIgnore] public string SizeName => "n";
@@ -226,14 +248,16 @@ public sealed record TspTask(int MinSize = 5, int MaxSize = 8, int[]? EvaluateAt
     [JsonIgnore] public IReadOnlyList<int> EvaluationSizes =>
         PointerTasks.EvaluationSizes(MinSize, MaxSize, EvaluateAt, Math.Max(MaxSize, Math.Min(PlanarTsp.ExactLimit, MaxSize + 2)));
 
-    [JsonIgnore]
-    public IReadOnlyList<MetricDefinition> Metrics { get; } =
+    /// <summary>One list for every instance, so that records of equal fields stay equal.</summary>
+    private static readonly IReadOnlyList<MetricDefinition> MetricList =
     [
         PointerTasks.Accuracy,
         new("tour-length", "mean length of the valid predicted tours", "tour length {0}", MetricGoal.LowerIsBetter, false),
         new("valid-tours", "share of predictions that are tours", "{0} valid tours", MetricGoal.HigherIsBetter, true),
         new("label-length", "mean length of the label tours (optimal for n <= 12)", "label {0}", MetricGoal.LowerIsBetter, false),
     ];
+
+    [JsonIgnore] public IReadOnlyList<MetricDefinition> Metrics => MetricList;
 
     public int MaxTargetLength(int size) => size + 1;
 

@@ -91,6 +91,9 @@ public static class PointerTasks
     public static IReadOnlyList<int> EvaluationSizes(int minSize, int maxSize, int[]? evaluateAt, int outside) =>
         [maxSize, .. evaluateAt ?? [minSize, maxSize, outside]];
 
+    /// <summary>Whether two optional size lists hold the same sizes in the same order.</summary>
+    public static bool SameSizes(int[]? a, int[]? b) => a is null ? b is null : b is not null && a.SequenceEqual(b);
+
     /// <summary>Checks that there are predictions, one per example.</summary>
     public static void CheckCounts(IReadOnlyList<PointerExample> examples, IReadOnlyList<int[]> predictions)
     {

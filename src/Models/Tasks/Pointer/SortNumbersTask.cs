@@ -15,6 +15,12 @@ public sealed record SortNumbersTask(int MinSize = 5, int MaxSize = 5, int[]? Ev
     public const string TaskName = "sort-numbers";
     private const int Smallest = 2, Largest = 100;
 
+    /// <summary>Field equality, EvaluateAt compared element by element (a record compares arrays by reference).</summary>
+    public bool Equals(SortNumbersTask? other) => other is not null && MinSize == other.MinSize && MaxSize == other.MaxSize &&
+        PointerTasks.SameSizes(EvaluateAt, other.EvaluateAt);
+
+    public override int GetHashCode() => HashCode.Combine(MinSize, MaxSize, EvaluateAt?.Length);
+
     [JsonIgnore] public string Name => TaskName;
     [JsonIgnore] public string Kind => TaskKinds.Pointer;
     [JsonIgnore] public string SizeName => "n";
@@ -24,12 +30,14 @@ public sealed record SortNumbersTask(int MinSize = 5, int MaxSize = 5, int[]? Ev
             ? [MaxSize]
             : PointerTasks.EvaluationSizes(MinSize, MaxSize, EvaluateAt, Math.Min(Largest, MaxSize + 5));
 
-    [JsonIgnore]
-    public IReadOnlyList<MetricDefinition> Metrics { get; } =
+    /// <summary>One list for every instance, so that records of equal fields stay equal.</summary>
+    private static readonly IReadOnlyList<MetricDefinition> MetricList =
     [
         PointerTasks.Accuracy,
         new("position-accuracy", "share of output positions right", "{0} positions", MetricGoal.HigherIsBetter, true),
     ];
+
+    [JsonIgnore] public IReadOnlyList<MetricDefinition> Metrics => MetricList;
 
     public int MaxTargetLength(int size) => size;
 

@@ -1,3 +1,4 @@
+using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Geometry;
 using HybridSeq.Models.Tasks.Pointer;
 using NUnit.Framework;
@@ -115,16 +116,40 @@ public sealed class PointerTaskTests
         var task = new ConvexHullTask(4, 4);
         var square = PointSet.FromGrid([0, 100, 100, 0, 50], [0, 0, 100, 100, 50]);
         var example = new PointerExample(5, new double[10], [0, 1, 2, 3], square);
-        var metrics = task.Score([example, example, example, example], [[0, 1, 2, 3], [0, 1, 2], [0, 2, 1, 3], [0, 1, 4, 3]]);
-        Assert.That(metrics.Select(m => m.Name), Is.EqualTo(new[] { "accuracy", "area", "invalid" }));
+        var metrics = task.Score([example, example, example, example], [[0, 1, 2, 3], [0, 1, 2], [0, 2, 1, 3], [0, 1, 4, 3]])
+            .Values(task);
+        Assert.That(metrics.Select(m => m.Name), Is.EqualTo(new[] { "exact-sequence-accuracy", "area-coverage", "invalid-share" }));
         Assert.That(metrics[0].Value, Is.EqualTo(0.25));
-        Assert.That(metrics[1].Value, Is.EqualTo((1.0 + 0.5 + 0.5) / 3));
-        Assert.That(metrics[1].Text, Is.EqualTo("FAIL"), "a quarter invalid: more than 1%");
-        Assert.That(metrics[2].Value, Is.EqualTo(0.25));
-        var valid = task.Score([example], [[0, 1, 2, 3]]);
-        Assert.That(valid[1].Text, Is.EqualTo("100.0%"));
-        var sort = new SortNumbersTask(3, 3).Score([new PointerExample(3, [0.3, 0.1, 0.2], [1, 2, 0])], [[1, 0, 2]]);
-        Assert.That(sort.Select(m => m.Value), Is.EqualTo(new[] { 0.0, 1.0 / 3 }));
+        Assert.That(metrics[1].Value, Is.EqualTo((1.0 + 0.5 + 0.5) / 3), "the mean over the valid predictions");
+        Assert.That(metrics[2].Value, Is.EqualTo(0.25), "the bow tie is invalid: the paper's FAIL above 1%");
+        var sort = new SortNumbersTask(3, 3);
+        var sortMetrics = sort.Score([new PointerExample(3, [0.3, 0.1, 0.2], [1, 2, 0])], [[1, 0, 2]]).Values(sort);
+        Assert.That(sortMetrics.Select(m => m.Value), Is.EqualTo(new[] { 0.0, 1.0 / 3 }));
+        var tsp = new TspTask(4, 4);
+        var unit = PointSet.FromGrid([0, PointSet.GridSize / 2, PointSet.GridSize / 2, 0], [0, 0, PointSet.GridSize / 2, PointSet.GridSize / 2]);
+        var tour = new PointerExample(4, new double[8], [0, 1, 2, 3, 0], unit);
+        var tspMetrics = tsp.Score([tour, tour], [[0, 1, 2, 3, 0], [0, 1, 1, 3, 0]]).Values(tsp);
+        Assert.That(tspMetrics.Select(m => m.Value).ToArray(), Is.EqualTo(new[] { 0.5, 2.0, 0.5, 2.0 }).Within(1e-12),
+            "accuracy, length of the valid tour only, valid share, label length");
+        Assert.That(tsp.Metrics[1].Goal, Is.EqualTo(MetricGoal.LowerIsBetter));
         Assert.That(Assert.Throws<ArgumentException>(() => task.Score([example], []))!.ParamName, Is.EqualTo("predictions"));
+    }
+
+    [Test]
+    public void EvaluationSizesStartWithTheTrainingRangeAndBadSizesAreNamed()
+    {
+        Assert.That(new ConvexHullTask(5, 10).EvaluationSizes, Is.EqualTo(new[] { 10, 5, 10, 20 }));
+        Assert.That(new TspTask(5, 8, [5, 12]).EvaluationSizes, Is.EqualTo(new[] { 8, 5, 12 }));
+        Assert.That(new SortNumbersTask().EvaluationSizes, Is.EqualTo(new[] { 5 }));
+        var batch = (PointerTaskBatch)new DelaunayTask(5, 7).Sample(6, seed: 1, size: 9);
+        Assert.That(batch.Examples.Select(e => e.Size), Has.All.EqualTo(9));
+        Assert.That(batch.Slice(2, 3).Count, Is.EqualTo(3));
+        Assert.That(batch.ElementCount, Is.EqualTo(batch.Examples.Sum(e => 9 + e.Target.Length)));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => new TspTask(5, 60).Validate())!.ParamName, Is.EqualTo("MaxSize"));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => new TspTask(2, 6).Validate())!.ParamName, Is.EqualTo("MinSize"));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => new ConvexHullTask(5, 6, [5, 1000]).Validate())!.ParamName,
+            Is.EqualTo("EvaluateAt"));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => new SortNumbersTask().SampleExamples(1, 1, size: 1))!.ParamName,
+            Is.EqualTo("size"));
     }
 }
