@@ -40,8 +40,11 @@ public static class HybridSeqApp
                 .WithDescription("Held-out token accuracy of a checkpoint at every evaluation length of its task.")
                 .WithExample("eval", "--checkpoint", "runs/selective-copying/model.ckpt");
             config.AddCommand<GenerateCommand>("generate")
-                .WithDescription("Greedy step-mode decoding of a fresh example of the checkpoint's task.")
-                .WithExample("generate", "--checkpoint", "runs/selective-copying/model.ckpt");
+                .WithDescription("Step-mode decoding of a fresh example of the checkpoint's task: greedy at the answer positions, or beam search, diverse beam search or sampling of a prompt's continuation.")
+                .WithExample("generate", "--checkpoint", "runs/selective-copying/model.ckpt")
+                .WithExample("generate", "--checkpoint", "runs/selective-copying/model.ckpt", "--beam", "5", "--n-best", "3")
+                .WithExample("generate", "--checkpoint", "runs/selective-copying/model.ckpt", "--beam", "6", "--groups", "3", "--diversity", "0.5", "--n-best", "2")
+                .WithExample("generate", "--checkpoint", "runs/selective-copying/model.ckpt", "--sample", "--temperature", "0.8", "--top-p", "0.9", "--seed", "1", "--n-best", "4");
             // Every failure (bad option value, missing file, CUDA unavailable, native error) ends here: one clear
             // line, no stack trace, a non-zero exit code.
             config.SetExceptionHandler((exception, _) =>

@@ -3,6 +3,7 @@ using HybridSeq.Managed;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
 
@@ -39,6 +40,7 @@ public static class ModelFamilies
     public const string Lstm = "lstm";
     public const string Gru = "gru";
     public const string Slstm = "slstm";
+    public const string Seq2Seq = Seq2SeqConfig.FamilyName;
 
     /// <summary>Every family, in the order the CLI lists them.</summary>
     public static IReadOnlyList<ModelFamily> All { get; } =
@@ -51,6 +53,13 @@ public static class ModelFamilies
         Recurrent(Lstm, RnnCell.Lstm, "LSTM on the fused recurrence (nn.LSTM's equations)", heads: 1),
         Recurrent(Gru, RnnCell.Gru, "GRU on the fused recurrence (nn.GRU's equations)", heads: 1),
         Recurrent(Slstm, RnnCell.Slstm, "xLSTM's sLSTM (exponential gating, normaliser and stabiliser), 4 heads", heads: 4),
+        new(Seq2Seq, "Sutskever et al.'s encoder-decoder on the fused LSTM (or GRU), optional additive / dot / general attention, optional reversed source",
+            [TaskKinds.Seq2Seq],
+            task => new Seq2SeqConfig(task as ISeq2SeqTask is { } seq2seq
+                ? seq2seq.VocabularySize
+                : throw new ArgumentException($"task: a seq2seq model reads seq2seq tasks, got {task.Name} (kind {task.Kind}).", nameof(task))),
+            json => json.Deserialize<Seq2SeqConfig>(),
+            config => new Seq2SeqModel(Expect<Seq2SeqConfig>(config, Seq2Seq))),
         PointerFamily(PointerNetwork.PtrNetFamily, PointerEncoder.Lstm,
             "Pointer network (Vinyals et al. 2015): LSTM encoder over the elements in order, LSTM decoder whose additive attention points at them"),
         PointerFamily(PointerNetwork.RpwFamily, PointerEncoder.ReadProcessWrite,

@@ -38,15 +38,15 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Sett
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
                 $"checkpoint {settings.Checkpoint}: {TrainCommand.Describe(model.Config)}; step {metadata.CompletedSteps}");
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-                $"{TrainCommand.Describe(task)}; {metadata.Options.EvalExamples} held-out examples{TrainCommand.DescribeAnswers(task)} at the training {task.SizeName}");
+                $"{TrainCommand.Describe(task)}; {metadata.Options.EvalExamples} held-out examples{TrainCommand.DescribeAnswers(task)} {(task is ISequenceTask ? "at the training length" : "of the training distribution")}");
             var sizes = evaluator.AllSizes();
             if (task.Kind == TaskKinds.Pointer)
                 console.MarkupLine("greedy decoding (unconstrained: what the network itself points at):");
             TrainCommand.WriteLengthTable(console, task, sizes);
             // The other metrics first, the primary one last (token tasks: step-mode, then the held-out accuracy).
-            for (int i = task.Metrics.Count - 1; i >= 0; i--)
+            for (int i = 1; i <= task.Metrics.Count; i++)
             {
-                int index = (i + 1) % task.Metrics.Count;
+                int index = i % task.Metrics.Count;
                 var metric = task.Metrics[index];
                 string prefix = index == 0 ? "held-out " : "";
                 console.MarkupLineInterpolated(CultureInfo.InvariantCulture,

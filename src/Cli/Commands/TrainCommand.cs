@@ -5,6 +5,7 @@ using HybridSeq.Models;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
 using HybridSeq.Models.Training;
@@ -24,11 +25,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "[TASK]")]
-        [Description("The task: selective-copying, induction-heads, convex-hull, delaunay, tsp or sort-numbers (`hybridseq tasks` lists them all). Default: selective-copying.")]
+        [Description("The task: selective-copying, induction-heads (language models), reverse, sort, addition (seq2seq), convex-hull, delaunay, tsp, sort-numbers (pointer networks) (`hybridseq tasks` lists them). Default: selective-copying.")]
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: mamba, lstm, gru or slstm (token tasks), ptrnet or rpw (pointer tasks). Default: mamba (ptrnet for convex-hull, delaunay and tsp; rpw for sort-numbers).")]
+        [Description("Model family: mamba, lstm, gru or slstm (token tasks), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers).")]
         public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]
@@ -36,7 +37,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public string? Device { get; init; }
 
         [CommandOption("--steps <N>")]
-        [Description("Maximum optimizer steps. Default: 2000 (selective-copying), 1500 (induction-heads), 2000 (pointer tasks). With --resume: extends the run (the cosine schedule follows the new total).")]
+        [Description("Maximum optimizer steps. Default: 2000 (selective-copying), 1500 (induction-heads), 1500 (reverse, sort, addition), 2000 (pointer tasks). With --resume: extends the run (the cosine schedule follows the new total).")]
         public int? Steps { get; init; }
 
         [CommandOption("--seed <N>")]
@@ -60,7 +61,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? Layers { get; init; }
 
         [CommandOption("--d-model <N>")]
-        [Description("Model width d_model (the RNNs' hidden size; ptrnet / rpw: hidden and attention size). Default: 64 (ptrnet / rpw: 128).")]
+        [Description("Model width d_model (the RNNs' hidden size; seq2seq: the encoder's and decoder's hidden size; ptrnet / rpw: hidden and attention size). Default: 64; seq2seq, ptrnet, rpw 128.")]
         public int? DModel { get; init; }
 
         [CommandOption("--d-state <N>")]
@@ -72,8 +73,28 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? Heads { get; init; }
 
         [CommandOption("--seq-len <N>")]
-        [Description("Training sequence length. selective-copying: noisy region + one marker per data token, default 64; induction-heads: default 64.")]
+        [Description("Training sequence length. selective-copying: noisy region + one marker per data token, default 64; induction-heads: default 64; reverse, sort: the longest source, default 10.")]
         public int? SeqLen { get; init; }
+
+        [CommandOption("--min-len <N>")]
+        [Description("reverse, sort only: the shortest source. Default: 3.")]
+        public int? MinLen { get; init; }
+
+        [CommandOption("--digits <N>")]
+        [Description("addition only: the most digits of an operand (operands have 1..N digits). Default: 5.")]
+        public int? Digits { get; init; }
+
+        [CommandOption("--attention <KIND>")]
+        [Description("seq2seq only: the decoder's attention over the encoder states: additive (Bahdanau), dot or general (Luong), none (Sutskever et al.). Default: additive.")]
+        public string? Attention { get; init; }
+
+        [CommandOption("--reverse-source")]
+        [Description("seq2seq only: feed every source reversed (Sutskever et al.'s trick).")]
+        public bool ReverseSource { get; init; }
+
+        [CommandOption("--cell <CELL>")]
+        [Description("seq2seq only: the encoder's and decoder's recurrent cell: lstm, gru or slstm. Default: lstm.")]
+        public string? Cell { get; init; }
 
         [CommandOption("--data-tokens <N>")]
         [Description("selective-copying only: data tokens to copy per example (K). Default: 8.")]
@@ -104,11 +125,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? ProcessSteps { get; init; }
 
         [CommandOption("--batch-size <N>")]
-        [Description("Examples per step. Default: 32 (pointer tasks: 128).")]
+        [Description("Examples per step. Default: 32 (token tasks), 64 (reverse, sort, addition), 128 (pointer tasks).")]
         public int? BatchSize { get; init; }
 
         [CommandOption("--lr <RATE>")]
-        [Description("Peak learning rate (AdamW). Default: 0.005 (selective-copying), 0.002 (induction-heads), 0.001 (pointer tasks).")]
+        [Description("Peak learning rate (AdamW). Default: 0.005 (selective-copying), 0.002 (induction-heads), 0.003 (reverse, sort, addition), 0.001 (pointer tasks).")]
         public double? LearningRate { get; init; }
 
         [CommandOption("--warmup <N>")]
@@ -120,11 +141,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? EvalEvery { get; init; }
 
         [CommandOption("--early-stop <PERCENT>")]
-        [Description("Stop once held-out token accuracy at the training length reaches this percentage (above 100: never). Default: 99.")]
+        [Description("Stop once the primary held-out metric (token tasks: token accuracy; seq2seq: exact-sequence accuracy) reaches this percentage (above 100: never). Default: 99.")]
         public double? EarlyStop { get; init; }
 
         [CommandOption("--target <PERCENT>")]
-        [Description("Accuracy at the training length the run must reach; below it the exit code is 2. Default: 90.")]
+        [Description("The task's primary held-out metric the run must reach (token tasks: token accuracy, seq2seq: exact-sequence accuracy, in percent); below it the exit code is 2. Default: 90.")]
         public double? Target { get; init; }
 
         /// <summary>The options that describe a new run: with --resume the checkpoint's values hold, so giving one of
@@ -136,6 +157,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ("--data-tokens", DataTokens.HasValue), ("--data-vocab", DataVocab.HasValue),
             ("--max-eval-len", MaxEvalLen.HasValue), ("--batch-size", BatchSize.HasValue),
             ("--lr", LearningRate.HasValue), ("--warmup", Warmup.HasValue), ("--eval-every", EvalEvery.HasValue),
+            ("--early-stop", EarlyStop.HasValue), ("--min-len", MinLen.HasValue), ("--digits", Digits.HasValue),
+            ("--attention", Attention is not null), ("--reverse-source", ReverseSource), ("--cell", Cell is not null),
             ("--early-stop", EarlyStop.HasValue), ("--n-min", NMin.HasValue), ("--n-max", NMax.HasValue),
             ("--eval-n", EvalN is not null), ("--process-steps", ProcessSteps.HasValue),
         ];
@@ -200,6 +223,17 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     $"--data-tokens and --data-vocab apply to selective-copying only, not {task}."),
                 (MaxEvalLen is null || task == InductionHeadsTask.TaskName,
                     $"--max-eval-len applies to induction-heads only, not {task}."),
+                (MinLen is null || task is ReverseTask.TaskName or SortTask.TaskName,
+                    $"--min-len applies to reverse and sort only, not {task}."),
+                (Digits is null || task == AdditionTask.TaskName, $"--digits applies to addition only, not {task}."),
+                (SeqLen is null || task != AdditionTask.TaskName, "--seq-len does not apply to addition (its size is --digits)."),
+                (Attention is null && !ReverseSource && Cell is null || family == ModelFamilies.Seq2Seq,
+                    $"--attention, --reverse-source and --cell apply to the seq2seq family only, not {family}."),
+                (Attention is null || ParseAttention(Attention) is not null,
+                    $"--attention must be additive, dot, general or none, got '{Attention}'."),
+                (Cell is null || ParseCell(Cell) is not null, $"--cell must be lstm, gru or slstm, got '{Cell}'."),
+                (MinLen is null or > 0, $"--min-len must be a positive integer, got {MinLen}."),
+                (Digits is null or > 0, $"--digits must be a positive integer, got {Digits}."),
                 (NMin is null && NMax is null && EvalN is null || TaskRegistry.Get(task).Kind == TaskKinds.Pointer,
                     $"--n-min, --n-max and --eval-n apply to the pointer tasks (convex-hull, delaunay, tsp, sort-numbers), not {task}."),
                 (ProcessSteps is null || family == PointerNetwork.RpwFamily,
@@ -217,6 +251,17 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 if (length < 2 * k)
                     return ValidationResult.Error(
                         $"--seq-len must be at least 2 x --data-tokens = {2 * k} (a region of at least K tokens, then K markers), got {length}.");
+            }
+            else if (task is ReverseTask.TaskName or SortTask.TaskName)
+            {
+                int min = MinLen ?? new ReverseTask().MinLength, max = SeqLen ?? new ReverseTask().MaxLength;
+                if (max < min)
+                    return ValidationResult.Error($"--seq-len (the longest source) must be at least --min-len = {min}, got {max}.");
+            }
+            else if (task == AdditionTask.TaskName)
+            {
+                if (Digits is int digits && digits > 17)
+                    return ValidationResult.Error($"--digits must be at most 17 (the sum must fit 64-bit integers), got {digits}.");
             }
             else if (task == InductionHeadsTask.TaskName)
             {
@@ -277,6 +322,16 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                         SequenceLength = length,
                         MaxEvaluationLength = MaxEvalLen ?? Math.Max(length, induction.MaxEvaluationLength),
                     };
+                case ReverseTask reverse:
+                    return reverse with { MinLength = MinLen ?? reverse.MinLength, MaxLength = SeqLen ?? reverse.MaxLength };
+                case SortTask sort:
+                    return sort with { MinLength = MinLen ?? sort.MinLength, MaxLength = SeqLen ?? sort.MaxLength };
+                case AdditionTask addition:
+                    return addition with
+                    {
+                        MaxDigits = Digits ?? addition.MaxDigits,
+                        MinDigits = Math.Min(addition.MinDigits, Digits ?? addition.MaxDigits),
+                    };
                 case ConvexHullTask hull:
                     return hull with
                     {
@@ -306,6 +361,23 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             }
         }
 
+        internal static Seq2SeqAttention? ParseAttention(string value) => value switch
+        {
+            "additive" => Seq2SeqAttention.Additive,
+            "dot" => Seq2SeqAttention.Dot,
+            "general" => Seq2SeqAttention.General,
+            "none" => Seq2SeqAttention.None,
+            _ => null,
+        };
+
+        internal static RnnCell? ParseCell(string value) => value switch
+        {
+            "lstm" => RnnCell.Lstm,
+            "gru" => RnnCell.Gru,
+            "slstm" => RnnCell.Slstm,
+            _ => null,
+        };
+
         /// <summary>The model config of a new run: the family's default for the task's vocabulary with the options given.</summary>
         public IModelConfig BuildModel(ITask task) =>
             ModelFamilies.Get(ResolvedFamily).DefaultConfig(task) switch
@@ -321,6 +393,14 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     ModelDimension = DModel ?? recurrent.ModelDimension,
                     Layers = Layers ?? recurrent.Layers,
                     Heads = Heads ?? recurrent.Heads,
+                },
+                Seq2SeqConfig seq2seq => seq2seq with
+                {
+                    HiddenSize = DModel ?? seq2seq.HiddenSize,
+                    Layers = Layers ?? seq2seq.Layers,
+                    Attention = Attention is string attention ? ParseAttention(attention)!.Value : seq2seq.Attention,
+                    ReverseSource = ReverseSource || seq2seq.ReverseSource,
+                    Cell = Cell is string cell ? ParseCell(cell)!.Value : seq2seq.Cell,
                 },
                 PointerNetworkConfig pointer => pointer with
                 {
@@ -454,6 +534,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     {
         MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",
         RecurrentConfig r => $"{r.Family}: {r.Layers} layers, hidden {r.ModelDimension}, {r.Heads} head(s)",
+        Seq2SeqConfig q =>
+            $"seq2seq: {q.Cell.ToString().ToLowerInvariant()} encoder and decoder, {q.Layers} layers, hidden {q.HiddenSize}, embedding {q.EmbeddingDimension}, attention {q.Attention.ToString().ToLowerInvariant()}, source {(q.ReverseSource ? "reversed" : "in order")}",
         PointerNetworkConfig { Encoder: PointerEncoder.Lstm } p =>
             $"ptrnet: LSTM encoder of {p.EncoderLayers} layer(s), hidden {p.HiddenSize}, attention {p.AttentionSize}",
         PointerNetworkConfig p => $"rpw: read-process-write, {p.ProcessSteps} process steps, hidden {p.HiddenSize}, attention {p.AttentionSize}",
@@ -470,6 +552,9 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             $"selective-copying: {s.DataTokenCount} data tokens (vocabulary {s.DataVocabulary}) in a region of {s.RegionLength}, sequence {s.SequenceLength}",
         InductionHeadsTask i =>
             $"induction-heads: vocabulary {i.VocabularySize}, training length {i.SequenceLength}, evaluated at {string.Join(", ", i.EvaluationLengths)}",
+        ReverseTask r => $"reverse: sources of {r.MinLength}..{r.MaxLength} digits (base {r.Base})",
+        SortTask o => $"sort: sources of {o.MinLength}..{o.MaxLength} digits (base {o.Base})",
+        AdditionTask a => $"addition: operands of {a.MinDigits}..{a.MaxDigits} digits (base {a.Base})",
         IPointerTask p =>
             $"{p.Name}: n in [{p.MinSize}, {p.MaxSize}] for training, evaluated at n = {string.Join(", ", p.EvaluationSizes.Skip(1))} (first row: the training range)",
         _ => task.Name,

@@ -90,9 +90,13 @@ internal static class BeamSearchEngine
                                 : groupCandidates;
                             int take = (int)Math.Min(2L * perGroup, (long)perGroup * vocabulary);
                             var (selected, indices) = selection.topk(take, dim: 1);
-                            double[] selectedCpu = selected.cpu().data<double>().ToArray();
-                            double[] sumsCpu = groupCandidates.gather(1, indices).cpu().data<double>().ToArray();
-                            long[] indicesCpu = indices.cpu().data<long>().ToArray();
+                            // One transfer per group: selection values, true sums and indices (exact in float64).
+                            double[] both = stack([selected, groupCandidates.gather(1, indices), indices.to(ScalarType.Float64)])
+                                .cpu().data<double>().ToArray();
+                            int plane = rowsNow * take;
+                            var selectedCpu = new ReadOnlySpan<double>(both, 0, plane).ToArray();
+                            var sumsCpu = new ReadOnlySpan<double>(both, plane, plane).ToArray();
+                            long[] indicesCpu = new ReadOnlySpan<double>(both, 2 * plane, plane).ToArray().Select(v => (long)v).ToArray();
                             for (int a = 0; a < rowsNow; a++)
                             {
                                 var opened = chosen[a, g] = [];

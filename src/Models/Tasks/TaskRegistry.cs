@@ -45,6 +45,15 @@ public static class TaskRegistry
                 EvalExamples: 512),
             0.90,
             json => json.Deserialize<InductionHeadsTask>()),
+        new(ReverseTask.TaskName,
+            "Sutskever et al. style: write the 3..10 source digits in reverse order",
+            new ReverseTask(), Seq2SeqOptions, 0.90, json => json.Deserialize<ReverseTask>(), ModelFamilies.Seq2Seq),
+        new(SortTask.TaskName,
+            "sort the 3..10 source digits (repeats allowed) in ascending order",
+            new SortTask(), Seq2SeqOptions, 0.90, json => json.Deserialize<SortTask>(), ModelFamilies.Seq2Seq),
+        new(AdditionTask.TaskName,
+            "add two numbers of 1..5 decimal digits written as digit strings, 'a+b' -> digits of the sum",
+            new AdditionTask(), Seq2SeqOptions, 0.90, json => json.Deserialize<AdditionTask>(), ModelFamilies.Seq2Seq),
         new(Pointer.ConvexHullTask.TaskName,
             "Pointer networks 4.2: the convex hull of n points in the unit square, vertices counter-clockwise from the lowest index; train on n in 5..10, evaluate at 5, 10, 20",
             new Pointer.ConvexHullTask(), PointerOptions, 0.5,
@@ -69,6 +78,10 @@ public static class TaskRegistry
         EvalExamples: 1000, EarlyStopAccuracy: 1.01);
 
     public static TaskDefinition Default => All[0];
+
+    /// <summary>The seq2seq tasks' defaults: sized for a few minutes on a 2-core CPU.</summary>
+    private static TrainingOptions Seq2SeqOptions => new(Steps: 1500, BatchSize: 64, LearningRate: 3e-3,
+        WarmupSteps: 50, EvalEvery: 100, EvalExamples: 512);
 
     /// <summary>The task called <paramref name="name"/>; an <see cref="ArgumentException"/> listing the names when
     /// there is none.</summary>

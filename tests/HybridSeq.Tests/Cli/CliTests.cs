@@ -45,8 +45,16 @@ public sealed class CliTests
     [TestCase(new[] { "eval" }, "--checkpoint <FILE> is required")]
     [TestCase(new[] { "eval", "--checkpoint", "/nonexistent/model.ckpt" }, "--checkpoint: no file at '/nonexistent/model.ckpt'.")]
     [TestCase(new[] { "frobnicate" }, "frobnicate")]
-    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, convex-hull, delaunay, tsp, sort-numbers.")]
-    [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, ptrnet, rpw, got 'transformer'.")]
+    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, convex-hull, delaunay, tsp, sort-numbers.")]
+    [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, seq2seq, ptrnet, rpw, got 'transformer'.")]
+    [TestCase(new[] { "train", "reverse", "--model", "mamba" }, "--model mamba does not train on seq2seq tasks such as reverse; models for reverse: seq2seq.")]
+    [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm.")]
+    [TestCase(new[] { "train", "sort", "--attention", "cosine" }, "--attention must be additive, dot, general or none, got 'cosine'.")]
+    [TestCase(new[] { "train", "induction-heads", "--model", "lstm", "--reverse-source" }, "--attention, --reverse-source and --cell apply to the seq2seq family only, not lstm.")]
+    [TestCase(new[] { "train", "addition", "--seq-len", "8" }, "--seq-len does not apply to addition")]
+    [TestCase(new[] { "train", "reverse", "--min-len", "6", "--seq-len", "5" }, "--seq-len (the longest source) must be at least --min-len = 6, got 5.")]
+    [TestCase(new[] { "train", "addition", "--digits", "18" }, "--digits must be at most 17")]
+    [TestCase(new[] { "train", "reverse", "--heads", "2" }, "--heads applies to the recurrent families (lstm, gru, slstm), not seq2seq.")]
     [TestCase(new[] { "train", "--model", "lstm", "--d-state", "8" }, "--d-state applies to the mamba family only, not lstm.")]
     [TestCase(new[] { "train", "--heads", "2" }, "--heads applies to the recurrent families")]
     [TestCase(new[] { "train", "induction-heads", "--data-tokens", "4" }, "--data-tokens and --data-vocab apply to selective-copying only")]
@@ -54,6 +62,20 @@ public sealed class CliTests
     [TestCase(new[] { "train", "--model", "lstm", "--d-model", "10", "--heads", "4" }, "Heads must divide ModelDimension = 10, got 4.")]
     [TestCase(new[] { "train", "--resume", "--overwrite" }, "--resume and --overwrite exclude each other")]
     [TestCase(new[] { "train", "--resume", "--lr", "0.1" }, "--lr cannot be combined with --resume")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--sample" }, "--beam and --sample exclude each other")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "0" }, "--beam must be a positive integer, got 0.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--top-p", "0.9" }, "--top-p applies to --sample only.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--groups", "2" }, "--groups applies to --beam only.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--n-best", "2" }, "--n-best applies to --beam or --sample only.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "4", "--groups", "3" }, "--groups must divide --beam = 4, got 3.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "4", "--n-best", "5" }, "--n-best must be at most the beams per group (4), got 5.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "4", "--diversity", "-1" }, "--diversity must be a finite number >= 0, got -1.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "4", "--diversity-kind", "jaccard" }, "--diversity-kind must be 'hamming' or 'cumulative', got 'jaccard'.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--sample", "--top-p", "1.5" }, "--top-p must be in (0, 1], got 1.5.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--sample", "--temperature", "0" }, "--temperature must be a finite number > 0, got 0.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--prompt", "1 x" }, "--prompt must be token ids (non-negative integers) separated by spaces or commas, got 'x' in '1 x'.")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--min-tokens", "1" }, "--min-tokens needs --end-token")]
+    [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--temprature", "1" }, "temprature")]
     [TestCase(new[] { "train", "--n-max", "9" }, "--n-min, --n-max and --eval-n apply to the pointer tasks")]
     [TestCase(new[] { "train", "tsp", "--process-steps", "3" }, "--process-steps applies to the rpw family only, not ptrnet.")]
     [TestCase(new[] { "train", "sort-numbers", "--process-steps", "-1" }, "--process-steps must be zero or more, got -1.")]
@@ -108,6 +130,7 @@ public sealed class CliTests
             // Region of 10 + 2 markers, rendered one character per token; answers of 2 tokens.
             Assert.That(generateOutput, Does.Match(@"input:    [.A-C]{10}\|\|\s").And.Match(@"expected: [A-C]{2}\s")
                 .And.Match(@"produced: [.A-C|]{2}\s").And.Match(@"[0-2]/2 answer tokens correct"));
+            AssertSearchesRun(checkpoint);
 
             var (belowExit, belowOutput) = Run("train", "--steps", "2", "--eval-every", "2", "--seq-len", "12",
                 "--data-tokens", "2", "--d-model", "8", "--layers", "1", "--batch-size", "2", "--target", "100",
@@ -118,6 +141,43 @@ public sealed class CliTests
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    /// <summary>`generate` with beam search, diverse beam search and sampling on a trained checkpoint (vocabulary 5:
+    /// blank, data A-C, marker): the prompt is the example up to its first marker, the hypotheses are listed with
+    /// scores; a value outside the model's vocabulary is a clear error.</summary>
+    private static void AssertSearchesRun(string checkpoint)
+    {
+        const string line = @"\s+\d\. [.A-C|]{1,4}  \((group \d, )?score -?\d+\.\d{4}, log p -?\d+\.\d{4}, \d tokens, (end token|max tokens)\)";
+        var (beamExit, beamOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "4", "--beam", "3", "--n-best", "3",
+            "--max-tokens", "4", "--end-token", "4", "--min-tokens", "1");
+        Assert.That(beamExit, Is.EqualTo(HybridSeqApp.ExitSuccess), beamOutput);
+        Assert.That(beamOutput, Does.Match(@"prompt:   [.A-C]{10}\| \(11 tokens\)").And.Contain("beam search: 3 beams, length penalty α = 1; at most 4 tokens"));
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(beamOutput, line), Has.Count.EqualTo(3), beamOutput);
+
+        var (diverseExit, diverseOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "4", "--beam", "4", "--groups", "2",
+            "--diversity", "0.5", "--diversity-kind", "cumulative", "--n-best", "2", "--prompt", "1,2 3");
+        Assert.That(diverseExit, Is.EqualTo(HybridSeqApp.ExitSuccess), diverseOutput);
+        Assert.That(diverseOutput, Does.Contain("prompt:   ABC (3 tokens)").And.Contain("diverse beam search: 4 beams in 2 groups, cumulative diversity λ = 0.5"));
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(diverseOutput, line), Has.Count.EqualTo(4), diverseOutput);
+        Assert.That(diverseOutput, Does.Contain("(group 0, ").And.Contain("(group 1, "));
+
+        var (sampleExit, sampleOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "4", "--sample", "--temperature", "0.8",
+            "--top-k", "3", "--top-p", "0.9", "--n-best", "5", "--max-tokens", "3");
+        var (againExit, againOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "4", "--sample", "--temperature", "0.8",
+            "--top-k", "3", "--top-p", "0.9", "--n-best", "5", "--max-tokens", "3");
+        Assert.That(sampleExit, Is.EqualTo(HybridSeqApp.ExitSuccess), sampleOutput);
+        Assert.That(againExit, Is.EqualTo(HybridSeqApp.ExitSuccess), againOutput);
+        Assert.That(sampleOutput, Does.Contain("sampling: temperature 0.8, top-k 3, top-p 0.9, repetition penalty 1, seed 4"));
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(sampleOutput, line), Has.Count.EqualTo(5), sampleOutput);
+        Assert.That(againOutput, Is.EqualTo(sampleOutput), "the same seed draws the same samples");
+
+        var (badExit, badOutput) = Run("generate", "--checkpoint", checkpoint, "--beam", "2", "--end-token", "9");
+        Assert.That(badExit, Is.EqualTo(HybridSeqApp.ExitError), badOutput);
+        Assert.That(badOutput, Does.Contain("--end-token must be a token id in [0, 5) (the model's vocabulary), got 9."));
+        var (badPromptExit, badPromptOutput) = Run("generate", "--checkpoint", checkpoint, "--sample", "--prompt", "1 7");
+        Assert.That(badPromptExit, Is.EqualTo(HybridSeqApp.ExitError), badPromptOutput);
+        Assert.That(badPromptOutput, Does.Contain("--prompt: token ids must be in [0, 5) (the model's vocabulary), got 7."));
     }
 
     /// <summary>A typo'd option is an error naming it, and nothing is written (strict parsing).</summary>
@@ -287,13 +347,63 @@ public sealed class CliTests
         }
     }
 
+    private static readonly string[] TinySeq2SeqRun =
+    [
+        "train", "reverse", "--steps", "6", "--eval-every", "3", "--min-len", "2", "--seq-len", "4", "--d-model", "8",
+        "--layers", "1", "--batch-size", "4", "--attention", "dot", "--reverse-source", "--target", "0",
+    ];
+
+    /// <summary>seq2seq through the CLI: train prints the task's metrics, eval and generate read the checkpoint, and a
+    /// run paused after 4 of its 6 steps and resumed by `train --resume` ends in the same checkpoint bytes.</summary>
+    [Test]
+    public void Seq2SeqTrainsEvaluatesGeneratesAndResumesBitwise()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            string straight = Path.Combine(directory, "straight"), interrupted = Path.Combine(directory, "interrupted");
+            var (exit, output) = Run([.. TinySeq2SeqRun, "--out", straight]);
+            Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
+            Assert.That(output, Does.Contain("seq2seq: lstm encoder and decoder, 1 layers, hidden 8").And.Contain("attention dot, source reversed")
+                .And.Contain("reverse: sources of 2..4 digits (base 10)")
+                .And.Match(@"length     4 \(training\): \d+\.\d% exact sequences, \d+\.\d% tokens, 512 examples")
+                .And.Match(@"held-out exact-sequence accuracy: \d+\.\d% \(target 0%\)"));
+            string checkpoint = Path.Combine(straight, "model.ckpt");
+            var metadata = RunCheckpoint.ReadMetadata(checkpoint);
+            Assert.That(metadata.TaskKind, Is.EqualTo(TaskKinds.Seq2Seq));
+            Assert.That(metadata.MetricNames, Is.EqualTo(new[] { "exact-sequence-accuracy", "token-accuracy" }));
+
+            var (evalExit, evalOutput) = Run("eval", "--checkpoint", checkpoint);
+            Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
+            Assert.That(evalOutput, Does.Contain("step 6").And.Match(@"held-out exact-sequence accuracy: \d+\.\d%")
+                .And.Match(@"token accuracy: \d+\.\d%"));
+            var (generateExit, generateOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "2", "--length", "3");
+            Assert.That(generateExit, Is.EqualTo(HybridSeqApp.ExitSuccess), generateOutput);
+            Assert.That(generateOutput, Does.Match(@"source:   \d{3}\s").And.Match(@"expected: \d{3}\$\s")
+                .And.Match(@"produced: [0-9+$^_]{1,5}\s").And.Match(@"exact; |not exact; "));
+
+            var config = RunCheckpoint.ReadMetadata(checkpoint);
+            using (var trainer = new Trainer(config.ReadModelConfig(), config.ReadTask(), config.Options, TorchSharp.torch.CPU))
+                Assert.That(trainer.Run(interrupted, stopAtStep: 4).Paused, Is.True);
+            var (resumeExit, resumeOutput) = Run("train", "--resume", "--target", "0", "--out", interrupted);
+            Assert.That(resumeExit, Is.EqualTo(HybridSeqApp.ExitSuccess), resumeOutput);
+            Assert.That(resumeOutput, Does.Contain("at step 4").And.Contain("6 steps in"));
+            Assert.That(File.ReadAllBytes(Path.Combine(interrupted, "model.ckpt")), Is.EqualTo(File.ReadAllBytes(checkpoint)),
+                "bit-identical checkpoints");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Test]
     public void TasksListsEveryTaskAndModelFamily()
     {
         var (exit, output) = Run("tasks");
         Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
-        foreach (var name in new[] { "selective-copying", "induction-heads", "convex-hull", "delaunay", "tsp", "sort-numbers",
-                     "mamba", "lstm", "gru", "slstm", "ptrnet", "rpw" })
+        foreach (var name in new[] { "selective-copying", "induction-heads", "reverse", "sort", "addition", "convex-hull",
+                     "delaunay", "tsp", "sort-numbers", "mamba", "lstm", "gru", "slstm", "seq2seq", "ptrnet", "rpw" })
             Assert.That(output, Does.Contain(name));
     }
 

@@ -3,6 +3,7 @@ using HybridSeq.Models;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
 using NUnit.Framework;
@@ -15,8 +16,36 @@ namespace HybridSeq.Tests.Models;
 public sealed class ModelFamiliesTests
 {
     [Test]
-    public void TheRegistryListsEveryFamily() =>
-        Assert.That(ModelFamilies.All.Select(f => f.Name), Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "ptrnet", "rpw" }));
+    public void TheRegistryListsTheFamiliesWithTheTaskKindsTheyRead()
+    {
+        Assert.That(ModelFamilies.All.Select(f => f.Name),
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "seq2seq", "ptrnet", "rpw" }));
+        Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Tokens)).Select(f => f.Name),
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm" }));
+        Assert.That(ModelFamilies.Get("seq2seq").TaskKinds, Is.EqualTo(new[] { TaskKinds.Seq2Seq }));
+        Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Pointer)).Select(f => f.Name),
+            Is.EqualTo(new[] { "ptrnet", "rpw" }));
+    }
+
+    [Test]
+    public void Seq2SeqConfigRoundTripsThroughJsonAndBuildsItsFamily()
+    {
+        var config = new Seq2SeqConfig(11, RnnCell.Gru, EmbeddingDimension: 7, HiddenSize: 9, Layers: 3,
+            Attention: Seq2SeqAttention.General, ReverseSource: true);
+        var read = ModelFamilies.FromJson(config.Family, ModelFamilies.ToJson(config));
+        Assert.That(read, Is.EqualTo(config));
+        using var model = ModelFamilies.Build(read);
+        Assert.That(model, Is.InstanceOf<Seq2SeqModel>());
+        Assert.That(model.Config, Is.EqualTo(config));
+        Assert.That(model.DecayedParameters().Count() + model.UndecayedParameters().Count(),
+            Is.EqualTo(model.parameters().Count()));
+        var decayed = model.DecayedParameters().ToHashSet(ReferenceEqualityComparer.Instance);
+        var names = model.named_parameters().Where(p => decayed.Contains(p.parameter)).Select(p => p.name).ToList();
+        Assert.That(names, Does.Contain("encoder.weight_hh_l2").And.Contain("attention.general.weight")
+            .And.Not.Contain("source_embedding.weight").And.Not.Contain("output.bias"));
+        var notLanguageModel = Assert.Throws<ArgumentException>(() => ModelFamilies.Create(config));
+        Assert.That(notLanguageModel!.Message, Does.Contain("not a language model"));
+    }
 
     public static IEnumerable<PointerNetworkConfig> PointerConfigs()
     {
