@@ -555,6 +555,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         ReverseTask r => $"reverse: sources of {r.MinLength}..{r.MaxLength} digits (base {r.Base})",
         SortTask o => $"sort: sources of {o.MinLength}..{o.MaxLength} digits (base {o.Base})",
         AdditionTask a => $"addition: operands of {a.MinDigits}..{a.MaxDigits} digits (base {a.Base})",
+        IPointerTask p when p.EvaluationSizes.Count == 1 =>
+            $"{p.Name}: n in [{p.MinSize}, {p.MaxSize}] for training, evaluated on the training range",
         IPointerTask p =>
             $"{p.Name}: n in [{p.MinSize}, {p.MaxSize}] for training, evaluated at n = {string.Join(", ", p.EvaluationSizes.Skip(1))} (first row: the training range)",
         _ => task.Name,

@@ -451,7 +451,8 @@ public sealed class CliTests
             var (rpwExit, rpwOutput) = Run("train", "sort-numbers", "--model", "rpw", "--process-steps", "2", "--steps", "2",
                 "--eval-every", "2", "--d-model", "8", "--batch-size", "4", "--target", "0", "--overwrite", "--out", directory);
             Assert.That(rpwExit, Is.EqualTo(HybridSeqApp.ExitSuccess), rpwOutput);
-            Assert.That(rpwOutput, Does.Contain("rpw: read-process-write, 2 process steps, hidden 8"));
+            Assert.That(rpwOutput, Does.Contain("rpw: read-process-write, 2 process steps, hidden 8")
+                .And.Contain("sort-numbers: n in [5, 5] for training, evaluated on the training range"));
             var (generateExit, generateOutput) = Run("generate", "--checkpoint", Path.Combine(directory, "model.ckpt"));
             Assert.That(generateExit, Is.EqualTo(HybridSeqApp.ExitError), generateOutput);
             Assert.That(generateOutput, Does.Contain("use eval").And.Not.Contain("   at "));
