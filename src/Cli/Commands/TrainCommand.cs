@@ -140,6 +140,10 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         [Description("Evaluate and checkpoint every N steps. Default: 100.")]
         public int? EvalEvery { get; init; }
 
+        [CommandOption("--eval-examples <N>")]
+        [Description("Held-out examples at the training size (fewer at larger sizes: as many elements, at least 128). Default: 512 (token and seq2seq tasks), 1000 (pointer tasks).")]
+        public int? EvalExamples { get; init; }
+
         [CommandOption("--early-stop <PERCENT>")]
         [Description("Stop once the primary held-out metric (token tasks: token accuracy; seq2seq: exact-sequence accuracy) reaches this percentage (above 100: never). Default: 99.")]
         public double? EarlyStop { get; init; }
@@ -157,7 +161,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ("--data-tokens", DataTokens.HasValue), ("--data-vocab", DataVocab.HasValue),
             ("--max-eval-len", MaxEvalLen.HasValue), ("--batch-size", BatchSize.HasValue),
             ("--lr", LearningRate.HasValue), ("--warmup", Warmup.HasValue), ("--eval-every", EvalEvery.HasValue),
-            ("--early-stop", EarlyStop.HasValue), ("--min-len", MinLen.HasValue), ("--digits", Digits.HasValue),
+            ("--early-stop", EarlyStop.HasValue), ("--eval-examples", EvalExamples.HasValue), ("--min-len", MinLen.HasValue), ("--digits", Digits.HasValue),
             ("--attention", Attention is not null), ("--reverse-source", ReverseSource), ("--cell", Cell is not null),
             ("--early-stop", EarlyStop.HasValue), ("--n-min", NMin.HasValue), ("--n-max", NMax.HasValue),
             ("--eval-n", EvalN is not null), ("--process-steps", ProcessSteps.HasValue),
@@ -213,6 +217,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     $"--lr must be a positive number, got {LearningRate}."),
                 (Warmup is null or >= 0, $"--warmup must be zero or more, got {Warmup}."),
                 (EvalEvery is null or > 0, $"--eval-every must be a positive integer, got {EvalEvery}."),
+                (EvalExamples is null or > 0, $"--eval-examples must be a positive integer, got {EvalExamples}."),
                 (EarlyStop is null or > 0, $"--early-stop must be a positive percentage, got {EarlyStop}."),
                 (Target is null || !TaskRegistry.Get(task).Default.Metrics[0].IsFraction || Target is >= 0 and <= 100,
                     $"--target must be a percentage in [0, 100], got {Target}."),
@@ -426,6 +431,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 MinimumLearningRate = Math.Min(defaults.MinimumLearningRate, learningRate),
                 WarmupSteps = Warmup ?? defaults.WarmupSteps,
                 EvalEvery = EvalEvery ?? defaults.EvalEvery,
+                EvalExamples = EvalExamples ?? defaults.EvalExamples,
                 EarlyStopAccuracy = EarlyStop is double percent ? percent / 100 : defaults.EarlyStopAccuracy,
             };
         }

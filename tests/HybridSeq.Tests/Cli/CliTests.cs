@@ -77,6 +77,7 @@ public sealed class CliTests
     [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--min-tokens", "1" }, "--min-tokens needs --end-token")]
     [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--temprature", "1" }, "temprature")]
     [TestCase(new[] { "train", "--n-max", "9" }, "--n-min, --n-max and --eval-n apply to the pointer tasks")]
+    [TestCase(new[] { "train", "--eval-examples", "0" }, "--eval-examples must be a positive integer, got 0.")]
     [TestCase(new[] { "train", "tsp", "--process-steps", "3" }, "--process-steps applies to the rpw family only, not ptrnet.")]
     [TestCase(new[] { "train", "sort-numbers", "--process-steps", "-1" }, "--process-steps must be zero or more, got -1.")]
     [TestCase(new[] { "train", "tsp", "--eval-n", "5,x" }, "--eval-n must be comma-separated positive integers (e.g. 5,10,20), got '5,x'.")]
@@ -433,11 +434,12 @@ public sealed class CliTests
         try
         {
             var (trainExit, trainOutput) = Run("train", "tsp", "--steps", "2", "--eval-every", "2", "--n-min", "4",
-                "--n-max", "5", "--eval-n", "4,6", "--d-model", "8", "--batch-size", "4", "--target", "0", "--out", directory);
+                "--n-max", "5", "--eval-n", "4,6", "--d-model", "8", "--batch-size", "4", "--eval-examples", "24", "--target", "0",
+                "--out", directory);
             Assert.That(trainExit, Is.EqualTo(HybridSeqApp.ExitSuccess), trainOutput);
             Assert.That(trainOutput, Does.Contain("ptrnet: LSTM encoder of 1 layer(s), hidden 8")
                 .And.Contain("tsp: n in [4, 5] for training, evaluated at n = 4, 6"));
-            Assert.That(trainOutput, Does.Match(@"n +5 \(training\): \d+\.\d% exact sequences, tour length (\d+\.\d+|NaN), \d+\.\d% valid tours, label \d+\.\d+, \d+ examples"));
+            Assert.That(trainOutput, Does.Match(@"n +5 \(training\): \d+\.\d% exact sequences, tour length (\d+\.\d+|NaN), \d+\.\d% valid tours, label \d+\.\d+, 24 examples"));
             Assert.That(trainOutput, Does.Match(@"n +6 \(1\.2x\): "));
 
             var (evalExit, evalOutput) = Run("eval", "--checkpoint", Path.Combine(directory, "model.ckpt"), "--beam", "2");
@@ -449,7 +451,8 @@ public sealed class CliTests
             Assert.That(evalOutput[beamAt..], Does.Match(@"n +4 \(0\.8x\): \d+\.\d% exact sequences, tour length \d+\.\d+, 100\.0% valid tours"));
 
             var (rpwExit, rpwOutput) = Run("train", "sort-numbers", "--model", "rpw", "--process-steps", "2", "--steps", "2",
-                "--eval-every", "2", "--d-model", "8", "--batch-size", "4", "--target", "0", "--overwrite", "--out", directory);
+                "--eval-every", "2", "--d-model", "8", "--batch-size", "4", "--eval-examples", "24", "--target", "0", "--overwrite",
+                "--out", directory);
             Assert.That(rpwExit, Is.EqualTo(HybridSeqApp.ExitSuccess), rpwOutput);
             Assert.That(rpwOutput, Does.Contain("rpw: read-process-write, 2 process steps, hidden 8")
                 .And.Contain("sort-numbers: n in [5, 5] for training, evaluated on the training range"));
