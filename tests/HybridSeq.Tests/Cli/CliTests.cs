@@ -378,6 +378,12 @@ public sealed class CliTests
             Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
             Assert.That(evalOutput, Does.Contain("step 6").And.Match(@"held-out exact-sequence accuracy: \d+\.\d%")
                 .And.Match(@"token accuracy: \d+\.\d%"));
+            var (beamExit, beamOutput) = Run("eval", "--checkpoint", checkpoint, "--beam", "3");
+            Assert.That(beamExit, Is.EqualTo(HybridSeqApp.ExitSuccess), beamOutput);
+            Assert.That(beamOutput, Does.Contain("decoding: beam search, 3 beams").And.Match(@"held-out exact-sequence accuracy: \d+\.\d%"));
+            var (beamGenerateExit, beamGenerateOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "2", "--beam", "2");
+            Assert.That(beamGenerateExit, Is.EqualTo(HybridSeqApp.ExitSuccess), beamGenerateOutput);
+            Assert.That(beamGenerateOutput, Does.Contain("beam search, 2 beams").And.Match(@"produced: [0-9+$^_]{1,6}\s"));
             var (generateExit, generateOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "2", "--length", "3");
             Assert.That(generateExit, Is.EqualTo(HybridSeqApp.ExitSuccess), generateOutput);
             Assert.That(generateOutput, Does.Match(@"source:   \d{3}\s").And.Match(@"expected: \d{3}\$\s")
