@@ -33,8 +33,10 @@ public class DecodingCpuBenchmarks
     {
         torch.set_num_threads(Environment.ProcessorCount);
         torch.manual_seed(0);
-        int vocabulary = new SelectiveCopyingTask().VocabularySize;
-        _model = ModelFamilies.Create(ModelFamilies.Get(Family).DefaultConfig(vocabulary));
+        var task = new SelectiveCopyingTask();
+        int vocabulary = task.VocabularySize;
+        // The family's default config for the task (the task contract passes the task, not its vocabulary).
+        _model = ModelFamilies.Create(ModelFamilies.Get(Family).DefaultConfig(task));
         _model.eval();
         _prompt = randint(0, vocabulary, [1, PromptLength], ScalarType.Int64);
     }
