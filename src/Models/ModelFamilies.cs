@@ -2,9 +2,11 @@ using System.Text.Json;
 using HybridSeq.Managed;
 using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Tasks.Pointer;
 
 namespace HybridSeq.Models;
 
@@ -72,6 +74,10 @@ public static class ModelFamilies
                 : throw new ArgumentException($"task: AR-Net reads forecasting tasks, got {task.Name} (kind {task.Kind}).", nameof(task)),
             json => json.Deserialize<ArNetConfig>(),
             config => new Forecasting.ArNet(Expect<ArNetConfig>(config, ArNet))),
+        PointerFamily(PointerNetwork.PtrNetFamily, PointerEncoder.Lstm,
+            "Pointer network (Vinyals et al. 2015): LSTM encoder over the elements in order, LSTM decoder whose additive attention points at them"),
+        PointerFamily(PointerNetwork.RpwFamily, PointerEncoder.ReadProcessWrite,
+            "Read-process-write (Vinyals et al. 2016): per-element embedding, P steps of an input-less LSTM attending over the set (order invariant), pointer decoder"),
     ];
 
     /// <summary>The family called <paramref name="name"/>; an <see cref="ArgumentException"/> listing the names
@@ -152,6 +158,15 @@ public static class ModelFamilies
     /// either a language-model config or a forecaster config).</summary>
     private static bool IsForecaster(JsonElement json) =>
         json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceForecasterConfig.Backbone), out _);
+
+    private static ModelFamily PointerFamily(string name, PointerEncoder encoder, string description) =>
+        new(name, description, [TaskKinds.Pointer],
+            task => new PointerNetworkConfig(encoder,
+                task as IPointerTask is { } pointerTask ? pointerTask.InputFeatures
+                    : throw new ArgumentException($"task: a {name} model reads pointer tasks, got {task.Name} (kind {task.Kind}).", nameof(task)),
+                ProcessSteps: encoder == PointerEncoder.ReadProcessWrite ? 5 : 0),
+            json => json.Deserialize<PointerNetworkConfig>(),
+            config => new PointerNetwork(Expect<PointerNetworkConfig>(config, name)));
 
     /// <summary>The vocabulary of a token task (the language models' default configs).</summary>
     private static int VocabularyOf(ITask task) => task as ISequenceTask is { } sequenceTask

@@ -4,9 +4,11 @@ using HybridSeq.Managed;
 using HybridSeq.Models;
 using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Tasks.Pointer;
 using HybridSeq.Models.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -24,11 +26,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "[TASK]")]
-        [Description("The task: selective-copying, induction-heads (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet) (`hybridseq tasks` lists them). Default: selective-copying.")]
+        [Description("The task: selective-copying, induction-heads (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet), convex-hull, delaunay, tsp, sort-numbers (pointer networks) (`hybridseq tasks` lists them). Default: selective-copying.")]
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: mamba, lstm, gru or slstm (token tasks), seq2seq (reverse, sort, addition). Default: mamba (token tasks), seq2seq (reverse, sort, addition).")]
+        [Description("Model family: mamba, lstm, gru or slstm (token tasks), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers).")]
         public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]
@@ -36,7 +38,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public string? Device { get; init; }
 
         [CommandOption("--steps <N>")]
-        [Description("Maximum optimizer steps. Default: 2000 (selective-copying), 1500 (induction-heads), 1500 (reverse, sort, addition). With --resume: extends the run (the cosine schedule follows the new total).")]
+        [Description("Maximum optimizer steps. Default: 2000 (selective-copying), 1500 (induction-heads), 1500 (reverse, sort, addition), 2000 (pointer tasks). With --resume: extends the run (the cosine schedule follows the new total).")]
         public int? Steps { get; init; }
 
         [CommandOption("--seed <N>")]
@@ -56,11 +58,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public bool Overwrite { get; init; }
 
         [CommandOption("--layers <N>")]
-        [Description("Layers (Mamba blocks or stacked RNN layers). Default: 2.")]
+        [Description("Layers (Mamba blocks, stacked RNN layers, ptrnet's encoder LSTM layers). Default: 2 (ptrnet: 1).")]
         public int? Layers { get; init; }
 
         [CommandOption("--d-model <N>")]
-        [Description("Model width d_model (the RNNs' hidden size; seq2seq: the encoder's and decoder's hidden size). Default: 64; seq2seq 128.")]
+        [Description("Model width d_model (the RNNs' hidden size; seq2seq: the encoder's and decoder's hidden size; ptrnet / rpw: hidden and attention size). Default: 64; seq2seq, ptrnet, rpw 128.")]
         public int? DModel { get; init; }
 
         [CommandOption("--d-state <N>")]
@@ -127,12 +129,28 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         [Description("arnet only: expected fraction s of non-zero AR coefficients, 0 < s <= 1; turns on the sparse AR-Net regulariser (lambda = c * (1/s - 1), ramped in over the first half of the steps). Default: off.")]
         public double? Sparsity { get; init; }
 
+        [CommandOption("--n-min <N>")]
+        [Description("Pointer tasks only: smallest training set size n (sizes are drawn uniformly from [[--n-min, --n-max]]). Defaults: convex-hull 5, delaunay 5, tsp 5, sort-numbers 5.")]
+        public int? NMin { get; init; }
+
+        [CommandOption("--n-max <N>")]
+        [Description("Pointer tasks only: largest training set size n. Defaults: convex-hull 10, delaunay 7, tsp 8, sort-numbers 5.")]
+        public int? NMax { get; init; }
+
+        [CommandOption("--eval-n <LIST>")]
+        [Description("Pointer tasks only: comma-separated n evaluated on their own after training (inside and outside the training range), e.g. 5,10,20. Default: n-min, n-max and one larger n.")]
+        public string? EvalN { get; init; }
+
+        [CommandOption("--process-steps <P>")]
+        [Description("rpw only: process steps P of read-process-write (0, 1, 5, 10 in the Order Matters paper). Default: 5.")]
+        public int? ProcessSteps { get; init; }
+
         [CommandOption("--batch-size <N>")]
-        [Description("Examples per step. Default: 32 (token tasks), 64 (reverse, sort, addition).")]
+        [Description("Examples per step. Default: 32 (token tasks), 64 (reverse, sort, addition), 128 (pointer tasks).")]
         public int? BatchSize { get; init; }
 
         [CommandOption("--lr <RATE>")]
-        [Description("Peak learning rate (AdamW). Default: 0.005 (selective-copying), 0.002 (induction-heads), 0.003 (reverse, sort, addition).")]
+        [Description("Peak learning rate (AdamW). Default: 0.005 (selective-copying), 0.002 (induction-heads), 0.003 (reverse, sort, addition), 0.001 (pointer tasks).")]
         public double? LearningRate { get; init; }
 
         [CommandOption("--warmup <N>")]
@@ -142,6 +160,10 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         [CommandOption("--eval-every <N>")]
         [Description("Evaluate and checkpoint every N steps. Default: 100.")]
         public int? EvalEvery { get; init; }
+
+        [CommandOption("--eval-examples <N>")]
+        [Description("Held-out examples at the training size (fewer at larger sizes: as many elements, at least 128). Default: 512 (token and seq2seq tasks), 1000 (pointer tasks).")]
+        public int? EvalExamples { get; init; }
 
         [CommandOption("--early-stop <PERCENT>")]
         [Description("Stop once the primary held-out metric (token tasks: token accuracy; seq2seq: exact-sequence accuracy) reaches this percentage (above 100: never). Default: 99.")]
@@ -160,11 +182,25 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ("--data-tokens", DataTokens.HasValue), ("--data-vocab", DataVocab.HasValue),
             ("--max-eval-len", MaxEvalLen.HasValue), ("--batch-size", BatchSize.HasValue),
             ("--lr", LearningRate.HasValue), ("--warmup", Warmup.HasValue), ("--eval-every", EvalEvery.HasValue),
-            ("--early-stop", EarlyStop.HasValue), ("--min-len", MinLen.HasValue), ("--digits", Digits.HasValue),
+            ("--early-stop", EarlyStop.HasValue), ("--eval-examples", EvalExamples.HasValue), ("--min-len", MinLen.HasValue), ("--digits", Digits.HasValue),
             ("--attention", Attention is not null), ("--reverse-source", ReverseSource), ("--cell", Cell is not null),
             ("--lags", Lags.HasValue), ("--ar-order", ArOrder.HasValue),
             ("--samples", Samples.HasValue), ("--data-seed", DataSeed.HasValue), ("--sparsity", Sparsity.HasValue),
+            ("--n-min", NMin.HasValue), ("--n-max", NMax.HasValue),
+            ("--eval-n", EvalN is not null), ("--process-steps", ProcessSteps.HasValue),
         ];
+
+        /// <summary>--eval-n parsed: null when not given; an error message when malformed.</summary>
+        private (int[]? Sizes, string? Error) ParsedEvalN()
+        {
+            if (EvalN is null) return (null, null);
+            var parts = EvalN.Split(',', StringSplitOptions.TrimEntries);
+            var sizes = new int[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+                if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] < 1)
+                    return (null, $"--eval-n must be comma-separated positive integers (e.g. 5,10,20), got '{EvalN}'.");
+            return (sizes, null);
+        }
 
         public override ValidationResult Validate()
         {
@@ -204,6 +240,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     $"--lr must be a positive number, got {LearningRate}."),
                 (Warmup is null or >= 0, $"--warmup must be zero or more, got {Warmup}."),
                 (EvalEvery is null or > 0, $"--eval-every must be a positive integer, got {EvalEvery}."),
+                (EvalExamples is null or > 0, $"--eval-examples must be a positive integer, got {EvalExamples}."),
                 (EarlyStop is null or > 0, $"--early-stop must be a positive percentage, got {EarlyStop}."),
                 (Target is null || !TaskRegistry.Get(task).Default.Metrics[0].IsFraction || Target is >= 0 and <= 100,
                     $"--target must be a percentage in [0, 100], got {Target}."),
@@ -232,6 +269,13 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 (Samples is null or > 0, $"--samples must be a positive integer, got {Samples}."),
                 (Sparsity is null || family == ModelFamilies.ArNet, $"--sparsity applies to the arnet family only, not {family}."),
                 (Sparsity is null or > 0 and <= 1, $"--sparsity must be a fraction in (0, 1], got {Sparsity}."),
+                (NMin is null && NMax is null && EvalN is null || TaskRegistry.Get(task).Kind == TaskKinds.Pointer,
+                    $"--n-min, --n-max and --eval-n apply to the pointer tasks (convex-hull, delaunay, tsp, sort-numbers), not {task}."),
+                (ProcessSteps is null || family == PointerNetwork.RpwFamily,
+                    $"--process-steps applies to the rpw family only, not {family}."),
+                (ProcessSteps is null or >= 0, $"--process-steps must be zero or more, got {ProcessSteps}."),
+                (NMin is null or > 0, $"--n-min must be a positive integer, got {NMin}."),
+                (NMax is null or > 0, $"--n-max must be a positive integer, got {NMax}."),
             ];
             foreach (var (ok, message) in checks)
                 if (!ok) return ValidationResult.Error(message);
@@ -261,6 +305,19 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     return ValidationResult.Error($"--seq-len must be at least 3 for induction-heads (trigger, answer, final trigger), got {length}.");
                 if (MaxEvalLen is int max && max < length)
                     return ValidationResult.Error($"--max-eval-len must be at least --seq-len = {length}, got {max}.");
+            }
+            if (ParsedEvalN().Error is string evalError) return ValidationResult.Error(evalError);
+            if (!Resume && TaskRegistry.Get(task).Default is IPointerTask)
+            {
+                // The task's own range checks (n too small or too large for the label generator), as CLI errors.
+                try
+                {
+                    BuildTask().Validate();
+                }
+                catch (ArgumentOutOfRangeException e)
+                {
+                    return ValidationResult.Error(e.Message.Split(Environment.NewLine)[0]);
+                }
             }
             return ValidationResult.Success();
         }
@@ -327,6 +384,30 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                         throw new ArgumentException($"ar-synthetic: {e.Message}", e);
                     }
                     return task;
+                case ConvexHullTask hull:
+                    return hull with
+                    {
+                        MinSize = NMin ?? Math.Min(hull.MinSize, NMax ?? hull.MinSize), MaxSize = NMax ?? Math.Max(hull.MaxSize, NMin ?? 0),
+                        EvaluateAt = ParsedEvalN().Sizes ?? hull.EvaluateAt,
+                    };
+                case DelaunayTask delaunay:
+                    return delaunay with
+                    {
+                        MinSize = NMin ?? Math.Min(delaunay.MinSize, NMax ?? delaunay.MinSize), MaxSize = NMax ?? Math.Max(delaunay.MaxSize, NMin ?? 0),
+                        EvaluateAt = ParsedEvalN().Sizes ?? delaunay.EvaluateAt,
+                    };
+                case TspTask tsp:
+                    return tsp with
+                    {
+                        MinSize = NMin ?? Math.Min(tsp.MinSize, NMax ?? tsp.MinSize), MaxSize = NMax ?? Math.Max(tsp.MaxSize, NMin ?? 0),
+                        EvaluateAt = ParsedEvalN().Sizes ?? tsp.EvaluateAt,
+                    };
+                case SortNumbersTask sort:
+                    return sort with
+                    {
+                        MinSize = NMin ?? Math.Min(sort.MinSize, NMax ?? sort.MinSize), MaxSize = NMax ?? Math.Max(sort.MaxSize, NMin ?? 0),
+                        EvaluateAt = ParsedEvalN().Sizes ?? sort.EvaluateAt,
+                    };
                 default:
                     return definition.Default;
             }
@@ -384,6 +465,13 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     Sparsity = Sparsity,
                     RampSteps = (Steps ?? TaskRegistry.Get(ResolvedTaskName).DefaultOptions.Steps) / 2,
                 },
+                PointerNetworkConfig pointer => pointer with
+                {
+                    HiddenSize = DModel ?? pointer.HiddenSize,
+                    AttentionSize = DModel ?? pointer.AttentionSize,
+                    EncoderLayers = Layers ?? pointer.EncoderLayers,
+                    ProcessSteps = ProcessSteps ?? pointer.ProcessSteps,
+                },
                 var other => other,
             };
 
@@ -401,6 +489,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 MinimumLearningRate = Math.Min(defaults.MinimumLearningRate, learningRate),
                 WarmupSteps = Warmup ?? defaults.WarmupSteps,
                 EvalEvery = EvalEvery ?? defaults.EvalEvery,
+                EvalExamples = EvalExamples ?? defaults.EvalExamples,
                 EarlyStopAccuracy = EarlyStop is double percent ? percent / 100 : defaults.EarlyStopAccuracy,
             };
         }
@@ -531,6 +620,9 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         RecurrentConfig r => $"{r.Family}: {r.Layers} layers, hidden {r.ModelDimension}, {r.Heads} head(s)",
         Seq2SeqConfig q =>
             $"seq2seq: {q.Cell.ToString().ToLowerInvariant()} encoder and decoder, {q.Layers} layers, hidden {q.HiddenSize}, embedding {q.EmbeddingDimension}, attention {q.Attention.ToString().ToLowerInvariant()}, source {(q.ReverseSource ? "reversed" : "in order")}",
+        PointerNetworkConfig { Encoder: PointerEncoder.Lstm } p =>
+            $"ptrnet: LSTM encoder of {p.EncoderLayers} layer(s), hidden {p.HiddenSize}, attention {p.AttentionSize}",
+        PointerNetworkConfig p => $"rpw: read-process-write, {p.ProcessSteps} process steps, hidden {p.HiddenSize}, attention {p.AttentionSize}",
         _ => config.Family,
     };
 
@@ -549,6 +641,10 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         AdditionTask a => $"addition: operands of {a.MinDigits}..{a.MaxDigits} digits (base {a.Base})",
         ArSyntheticTask a =>
             $"ar-synthetic: AR({a.TrueOrder}) process, noise {a.Noise}, {a.Samples} training and {a.HeldOutSamples} held-out values, model order {a.Lags}, data seed {a.DataSeed}",
+        IPointerTask p when p.EvaluationSizes.Count == 1 =>
+            $"{p.Name}: n in [{p.MinSize}, {p.MaxSize}] for training, evaluated on the training range",
+        IPointerTask p =>
+            $"{p.Name}: n in [{p.MinSize}, {p.MaxSize}] for training, evaluated at n = {string.Join(", ", p.EvaluationSizes.Skip(1))} (first row: the training range)",
         _ => task.Name,
     };
 }

@@ -63,7 +63,28 @@ public static class TaskRegistry
             1.2,
             json => json.Deserialize<ArSyntheticTask>(),
             ModelFamilies.ArNet),
+        new(Pointer.ConvexHullTask.TaskName,
+            "Pointer networks 4.2: the convex hull of n points in the unit square, vertices counter-clockwise from the lowest index; train on n in 5..10, evaluate at 5, 10, 20",
+            new Pointer.ConvexHullTask(), PointerOptions, 0.5,
+            json => json.Deserialize<Pointer.ConvexHullTask>(), Models.Pointer.PointerNetwork.PtrNetFamily),
+        new(Pointer.DelaunayTask.TaskName,
+            "Pointer networks 4.3: the Delaunay triangulation of n points, triangles as sorted triples in lexicographic order; train on n in 5..7, evaluate at 5, 7, 10",
+            new Pointer.DelaunayTask(), PointerOptions, 0.2,
+            json => json.Deserialize<Pointer.DelaunayTask>(), Models.Pointer.PointerNetwork.PtrNetFamily),
+        new(Pointer.TspTask.TaskName,
+            "Pointer networks 4.4: the shortest closed tour of n points from point 0 (Held-Karp optimum for n <= 12, 2-opt above); train on n in 5..8, evaluate at 5, 8, 10",
+            new Pointer.TspTask(), PointerOptions, 0.2,
+            json => json.Deserialize<Pointer.TspTask>(), Models.Pointer.PointerNetwork.PtrNetFamily),
+        new(Pointer.SortNumbersTask.TaskName,
+            "Order Matters 4.2: the indices of n numbers in [0, 1) in ascending order of value, read as a set (n = 5; --n-min / --n-max for 10, 15)",
+            new Pointer.SortNumbersTask(), PointerOptions, 0.5,
+            json => json.Deserialize<Pointer.SortNumbersTask>(), Models.Pointer.PointerNetwork.RpwFamily),
     ];
+
+    /// <summary>The pointer tasks' training defaults: minutes on a 2-core CPU with the default pointer network.</summary>
+    private static TrainingOptions PointerOptions => new(Steps: 2000, BatchSize: 128, LearningRate: 1e-3,
+        MinimumLearningRate: 1e-4, WarmupSteps: 100, WeightDecay: 0.0, GradientClipNorm: 2.0, EvalEvery: 250,
+        EvalExamples: 1000, EarlyStopAccuracy: 1.01);
 
     public static TaskDefinition Default => All[0];
 

@@ -45,8 +45,8 @@ public sealed class CliTests
     [TestCase(new[] { "eval" }, "--checkpoint <FILE> is required")]
     [TestCase(new[] { "eval", "--checkpoint", "/nonexistent/model.ckpt" }, "--checkpoint: no file at '/nonexistent/model.ckpt'.")]
     [TestCase(new[] { "frobnicate" }, "frobnicate")]
-    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, ar-synthetic.")]
-    [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, seq2seq, arnet, got 'transformer'.")]
+    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, ar-synthetic, convex-hull, delaunay, tsp, sort-numbers.")]
+    [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, seq2seq, arnet, ptrnet, rpw, got 'transformer'.")]
     [TestCase(new[] { "train", "reverse", "--model", "mamba" }, "--model mamba does not train on seq2seq tasks such as reverse; models for reverse: seq2seq.")]
     [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm.")]
     [TestCase(new[] { "train", "sort", "--attention", "cosine" }, "--attention must be additive, dot, general or none, got 'cosine'.")]
@@ -76,6 +76,14 @@ public sealed class CliTests
     [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--prompt", "1 x" }, "--prompt must be token ids (non-negative integers) separated by spaces or commas, got 'x' in '1 x'.")]
     [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--min-tokens", "1" }, "--min-tokens needs --end-token")]
     [TestCase(new[] { "generate", "--checkpoint", "m.ckpt", "--beam", "2", "--temprature", "1" }, "temprature")]
+    [TestCase(new[] { "train", "--n-max", "9" }, "--n-min, --n-max and --eval-n apply to the pointer tasks")]
+    [TestCase(new[] { "train", "--eval-examples", "0" }, "--eval-examples must be a positive integer, got 0.")]
+    [TestCase(new[] { "train", "tsp", "--process-steps", "3" }, "--process-steps applies to the rpw family only, not ptrnet.")]
+    [TestCase(new[] { "train", "sort-numbers", "--process-steps", "-1" }, "--process-steps must be zero or more, got -1.")]
+    [TestCase(new[] { "train", "tsp", "--eval-n", "5,x" }, "--eval-n must be comma-separated positive integers (e.g. 5,10,20), got '5,x'.")]
+    [TestCase(new[] { "train", "tsp", "--n-max", "60" }, "tsp: MaxSize must be in [MinSize = 5, 50], got 60.")]
+    [TestCase(new[] { "train", "convex-hull", "--model", "lstm" }, "--model lstm does not train on pointer tasks such as convex-hull; models for convex-hull: ptrnet, rpw.")]
+    [TestCase(new[] { "train", "--model", "rpw" }, "--model rpw does not train on tokens tasks such as selective-copying")]
     public void BadArgumentsGiveAClearErrorAndANonZeroExit(string[] args, string expectedMessage)
     {
         var (exitCode, output) = Run(args);
@@ -402,7 +410,8 @@ public sealed class CliTests
     {
         var (exit, output) = Run("tasks");
         Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
-        foreach (var name in new[] { "selective-copying", "induction-heads", "reverse", "sort", "addition", "mamba", "lstm", "gru", "slstm", "seq2seq" })
+        foreach (var name in new[] { "selective-copying", "induction-heads", "reverse", "sort", "addition", "convex-hull",
+                     "delaunay", "tsp", "sort-numbers", "mamba", "lstm", "gru", "slstm", "seq2seq", "ptrnet", "rpw" })
             Assert.That(output, Does.Contain(name));
     }
 
@@ -421,5 +430,46 @@ public sealed class CliTests
             .And.Contain($"Default: {copying.BatchSize}").And.Contain($"Default: {new InductionHeadsTask().MaxEvaluationLength}")
             .And.Contain("--resume").And.Contain("--overwrite"));
         Assert.That(induction.BatchSize, Is.EqualTo(copying.BatchSize), "--batch-size states one default for both");
+    }
+
+    /// <summary>A pointer task trains, evaluates greedily and with constrained beam search, and reports its metrics at
+    /// the training range and at every n given.</summary>
+    [Test]
+    public void PointerTasksTrainAndEvaluateWithGreedyAndConstrainedBeamSearch()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            var (trainExit, trainOutput) = Run("train", "tsp", "--steps", "2", "--eval-every", "2", "--n-min", "4",
+                "--n-max", "5", "--eval-n", "4,6", "--d-model", "8", "--batch-size", "4", "--eval-examples", "24", "--target", "0",
+                "--out", directory);
+            Assert.That(trainExit, Is.EqualTo(HybridSeqApp.ExitSuccess), trainOutput);
+            Assert.That(trainOutput, Does.Contain("ptrnet: LSTM encoder of 1 layer(s), hidden 8")
+                .And.Contain("tsp: n in [4, 5] for training, evaluated at n = 4, 6"));
+            Assert.That(trainOutput, Does.Match(@"n +5 \(training\): \d+\.\d% exact sequences, tour length (\d+\.\d+|NaN), \d+\.\d% valid tours, label \d+\.\d+, 24 examples"));
+            Assert.That(trainOutput, Does.Match(@"n +6 \(1\.2x\): "));
+
+            var (evalExit, evalOutput) = Run("eval", "--checkpoint", Path.Combine(directory, "model.ckpt"), "--beam", "2");
+            Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
+            int beamAt = evalOutput.IndexOf("constrained beam search, width 2:", StringComparison.Ordinal);
+            Assert.That(evalOutput.IndexOf("greedy decoding", StringComparison.Ordinal), Is.GreaterThanOrEqualTo(0), evalOutput);
+            Assert.That(beamAt, Is.GreaterThan(0), evalOutput);
+            // The constraint makes every beam-search prediction a tour, whatever the (barely trained) network says.
+            Assert.That(evalOutput[beamAt..], Does.Match(@"n +4 \(0\.8x\): \d+\.\d% exact sequences, tour length \d+\.\d+, 100\.0% valid tours"));
+
+            var (rpwExit, rpwOutput) = Run("train", "sort-numbers", "--model", "rpw", "--process-steps", "2", "--steps", "2",
+                "--eval-every", "2", "--d-model", "8", "--batch-size", "4", "--eval-examples", "24", "--target", "0", "--overwrite",
+                "--out", directory);
+            Assert.That(rpwExit, Is.EqualTo(HybridSeqApp.ExitSuccess), rpwOutput);
+            Assert.That(rpwOutput, Does.Contain("rpw: read-process-write, 2 process steps, hidden 8")
+                .And.Contain("sort-numbers: n in [5, 5] for training, evaluated on the training range"));
+            var (generateExit, generateOutput) = Run("generate", "--checkpoint", Path.Combine(directory, "model.ckpt"));
+            Assert.That(generateExit, Is.EqualTo(HybridSeqApp.ExitError), generateOutput);
+            Assert.That(generateOutput, Does.Contain("use eval").And.Not.Contain("   at "));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }

@@ -1,9 +1,11 @@
 using HybridSeq.Managed;
 using HybridSeq.Models;
 using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
+using HybridSeq.Models.Tasks.Pointer;
 using NUnit.Framework;
 
 namespace HybridSeq.Tests.Models;
@@ -16,10 +18,13 @@ public sealed class ModelFamiliesTests
     [Test]
     public void TheRegistryListsTheFamiliesWithTheTaskKindsTheyRead()
     {
-        Assert.That(ModelFamilies.All.Select(f => f.Name), Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "seq2seq", "arnet" }));
+        Assert.That(ModelFamilies.All.Select(f => f.Name),
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "seq2seq", "arnet", "ptrnet", "rpw" }));
         Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Tokens)).Select(f => f.Name),
             Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm" }));
         Assert.That(ModelFamilies.Get("seq2seq").TaskKinds, Is.EqualTo(new[] { TaskKinds.Seq2Seq }));
+        Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Pointer)).Select(f => f.Name),
+            Is.EqualTo(new[] { "ptrnet", "rpw" }));
         Assert.That(ModelFamilies.Get("arnet").TaskKinds, Is.EqualTo(new[] { TaskKinds.Forecasting }));
     }
 
@@ -41,6 +46,31 @@ public sealed class ModelFamiliesTests
             .And.Not.Contain("source_embedding.weight").And.Not.Contain("output.bias"));
         var notLanguageModel = Assert.Throws<ArgumentException>(() => ModelFamilies.Create(config));
         Assert.That(notLanguageModel!.Message, Does.Contain("not a language model"));
+    }
+
+    public static IEnumerable<PointerNetworkConfig> PointerConfigs()
+    {
+        yield return new PointerNetworkConfig(PointerEncoder.Lstm, InputFeatures: 2, HiddenSize: 12, EncoderLayers: 2, AttentionSize: 6);
+        yield return new PointerNetworkConfig(PointerEncoder.ReadProcessWrite, InputFeatures: 1, HiddenSize: 10, ProcessSteps: 3,
+            AttentionSize: 7);
+    }
+
+    [TestCaseSource(nameof(PointerConfigs))]
+    public void PointerConfigRoundTripsThroughJsonAndBuildsItsFamily(PointerNetworkConfig config)
+    {
+        var read = ModelFamilies.FromJson(config.Family, ModelFamilies.ToJson(config));
+        Assert.That(read, Is.EqualTo(config));
+        using var model = ModelFamilies.Build(read);
+        Assert.That(model, Is.InstanceOf<PointerNetwork>());
+        Assert.That(model.Config, Is.EqualTo(config));
+        Assert.That(model.DecayedParameters().Count() + model.UndecayedParameters().Count(),
+            Is.EqualTo(model.parameters().Count()));
+        var undecayed = model.named_parameters().Where(p => model.UndecayedParameters().Contains(p.parameter))
+            .Select(p => p.name).ToArray();
+        Assert.That(undecayed, Does.Contain("attentionVector").And.Contain("goInput").And.Contain("endMemory"));
+        Assert.That(undecayed.Where(n => n.Contains("weight")), Is.Empty, "every weight matrix is decayed");
+        Assert.That(Assert.Throws<ArgumentException>(() => ModelFamilies.Create(read))!.Message,
+            Does.Contain("not a language model"));
     }
 
     public static IEnumerable<IModelConfig> Configs()
@@ -100,10 +130,15 @@ public sealed class ModelFamiliesTests
         {
             SelectiveCopyingTask copying => copying with { RegionLength = 20, DataTokenCount = 3 },
             InductionHeadsTask induction => induction with { SequenceLength = 32, MaxEvaluationLength = 512 },
+            ConvexHullTask hull => hull with { MinSize = 4, MaxSize = 9, EvaluateAt = [4, 30] },
+            DelaunayTask delaunay => delaunay with { MinSize = 6, EvaluateAt = [6, 12] },
+            TspTask tsp => tsp with { MaxSize = 11, EvaluateAt = [20] },
+            SortNumbersTask sort => sort with { MinSize = 10, MaxSize = 15, EvaluateAt = [10, 15, 20] },
             var other => other,
         };
         var read = TaskRegistry.FromJson(definition.Name, TaskRegistry.ToJson(task));
         Assert.That(read, Is.EqualTo(task));
         Assert.That(read.Name, Is.EqualTo(definition.Name));
+        Assert.That(read.EvaluationSizes, Is.EqualTo(task.EvaluationSizes));
     }
 }
