@@ -1,5 +1,5 @@
-using System.ComponentModel;
 using System.Globalization;
+using System.ComponentModel;
 using HybridSeq.Models;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Training;
@@ -16,12 +16,13 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Sett
     public sealed class Settings : CheckpointSettings
     {
         [CommandOption("--beam <B>")]
-        [Description("Tasks scored by decoding. seq2seq: beam search with B beams instead of greedy decoding (default 1: greedy). Pointer tasks: after greedy decoding, again with beam search of width B under the task's constraint, never pointing twice and only valid continuations (default 5; 1: greedy only).")]
-        public int? Beam { get; init; }
+        [Description("Pointer and seq2seq tasks: after greedy decoding, evaluate again with beam search of width B (pointer tasks: under the task's constraint, never point twice, only valid continuations); 1: greedy only.")]
+        [DefaultValue(5)]
+        public int Beam { get; init; } = 5;
 
         public override ValidationResult Validate()
         {
-            if (Beam is < 1 or > 256) return ValidationResult.Error($"--beam must be in [1, 256], got {Beam}.");
+            if (Beam < 1) return ValidationResult.Error($"--beam must be a positive integer, got {Beam}.");
             return base.Validate();
         }
     }
@@ -38,15 +39,9 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Sett
                 $"checkpoint {settings.Checkpoint}: {TrainCommand.Describe(model.Config)}; step {metadata.CompletedSteps}");
             console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
                 $"{TrainCommand.Describe(task)}; {metadata.Options.EvalExamples} held-out examples{TrainCommand.DescribeAnswers(task)} {(task is ISequenceTask ? "at the training length" : "of the training distribution")}");
-            if (settings.Beam is > 1 && task is ISequenceTask)
-                throw new ArgumentException("--beam applies to tasks scored by decoding (seq2seq, pointer tasks); token tasks are scored at their answer positions.");
-            // Pointer tasks: greedy first (the network alone), the constrained beam search after the summary.
-            bool pointer = task.Kind == TaskKinds.Pointer;
-            var sizes = evaluator.AllSizes(new EvaluationOptions(BeamSize: pointer ? 1 : settings.Beam ?? 1));
-            if (pointer)
+            var sizes = evaluator.AllSizes();
+            if (task.Kind == TaskKinds.Pointer)
                 console.MarkupLine("greedy decoding (unconstrained: what the network itself points at):");
-            else if (settings.Beam is > 1)
-                console.MarkupLineInterpolated($"decoding: beam search, {settings.Beam} beams");
             TrainCommand.WriteLengthTable(console, task, sizes);
             // The other metrics first, the primary one last (token tasks: step-mode, then the held-out accuracy).
             for (int i = 1; i <= task.Metrics.Count; i++)
@@ -57,13 +52,12 @@ public sealed class EvalCommand(IAnsiConsole console) : Command<EvalCommand.Sett
                 console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
                     $"{prefix}{metric.Description}: {metric.FormatValue(sizes[0].Value(metric.Name))}");
             }
-            int pointerBeam = settings.Beam ?? 5;
-            if (pointer && pointerBeam > 1)
+            if (task.Kind is TaskKinds.Pointer or TaskKinds.Seq2Seq && settings.Beam > 1)
             {
-                // The paper's decoding: beam search restricted to valid outputs.
+                // The papers' decoding: beam search (restricted to valid outputs for pointer tasks).
                 console.MarkupLineInterpolated(CultureInfo.InvariantCulture,
-                    $"constrained beam search, width {pointerBeam}:");
-                TrainCommand.WriteLengthTable(console, task, evaluator.AllSizes(new EvaluationOptions(BeamSize: pointerBeam)));
+                    $"{(task.Kind == TaskKinds.Pointer ? "constrained " : "")}beam search, width {settings.Beam}:");
+                TrainCommand.WriteLengthTable(console, task, evaluator.AllSizes(new EvaluationOptions(BeamSize: settings.Beam)));
             }
             return HybridSeqApp.ExitSuccess;
         }
