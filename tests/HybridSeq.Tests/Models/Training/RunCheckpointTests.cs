@@ -1,5 +1,7 @@
 using System.Text.Json;
+using HybridSeq.Models;
 using HybridSeq.Models.Mamba;
+using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Training;
 using HybridSeq.Tests.TestSupport;
@@ -212,5 +214,29 @@ public sealed class RunCheckpointTests
         // The model alone needs no optimizer.
         var (_, model) = RunCheckpoint.LoadModel(path, CPU);
         model.Dispose();
+    }
+
+    [Test]
+    public void LoadLanguageModelGivesTheSavedLanguageModelAndRefusesAnotherKindNamingIt()
+    {
+        string languagePath = TrainAndSave();
+        var (metadata, model) = RunCheckpoint.LoadLanguageModel(languagePath, CPU);
+        using (model)
+        {
+            Assert.That(metadata.ModelFamily, Is.EqualTo("mamba"));
+            Assert.That(model, Is.InstanceOf<LanguageModel>());
+            Assert.That(model.Config, Is.EqualTo(TinyModel));
+        }
+
+        var reverse = new ReverseTask(MinLength: 2, MaxLength: 3, Base: 4);
+        string seq2seqPath = Path.Combine(directory, "seq2seq.ckpt");
+        using (var trainer = new Trainer(new Seq2SeqConfig(reverse.VocabularySize, EmbeddingDimension: 4, HiddenSize: 6,
+                   Layers: 1), reverse, TinyOptions, CPU))
+        {
+            trainer.TrainStep();
+            trainer.SaveCheckpoint(seq2seqPath);
+        }
+        var error = Assert.Throws<InvalidDataException>(() => RunCheckpoint.LoadLanguageModel(seq2seqPath, CPU));
+        Assert.That(error!.Message, Does.Contain(seq2seqPath).And.Contain("seq2seq").And.Contain("not a language model"));
     }
 }
