@@ -20,8 +20,8 @@ stop_server() {
 trap 'stop_server; rm -rf "$work"' EXIT
 fail() { echo "FAILED: $*"; echo "--- server log:"; cat "$server_log"; exit 1; }
 
-# Port 0: Kestrel binds a free port and the app prints the address it got.
-dotnet "$dll" --checkpoint "$checkpoint" --urls http://127.0.0.1:0 >"$server_log" 2>&1 &
+# Port 0: Kestrel binds a free loopback port and the app prints the address it got.
+dotnet "$dll" --checkpoint "$checkpoint" --port 0 >"$server_log" 2>&1 &
 pid=$!
 base=
 for _ in $(seq 1 120); do

@@ -1,7 +1,7 @@
 // A minimal ASP.NET Core API that loads a HybridSeq checkpoint once and serves next-token predictions on localhost.
 // Built from the HybridSeq NuGet packages (samples/).
 //
-//   dotnet run --project samples/PredictionApi -- --checkpoint DIR/model.ckpt [--urls http://127.0.0.1:5080]
+//   dotnet run --project samples/PredictionApi -- --checkpoint DIR/model.ckpt [--port 5080]
 //
 //   GET  /model     the loaded model: family, vocabulary, task, limits
 //   POST /predict   {"tokens": [[1, 0, 3, ...], ...]}: B rows of equal length L of token ids in [0, V)
@@ -29,10 +29,22 @@ var builder = WebApplication.CreateBuilder(args);
 string? checkpoint = builder.Configuration["checkpoint"];
 if (string.IsNullOrWhiteSpace(checkpoint))
 {
-    Console.Error.WriteLine("usage: PredictionApi --checkpoint FILE [--urls http://127.0.0.1:PORT]");
+    Console.Error.WriteLine("usage: PredictionApi --checkpoint FILE [--port PORT]");
     return 1;
 }
-builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = PredictionLimits.MaxBodyBytes);
+// Loopback only (a sample, not a public server); port 0 lets the system pick a free one, printed once listening.
+string portText = builder.Configuration["port"] ?? "5080";
+if (!int.TryParse(portText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture,
+        out int port) || port > 65535)
+{
+    Console.Error.WriteLine($"error: --port must be an integer in [0, 65535], got '{portText}'.");
+    return 1;
+}
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.Limits.MaxRequestBodySize = PredictionLimits.MaxBodyBytes;
+    kestrel.Listen(System.Net.IPAddress.Loopback, port);
+});
 // Messages quote the request ("got the string \"b\""): keep quotes readable instead of \u0022 (a JSON API, no HTML).
 builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
 
