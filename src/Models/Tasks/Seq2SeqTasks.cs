@@ -159,6 +159,25 @@ internal static class DigitSequences
         return tokens;
     }
 
+    /// <summary>The examples of a digit-sequence task: <paramref name="count"/> sources drawn from
+    /// <paramref name="seed"/> (MinLength..MaxLength digits, or exactly <paramref name="size"/>), each with
+    /// target(source) then the end token.</summary>
+    public static Seq2SeqExample[] Sample(int count, int seed, int? size, int minLength, int maxLength, int digitBase,
+        Func<long[], IEnumerable<long>> target)
+    {
+        Validate(minLength, maxLength, digitBase);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        CheckSize(size);
+        var random = new Random(seed);
+        var examples = new Seq2SeqExample[count];
+        for (int e = 0; e < count; e++)
+        {
+            long[] source = Draw(random, minLength, maxLength, digitBase, size);
+            examples[e] = new Seq2SeqExample(source, [.. target(source), Seq2SeqVocabulary.End]);
+        }
+        return examples;
+    }
+
     public static int CheckSize(int? size)
     {
         if (size is int s && s < 1)
@@ -189,20 +208,8 @@ public sealed record ReverseTask(int MinLength = 3, int MaxLength = 10, int Base
 
     public void Validate() => DigitSequences.Validate(MinLength, MaxLength, Base);
 
-    public Seq2SeqExample[] SampleExamples(int count, int seed, int? size = null)
-    {
-        Validate();
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        DigitSequences.CheckSize(size);
-        var random = new Random(seed);
-        var examples = new Seq2SeqExample[count];
-        for (int e = 0; e < count; e++)
-        {
-            long[] source = DigitSequences.Draw(random, MinLength, MaxLength, Base, size);
-            examples[e] = new Seq2SeqExample(source, [.. source.Reverse(), Seq2SeqVocabulary.End]);
-        }
-        return examples;
-    }
+    public Seq2SeqExample[] SampleExamples(int count, int seed, int? size = null) =>
+        DigitSequences.Sample(count, seed, size, MinLength, MaxLength, Base, source => source.Reverse());
 }
 
 /// <summary>
@@ -226,22 +233,8 @@ public sealed record SortTask(int MinLength = 3, int MaxLength = 10, int Base = 
 
     public void Validate() => DigitSequences.Validate(MinLength, MaxLength, Base);
 
-    public Seq2SeqExample[] SampleExamples(int count, int seed, int? size = null)
-    {
-        Validate();
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        DigitSequences.CheckSize(size);
-        var random = new Random(seed);
-        var examples = new Seq2SeqExample[count];
-        for (int e = 0; e < count; e++)
-        {
-            long[] source = DigitSequences.Draw(random, MinLength, MaxLength, Base, size);
-            long[] sorted = [.. source];
-            Array.Sort(sorted);
-            examples[e] = new Seq2SeqExample(source, [.. sorted, Seq2SeqVocabulary.End]);
-        }
-        return examples;
-    }
+    public Seq2SeqExample[] SampleExamples(int count, int seed, int? size = null) =>
+        DigitSequences.Sample(count, seed, size, MinLength, MaxLength, Base, source => source.Order());
 }
 
 /// <summary>
