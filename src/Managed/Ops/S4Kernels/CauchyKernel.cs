@@ -27,6 +27,12 @@ public static class CauchyKernel
             throw new ArgumentException(
                 "z: the Cauchy kernel computes no gradient for the evaluation points z, but z requires grad; " +
                 "pass z.detach() (S4's points are fixed).", nameof(z));
-        return Reference.S4KernelReference.Cauchy(v, w, z, conjugateSymmetric);
+        Native.Load();
+        if (!Autograd.NeedsGraph(v, w))
+        {
+            using var noGrad = torch.no_grad();
+            return S4KernelsNative.CauchyForward(v.contiguous(), w.contiguous(), z.contiguous(), conjugateSymmetric);
+        }
+        return CauchyFunction.Apply(v, w, z, conjugateSymmetric);
     }
 }

@@ -24,6 +24,12 @@ public static class VandermondeKernel
         ArgumentNullException.ThrowIfNull(x);
         if (length < 0)
             throw new ArgumentException($"length: expected L >= 0, got {length}.", nameof(length));
-        return Reference.S4KernelReference.Vandermonde(v, x, length, conjugateSymmetric);
+        Native.Load();
+        if (!Autograd.NeedsGraph(v, x))
+        {
+            using var noGrad = torch.no_grad();
+            return S4KernelsNative.VandermondeForward(v.contiguous(), x.contiguous(), length, conjugateSymmetric);
+        }
+        return VandermondeFunction.Apply(v, x, length, conjugateSymmetric);
     }
 }
