@@ -104,7 +104,9 @@ int64_t dtype_size(int32_t dtype) {
         case HS_DTYPE_FLOAT32:
         case HS_DTYPE_INT32: return 4;
         case HS_DTYPE_FLOAT64:
-        case HS_DTYPE_INT64: return 8;
+        case HS_DTYPE_INT64:
+        case HS_DTYPE_COMPLEX64: return 8;
+        case HS_DTYPE_COMPLEX128: return 16;
         default: return 0;
     }
 }
@@ -149,13 +151,16 @@ void back_with_memory(Arg& a, Rng& rng, const std::shared_ptr<std::vector<unsign
     const int64_t bytes = fits ? count * std::max<int64_t>(dtype_size(a.view.dtype), 1) : -1;
     if (fits && bytes <= kRealBufferLimit) {
         a.storage = std::make_shared<std::vector<unsigned char>>(static_cast<size_t>(std::max<int64_t>(bytes, 1)));
-        // Small finite values: float32 1/64 steps, float64 likewise; int64 lengths are set by their op.
-        if (a.view.dtype == HS_DTYPE_FLOAT32) {
+        // Small finite values: float32 1/64 steps, float64 likewise, the complex dtypes as pairs of them; int64
+        // lengths are set by their op.
+        if (a.view.dtype == HS_DTYPE_FLOAT32 || a.view.dtype == HS_DTYPE_COMPLEX64) {
             auto* f = reinterpret_cast<float*>(a.storage->data());
-            for (int64_t i = 0; i < count; ++i) f[i] = static_cast<float>(rng.below(64) - 32) / 64.0f;
-        } else if (a.view.dtype == HS_DTYPE_FLOAT64) {
+            const int64_t reals = a.view.dtype == HS_DTYPE_COMPLEX64 ? 2 * count : count;
+            for (int64_t i = 0; i < reals; ++i) f[i] = static_cast<float>(rng.below(64) - 32) / 64.0f;
+        } else if (a.view.dtype == HS_DTYPE_FLOAT64 || a.view.dtype == HS_DTYPE_COMPLEX128) {
             auto* d = reinterpret_cast<double*>(a.storage->data());
-            for (int64_t i = 0; i < count; ++i) d[i] = static_cast<double>(rng.below(64) - 32) / 64.0;
+            const int64_t reals = a.view.dtype == HS_DTYPE_COMPLEX128 ? 2 * count : count;
+            for (int64_t i = 0; i < reals; ++i) d[i] = static_cast<double>(rng.below(64) - 32) / 64.0;
         }
         a.capacity = bytes;
     } else {
@@ -180,7 +185,7 @@ struct Verdict {
 int64_t check_header(const Arg& a, Verdict& v) {
     const hs_tensor& t = a.view;
     if (t.rank < 0 || t.rank > HS_MAX_RANK) return v.fail(a.name + ": rank"), 0;
-    if (t.dtype < 0 || t.dtype > 3) return v.fail(a.name + ": dtype"), 0;
+    if (t.dtype < 0 || t.dtype > 5) return v.fail(a.name + ": dtype"), 0;
     if (t.device_type == HS_DEVICE_CPU ? t.device_index != 0
                                        : t.device_type != HS_DEVICE_CUDA || t.device_index < 0) {
         return v.fail(a.name + ": device"), 0;
@@ -235,6 +240,16 @@ void expect_primary(const Arg& a, int32_t rank, Verdict& v) {
     if (!contiguous(a.view)) v.fail(a.name + ": primary strides");
 }
 
+// The primary complex tensor of the S4 kernels: as expect_primary, with complex64 / complex128.
+void expect_primary_complex(const Arg& a, int32_t rank, Verdict& v) {
+    if (!a.present) return v.fail(a.name + ": required primary is NULL");
+    check_header(a, v);
+    if (a.view.rank != rank) v.fail(a.name + ": primary rank");
+    if (a.view.dtype != HS_DTYPE_COMPLEX64 && a.view.dtype != HS_DTYPE_COMPLEX128) v.fail(a.name + ": primary dtype");
+    if (a.view.device_type == HS_DEVICE_CUDA && hs_cuda_compiled() == 0) v.fail(a.name + ": CUDA on a CPU build");
+    if (!contiguous(a.view)) v.fail(a.name + ": primary strides");
+}
+
 // The no-alias rule: no written tensor overlaps any other present tensor.
 void expect_no_overlap(const std::vector<const Arg*>& args, Verdict& v) {
     for (size_t i = 0; i < args.size(); ++i) {
@@ -284,6 +299,7 @@ enum Entry {
     kScanForward, kScanBackward, kScanStep, kScanWorkspace, kScanNumChunks,
     kRnnForward, kRnnBackward, kRnnStep, kRnnWorkspace, kRnnCellInfo,
     kLinearForward, kLinearBackward,
+    kCauchyForward, kCauchyBackward, kVandermondeForward, kVandermondeBackward,
     kLibrary,
     kEntryCount
 };
@@ -293,6 +309,7 @@ const char* const kEntryNames[kEntryCount] = {
     "hs_selective_scan_workspace_elements", "hs_selective_scan_num_chunks",
     "hs_rnn_forward", "hs_rnn_backward", "hs_rnn_step", "hs_rnn_workspace_elements", "hs_rnn_cell_info",
     "hs_linear_forward", "hs_linear_backward",
+    "hs_cauchy_forward", "hs_cauchy_backward", "hs_vandermonde_forward", "hs_vandermonde_backward",
     "library (hs_abi_*, hs_cuda_*, hs_status_name, ...)"};
 
 struct Call {
@@ -345,7 +362,7 @@ void mutate(Call& c, Rng& rng) {
                 if (t.rank > 0) t.sizes[dim] = random_size(rng, 100);
                 break;
             case 3: t.rank = static_cast<int32_t>(rng.pick<int64_t>({t.rank - 1, t.rank + 1, -1, 7})); break;
-            case 4: t.dtype = static_cast<int32_t>(rng.pick<int64_t>({0, 1, 2, 3, 7, -1})); break;
+            case 4: t.dtype = static_cast<int32_t>(rng.pick<int64_t>({0, 1, 2, 3, 4, 5, 7, -1})); break;
             case 5:
                 t.device_type = static_cast<int32_t>(rng.pick<int64_t>({1, 1, 5}));
                 break;
@@ -844,6 +861,100 @@ hs_status run_linear(Call& c) {
     return hs_linear_backward(c.ptr("x"), c.ptr("w"), c.ptr("dy"), c.ptr("dx"), c.ptr("dw"), c.ptr("db"), nullptr);
 }
 
+// -- S4 kernels
+
+void generate_s4(Call& c, Rng& rng, Entry entry) {
+    const int huge = 6;
+    const int64_t H = random_size(rng, huge), N = random_size(rng, huge), L = random_size(rng, huge);
+    const int32_t dtype = rng.chance(70) ? HS_DTYPE_COMPLEX64 : HS_DTYPE_COMPLEX128;
+    const int32_t conjugate = rng.chance(50) ? 1 : 0;
+    c.flags = {conjugate};
+    const bool cauchy = entry == kCauchyForward || entry == kCauchyBackward;
+    const bool forward = entry == kCauchyForward || entry == kVandermondeForward;
+    // The Vandermonde output is real when conjugate-symmetric.
+    const int32_t out_dtype = !cauchy && conjugate == 1 ? (dtype == HS_DTYPE_COMPLEX64 ? HS_DTYPE_FLOAT32
+                                                                                       : HS_DTYPE_FLOAT64)
+                                                        : dtype;
+    add(c, rng, "v", Role::Input, true, dtype, {H, N});
+    add(c, rng, cauchy ? "w" : "x", Role::Input, true, dtype, {H, N});
+    if (cauchy) add(c, rng, "z", Role::Input, true, dtype, {L});
+    if (forward) {
+        add(c, rng, "out", Role::Output, true, out_dtype, {H, L});
+    } else {
+        add(c, rng, "dout", Role::Input, true, out_dtype, {H, L});
+        add(c, rng, "dv", Role::Output, rng.chance(70), dtype, {H, N});
+        add(c, rng, cauchy ? "dw" : "dx", Role::Output, rng.chance(70), dtype, {H, N});
+    }
+}
+
+// The size L carried by a rank-`rank` argument (its last size), or a failed verdict.
+int64_t length_of(const Arg& a, int32_t rank, Verdict& v) {
+    expect_required(a, v);
+    if (!v.valid) return 0;
+    check_header(a, v);
+    if (!v.valid || a.view.rank != rank) return v.fail(a.name + " rank"), 0;
+    return a.view.sizes[rank - 1];
+}
+
+void model_s4(Call& c, Verdict& v) {
+    const bool cauchy = c.entry == kCauchyForward || c.entry == kCauchyBackward;
+    const bool forward = c.entry == kCauchyForward || c.entry == kVandermondeForward;
+    const Arg& primary = c.arg("v");
+    expect_primary_complex(primary, 2, v);
+    if (!v.valid) return;
+    const hs_tensor& p = primary.view;
+    const int64_t H = p.sizes[0], N = p.sizes[1];
+    const Arg& nodes = c.arg(cauchy ? "w" : "x");
+    expect_required(nodes, v);
+    expect(nodes, {H, N}, p.dtype, p, v);
+    expect_flag("conjugate_symmetric", c.flags[0], v);
+    if (!v.valid) return;
+    const int32_t real = p.dtype == HS_DTYPE_COMPLEX64 ? HS_DTYPE_FLOAT32 : HS_DTYPE_FLOAT64;
+    const int32_t out_dtype = !cauchy && c.flags[0] == 1 ? real : p.dtype;
+    const Arg& carrier = cauchy ? c.arg("z") : c.arg(forward ? "out" : "dout");
+    const int64_t L = length_of(carrier, cauchy ? 1 : 2, v);
+    if (!v.valid) return;
+    if (cauchy) expect(c.arg("z"), {L}, p.dtype, p, v);
+    const Arg& out = c.arg(forward ? "out" : "dout");
+    expect_required(out, v);
+    expect(out, {H, L}, out_dtype, p, v);
+    if (!forward) {
+        expect(c.arg("dv"), {H, N}, p.dtype, p, v);
+        expect(c.arg(cauchy ? "dw" : "dx"), {H, N}, p.dtype, p, v);
+    }
+    std::vector<const Arg*> all;
+    for (const Arg& a : c.args) all.push_back(&a);
+    if (v.valid) expect_no_overlap(all, v);
+    if (!v.valid) return;
+    // The extents are checked only when some output has elements (otherwise the call returns at once).
+    bool outputs_empty = true;
+    for (const Arg& a : c.args) {
+        int64_t count = 0;
+        if (a.role == Role::Output && a.present && product_fits(sizes_of(a.view), &count) && count != 0) {
+            outputs_empty = false;
+        }
+    }
+    if (outputs_empty) return;
+    if (H > 0 && N > 0) expect_extent({H, N}, v);
+    if (H > 0 && L > 0) expect_extent({H, L}, v);
+}
+
+hs_status run_s4(Call& c) {
+    const int32_t conjugate = c.flags[0];
+    switch (c.entry) {
+        case kCauchyForward:
+            return hs_cauchy_forward(c.ptr("v"), c.ptr("w"), c.ptr("z"), conjugate, c.ptr("out"), nullptr);
+        case kCauchyBackward:
+            return hs_cauchy_backward(c.ptr("v"), c.ptr("w"), c.ptr("z"), conjugate, c.ptr("dout"), c.ptr("dv"),
+                                      c.ptr("dw"), nullptr);
+        case kVandermondeForward:
+            return hs_vandermonde_forward(c.ptr("v"), c.ptr("x"), conjugate, c.ptr("out"), nullptr);
+        default:
+            return hs_vandermonde_backward(c.ptr("v"), c.ptr("x"), conjugate, c.ptr("dout"), c.ptr("dv"),
+                                           c.ptr("dx"), nullptr);
+    }
+}
+
 // -- the library's own entry points (sizes, errors, devices, ABI self-description)
 
 struct LibraryCall {
@@ -964,6 +1075,9 @@ bool run_call(uint64_t seed, int64_t index, Stats& stats, char* failure, size_t 
                 generate_rnn(c, rng, c.entry);
                 break;
             case kLinearForward: case kLinearBackward: generate_linear(c, rng, c.entry); break;
+            case kCauchyForward: case kCauchyBackward: case kVandermondeForward: case kVandermondeBackward:
+                generate_s4(c, rng, c.entry);
+                break;
             case kScanNumChunks: case kRnnCellInfo: {
                 // Plain-value entry points share the library driver.
                 o.status = run_library(rng, c.entry == kScanNumChunks ? 0 : 1, o.verdict, name, o.answer_problem);
@@ -980,6 +1094,9 @@ bool run_call(uint64_t seed, int64_t index, Stats& stats, char* failure, size_t 
                     break;
                 case kRnnForward: case kRnnBackward: case kRnnStep: case kRnnWorkspace:
                     model_rnn(c, o.verdict, &expected_workspace);
+                    break;
+                case kCauchyForward: case kCauchyBackward: case kVandermondeForward: case kVandermondeBackward:
+                    model_s4(c, o.verdict);
                     break;
                 default: model_linear(c, o.verdict); break;
             }
@@ -1001,6 +1118,9 @@ bool run_call(uint64_t seed, int64_t index, Stats& stats, char* failure, size_t 
                         break;
                     case kRnnForward: case kRnnBackward: case kRnnStep: case kRnnWorkspace:
                         o.status = run_rnn(c, expected_workspace, o.answer_problem);
+                        break;
+                    case kCauchyForward: case kCauchyBackward: case kVandermondeForward: case kVandermondeBackward:
+                        o.status = run_s4(c);
                         break;
                     default: o.status = run_linear(c); break;
                 }

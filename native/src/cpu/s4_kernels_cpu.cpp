@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "common/cpu_threads.h"
 #include "cpu/cpu_vector.h"

@@ -7,17 +7,19 @@
 // Complex values live in the kernels' loops as separate real and imaginary arrays (structure of arrays), so that the
 // inner loops run over contiguous reals and vectorise; no loop carries a reduction.
 //
-// Vandermonde powers: exp(x l) for l = l0 + 32 k + j (0 <= j < 32) is formed as anchor_k * step_j, where step_j =
-// exp(x)^j by a running product from the exact exp(x), and anchor_k = exp(x l0) * exp(32 x)^k from the exact
-// exp(x l0) and exp(32 x) (every exact value by std::exp / cos / sin in float64). All of it is float64, with at most
+// Vandermonde powers: exp(x l) for l = l0 + 32 k + j (0 <= j < 32, l0 a multiple of 1024) is formed as
+// anchor_k * step_j, where step_j = exp(x)^j by a running product from the exact exp(x), and anchor_k =
+// exp(x l0) * exp(32 x)^k from the exact exp(x l0) and exp(32 x) (every exact value by std::exp / cos / sin in
+// float64). All of it is float64, with at most
 // 31 + 31 products since an exact value: each power is within about 64 ulp of float64 (1.5e-14 relative) of the
 // exact exp(x l), then rounded to T. For complex64 that is the correctly rounded power up to a rounding; for
 // complex128 it is a few dozen ulp, where the per-element exp of the composed version carries the rounding of its
-// argument x * l instead (|x l| ulp). The cost: 3 exact complex exps per (h, n) and 1024 positions, the rest
-// products that vectorise, against one exp, cos and sin per (h, n, l).
+// argument x * l instead (|x l| ulp). The cost: 2 exact complex exps per (h, n) and one more per 1024 positions,
+// the rest products that vectorise, against one exp, cos and sin per (h, n, l).
 
-constexpr int64_t kPowerBlock = 32;                    // positions per block of the power tables
-constexpr int64_t kPositionsPerUnit = 32 * kPowerBlock; // positions of one forward work unit (an exact anchor each)
+constexpr int64_t kPowerBlock = 32;                     // positions per block of the power tables
+constexpr int64_t kAnchorPositions = 32 * kPowerBlock;  // an exact anchor exp(x l) every 1024 positions
+constexpr int64_t kPositionsPerUnit = 4 * kAnchorPositions;  // positions of one Vandermonde forward work unit
 constexpr int64_t kTermsPerUnit = 64;                   // terms (n) of one Cauchy backward unit
 constexpr int64_t kCauchyPointsPerUnit = 512;           // positions of one Cauchy forward unit
 constexpr int64_t kMinParallelWork = 1 << 15;           // (h, n, l) triples below which one thread runs the call
@@ -185,9 +187,11 @@ void vandermonde_forward(const VandermondeParams<T>& p) {
         const int64_t h = unit / blocks;
         const int64_t l0 = (unit % blocks) * kPositionsPerUnit;
         const int64_t count = std::min(kPositionsPerUnit, L - l0);
-        T accr[kPositionsPerUnit], acci[kPositionsPerUnit];
+        // On the heap: 4096 complex128 accumulators are 64 KB, more than a worker thread's stack should carry.
+        std::vector<T> acc_re(static_cast<size_t>(count), T(0)), acc_im(static_cast<size_t>(count), T(0));
+        T* accr = acc_re.data();
+        T* acci = acc_im.data();
         T step_re[kPowerBlock], step_im[kPowerBlock];
-        for (int64_t j = 0; j < count; ++j) accr[j] = acci[j] = T(0);
         const T* v = p.v + 2 * h * N;
         const T* x = p.x + 2 * h * N;
         for (int64_t n = 0; n < N; ++n) {
@@ -195,8 +199,9 @@ void vandermonde_forward(const VandermondeParams<T>& p) {
             const ComplexD vn{static_cast<double>(v[2 * n]), static_cast<double>(v[2 * n + 1])};
             power_steps(xr, xi, step_re, step_im);
             const ComplexD stride = exp_scaled(xr, xi, static_cast<double>(kPowerBlock));
-            ComplexD anchor = exp_scaled(xr, xi, static_cast<double>(l0));
+            ComplexD anchor{1.0, 0.0};
             for (int64_t b0 = 0; b0 < count; b0 += kPowerBlock) {
+                if (b0 % kAnchorPositions == 0) anchor = exp_scaled(xr, xi, static_cast<double>(l0 + b0));
                 const ComplexD c = mul(vn, anchor);
                 const T cr = static_cast<T>(c.re), ci = static_cast<T>(c.im);
                 const int64_t width = std::min(kPowerBlock, count - b0);
@@ -242,7 +247,7 @@ void vandermonde_backward(const VandermondeBackwardParams<T>& p) {
         const ComplexD stride = exp_scaled(xr, xi, static_cast<double>(kPowerBlock));
         ComplexD anchor{1.0, 0.0};
         for (int64_t b0 = 0; b0 < L; b0 += kPowerBlock) {
-            if (b0 % kPositionsPerUnit == 0) anchor = exp_scaled(xr, xi, static_cast<double>(b0));
+            if (b0 % kAnchorPositions == 0) anchor = exp_scaled(xr, xi, static_cast<double>(b0));
             const T ar = static_cast<T>(anchor.re), ai = -static_cast<T>(anchor.im);  // conj(anchor)
             const int64_t width = std::min(kPowerBlock, L - b0);
             if (p.conjugate_symmetric) {

@@ -24,33 +24,41 @@ constexpr int kThreads = 256;           // threads per block of every kernel her
 constexpr int kWarpsPerBlock = kThreads / 32;
 constexpr int64_t kMaxBlocks = 1 << 20;  // grid-stride kernels never launch more
 
-__device__ inline float2 conj_times(float2 a, float2 b) {  // conj(a) * b
-    return make_float2(a.x * b.x + a.y * b.y, a.x * b.y - a.y * b.x);
+// A complex64 value (re = x, im = y) in registers: our own type rather than CUDA's float2, which the emulated backend
+// does not provide.
+struct C32 {
+    float x, y;
+};
+
+__device__ inline C32 c32(float re, float im) { return C32{re, im}; }
+
+__device__ inline C32 conj_times(C32 a, C32 b) {  // conj(a) * b
+    return c32(a.x * b.x + a.y * b.y, a.x * b.y - a.y * b.x);
 }
 
-__device__ inline float2 times(float2 a, float2 b) { return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
+__device__ inline C32 times(C32 a, C32 b) { return c32(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
 
-__device__ inline float2 load2(const float* data, int64_t index) {
-    return make_float2(data[2 * index], data[2 * index + 1]);
+__device__ inline C32 load2(const float* data, int64_t index) {
+    return c32(data[2 * index], data[2 * index + 1]);
 }
 
-__device__ inline void store2(float* data, int64_t index, float2 value) {
+__device__ inline void store2(float* data, int64_t index, C32 value) {
     data[2 * index] = value.x;
     data[2 * index + 1] = value.y;
 }
 
 // exp(x * position), per element: expf of the real part, sincosf of the imaginary part.
-__device__ inline float2 exp_at(float2 x, float position) {
+__device__ inline C32 exp_at(C32 x, float position) {
     const float magnitude = expf(x.x * position);
     float s = 0.0f, c = 0.0f;
     sincosf(x.y * position, &s, &c);
-    return make_float2(magnitude * c, magnitude * s);
+    return c32(magnitude * c, magnitude * s);
 }
 
 // 1 / d for d = (a, b): conj(d) / |d|^2.
-__device__ inline float2 reciprocal(float a, float b) {
+__device__ inline C32 reciprocal(float a, float b) {
     const float inv = 1.0f / (a * a + b * b);
-    return make_float2(a * inv, -b * inv);
+    return c32(a * inv, -b * inv);
 }
 
 __device__ inline float warp_sum(float value) { return cuda_common::sum_over_lane_group(value, 32); }
@@ -63,8 +71,8 @@ __global__ void cauchy_forward_kernel(CauchyParams<float> p, int64_t point_block
     const int64_t h = blockIdx.x / point_blocks;
     const int64_t l = (blockIdx.x % point_blocks) * kThreads + threadIdx.x;
     const bool active = l < p.points;
-    const float2 z = active ? load2(p.z, l) : make_float2(0.0f, 0.0f);
-    float2 acc = make_float2(0.0f, 0.0f);
+    const C32 z = active ? load2(p.z, l) : c32(0.0f, 0.0f);
+    C32 acc = c32(0.0f, 0.0f);
     for (int64_t n0 = 0; n0 < p.terms; n0 += kThreads) {
         const int64_t tile = min(static_cast<int64_t>(kThreads), p.terms - n0);
         if (threadIdx.x < tile) {
@@ -77,14 +85,14 @@ __global__ void cauchy_forward_kernel(CauchyParams<float> p, int64_t point_block
         __syncthreads();
         if (active) {
             for (int k = 0; k < tile; ++k) {
-                const float2 v = make_float2(s_v[2 * k], s_v[2 * k + 1]);
+                const C32 v = c32(s_v[2 * k], s_v[2 * k + 1]);
                 const float wr = s_w[2 * k], wi = s_w[2 * k + 1];
                 const float a = z.x - wr;
-                const float2 term = times(v, reciprocal(a, z.y - wi));
+                const C32 term = times(v, reciprocal(a, z.y - wi));
                 acc.x += term.x;
                 acc.y += term.y;
                 if (p.conjugate_symmetric) {
-                    const float2 pair = times(make_float2(v.x, -v.y), reciprocal(a, z.y + wi));
+                    const C32 pair = times(c32(v.x, -v.y), reciprocal(a, z.y + wi));
                     acc.x += pair.x;
                     acc.y += pair.y;
                 }
@@ -103,23 +111,23 @@ __global__ void cauchy_backward_kernel(CauchyBackwardParams<float> p) {
     for (int64_t unit = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32; unit < units;
          unit += static_cast<int64_t>(gridDim.x) * kWarpsPerBlock) {
         const int64_t h = unit / p.terms;
-        const float2 w = load2(p.w, unit);
-        float2 dv = make_float2(0.0f, 0.0f), dw = make_float2(0.0f, 0.0f);
+        const C32 w = load2(p.w, unit);
+        C32 dv = c32(0.0f, 0.0f), dw = c32(0.0f, 0.0f);
         for (int64_t l = lane; l < p.points; l += 32) {
-            const float2 z = load2(p.z, l);
-            const float2 g = load2(p.dout, h * p.points + l);
+            const C32 z = load2(p.z, l);
+            const C32 g = load2(p.dout, h * p.points + l);
             const float a = z.x - w.x;
-            const float2 r = reciprocal(a, z.y - w.y);
-            const float2 gr = conj_times(r, g);               // g conj(r)
-            const float2 grr = conj_times(times(r, r), g);    // g conj(r)^2
+            const C32 r = reciprocal(a, z.y - w.y);
+            const C32 gr = conj_times(r, g);               // g conj(r)
+            const C32 grr = conj_times(times(r, r), g);    // g conj(r)^2
             dv.x += gr.x;
             dv.y += gr.y;
             dw.x += grr.x;
             dw.y += grr.y;
             if (p.conjugate_symmetric) {
-                const float2 s = reciprocal(a, z.y + w.y);
-                const float2 gs = conj_times(g, s);             // conj(g) s
-                const float2 gss = conj_times(g, times(s, s));  // conj(g) s^2
+                const C32 s = reciprocal(a, z.y + w.y);
+                const C32 gs = conj_times(g, s);             // conj(g) s
+                const C32 gss = conj_times(g, times(s, s));  // conj(g) s^2
                 dv.x += gs.x;
                 dv.y += gs.y;
                 dw.x += gss.x;
@@ -146,7 +154,7 @@ __global__ void vandermonde_forward_kernel(VandermondeParams<float> p, int64_t p
     const int64_t l = (blockIdx.x % point_blocks) * kThreads + threadIdx.x;
     const bool active = l < p.points;
     const float position = static_cast<float>(l);
-    float2 acc = make_float2(0.0f, 0.0f);
+    C32 acc = c32(0.0f, 0.0f);
     for (int64_t n0 = 0; n0 < p.terms; n0 += kThreads) {
         const int64_t tile = min(static_cast<int64_t>(kThreads), p.terms - n0);
         if (threadIdx.x < tile) {
@@ -159,8 +167,8 @@ __global__ void vandermonde_forward_kernel(VandermondeParams<float> p, int64_t p
         __syncthreads();
         if (active) {
             for (int k = 0; k < tile; ++k) {
-                const float2 term = times(make_float2(s_v[2 * k], s_v[2 * k + 1]),
-                                          exp_at(make_float2(s_x[2 * k], s_x[2 * k + 1]), position));
+                const C32 term = times(c32(s_v[2 * k], s_v[2 * k + 1]),
+                                          exp_at(c32(s_x[2 * k], s_x[2 * k + 1]), position));
                 acc.x += term.x;
                 acc.y += term.y;
             }
@@ -183,13 +191,13 @@ __global__ void vandermonde_backward_kernel(VandermondeBackwardParams<float> p) 
     for (int64_t unit = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32; unit < units;
          unit += static_cast<int64_t>(gridDim.x) * kWarpsPerBlock) {
         const int64_t h = unit / p.terms;
-        const float2 x = load2(p.x, unit);
-        float2 dv = make_float2(0.0f, 0.0f), dx = make_float2(0.0f, 0.0f);
+        const C32 x = load2(p.x, unit);
+        C32 dv = c32(0.0f, 0.0f), dx = c32(0.0f, 0.0f);
         for (int64_t l = lane; l < p.points; l += 32) {
             const float position = static_cast<float>(l);
-            const float2 g = p.conjugate_symmetric ? make_float2(2.0f * p.dout[h * p.points + l], 0.0f)
+            const C32 g = p.conjugate_symmetric ? c32(2.0f * p.dout[h * p.points + l], 0.0f)
                                                    : load2(p.dout, h * p.points + l);
-            const float2 term = conj_times(exp_at(x, position), g);  // G conj(p_l)
+            const C32 term = conj_times(exp_at(x, position), g);  // G conj(p_l)
             dv.x += term.x;
             dv.y += term.y;
             dx.x += position * term.x;
