@@ -56,6 +56,11 @@ inline std::vector<double> random_values(size_t count, std::mt19937& rng, double
     return v;
 }
 
+inline std::vector<double> round_to_float(std::vector<double> v) {
+    for (double& e : v) e = static_cast<float>(e);
+    return v;
+}
+
 // Lengths (when asked) are L, (L + 1) / 2, 0, L, ... over the batch.
 inline ConvProblem make_conv_problem(const ConvConfig& c, uint32_t seed) {
     std::mt19937 rng(seed);
