@@ -11,7 +11,9 @@ namespace HybridSeq.Benchmarks;
 /// outputs, as Mamba used it before), forward and forward+backward (x, weight and bias), in the same run. The memory
 /// bound is measured in the same run too: a plain copy of x (100 MB) into a preallocated tensor moves exactly the
 /// bytes the forward must move (read x, write y), so its time is the forward's floor; the forward+backward must move
-/// at least 2.5x that (forward 2, backward 3: read x and dy, write dx).
+/// at least 2.5x that (forward 2, backward 3: read x and dy, write dx). Both ops return new tensors, whose fresh pages
+/// the kernel faults in on first write, so a clone of x (allocate + copy) is measured as the bound of an op that
+/// allocates its output.
 /// </summary>
 [Config(typeof(Config))]
 public class DepthwiseCausalConvCpuBenchmarks
@@ -41,6 +43,13 @@ public class DepthwiseCausalConvCpuBenchmarks
 
     [Benchmark(Description = "memory bound: copy of x (same bytes as fwd)")]
     public void CopyBound() => _copyTarget.copy_(_x);
+
+    [Benchmark(Description = "memory bound with allocation: x.clone()")]
+    public void CloneBound()
+    {
+        using var scope = torch.NewDisposeScope();
+        _x.clone();
+    }
 
     [Benchmark(Baseline = true, Description = "TorchSharp conv1d groups=D fwd")]
     public void TorchForward()

@@ -22,6 +22,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// S = (K-1) * dilation (the params' state_length() is host code).
+__device__ inline int64_t state_of(const DepthwiseConvParams<float>& p) { return (p.width - 1) * p.dilation; }
+
 // input(s) of a row: x[s] for s >= 0, the state's position S + s (or 0) for s < 0; callers keep s < len.
 __device__ inline float row_input(const float* x, const float* state, int64_t S, int64_t s) {
     if (s >= 0) return x[s];
@@ -31,7 +34,7 @@ __device__ inline float row_input(const float* x, const float* state, int64_t S,
 // a[t] of row (b, d): bias[d] + sum_k weight[d, k] * input(t - (K-1-k) * dilation).
 __device__ inline float row_preactivation(const DepthwiseConvParams<float>& p, const float* x, const float* state,
                                           int64_t d, int64_t t) {
-    const int64_t S = p.state_length();
+    const int64_t S = state_of(p);
     const float* w = p.weight + d * p.width;
     float a = p.bias != nullptr ? p.bias[d] : 0.0f;
     for (int64_t k = 0; k < p.width; ++k) a += w[k] * row_input(x, state, S, t - (p.width - 1 - k) * p.dilation);
@@ -43,7 +46,7 @@ __global__ void __launch_bounds__(kThreads) depthwise_conv_forward_kernel(Depthw
     const int64_t row = blockIdx.x;
     const int64_t t = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
     if (t >= p.length) return;
-    const int64_t b = row / p.channels, d = row % p.channels, S = p.state_length();
+    const int64_t b = row / p.channels, d = row % p.channels, S = state_of(p);
     const int64_t len = cuda_common::clamped_length(p.lengths, b, p.length);
     float y = 0.0f;
     if (t < len) {
@@ -58,7 +61,7 @@ __global__ void __launch_bounds__(kThreads) depthwise_conv_forward_kernel(Depthw
 // grid (rows), block kThreads: final_state[i] = input(len - S + i); may overwrite initial_state (the step).
 __global__ void __launch_bounds__(kThreads) depthwise_conv_final_state_kernel(DepthwiseConvParams<float> p) {
     const int64_t row = blockIdx.x;
-    const int64_t b = row / p.channels, S = p.state_length();
+    const int64_t b = row / p.channels, S = state_of(p);
     const int64_t len = cuda_common::clamped_length(p.lengths, b, p.length);
     const float* x = p.x + row * p.length;
     const float* state = p.initial_state != nullptr ? p.initial_state + row * S : nullptr;
@@ -80,7 +83,7 @@ __global__ void __launch_bounds__(kThreads) depthwise_conv_gate_gradient_kernel(
     const int64_t row = blockIdx.x;
     const int64_t t = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
     if (t >= p.length) return;
-    const int64_t b = row / p.channels, d = row % p.channels, S = p.state_length();
+    const int64_t b = row / p.channels, d = row % p.channels, S = state_of(p);
     const int64_t len = cuda_common::clamped_length(p.lengths, b, p.length);
     float g = 0.0f;
     if (t < len) {
@@ -104,7 +107,7 @@ __device__ inline float pre_gradient(const DepthwiseConvBackwardParams<float>& q
 __global__ void __launch_bounds__(kThreads) depthwise_conv_input_gradient_kernel(DepthwiseConvBackwardParams<float> q) {
     const DepthwiseConvParams<float>& p = q.fwd;
     const int64_t row = blockIdx.x;
-    const int64_t S = p.state_length();
+    const int64_t S = state_of(p);
     const int64_t j = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
     if (j >= S + p.length) return;
     if (j < S && q.d_initial_state == nullptr) return;
@@ -131,7 +134,7 @@ __global__ void __launch_bounds__(kThreads) depthwise_conv_weight_gradient_kerne
     const DepthwiseConvParams<float>& p = q.fwd;
     const int64_t d = blockIdx.x, k = blockIdx.y;
     if (k == p.width && q.dbias == nullptr) return;  // uniform over the block: no barrier is skipped by some only
-    const int64_t S = p.state_length(), L = p.length;
+    const int64_t S = state_of(p), L = p.length;
     const int64_t off = (p.width - 1 - k) * p.dilation;
     float sum = 0.0f;
     for (int64_t b = 0; b < p.batch; ++b) {

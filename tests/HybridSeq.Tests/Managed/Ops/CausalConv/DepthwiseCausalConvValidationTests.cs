@@ -36,7 +36,7 @@ public sealed class DepthwiseCausalConvValidationTests
         ExpectArgument(() => DepthwiseCausalConv.Forward(X, W, dilation: 2, initialState: randn(2, 3, 3)),
             "initialState", "(2, 3, 4)");
         ExpectArgument(() => DepthwiseCausalConv.Forward(X, W, lengths: tensor(new long[] { 5, 6 })), "lengths", "6");
-        ExpectArgument(() => DepthwiseCausalConv.Forward(X, W, lengths: tensor(new long[] { 5 })), "lengths", "(2)");
+        ExpectArgument(() => DepthwiseCausalConv.Forward(X, W, lengths: tensor(new long[] { 5 })), "lengths", "(2,)");
         ExpectArgument(() => DepthwiseCausalConv.Forward(X, W, lengths: tensor(new[] { 5, 5 })), "lengths", "int64");
         Assert.That(Assert.Throws<ArgumentNullException>(() => DepthwiseCausalConv.Forward(null!, W))!.ParamName,
             Is.EqualTo("x"));
