@@ -428,6 +428,72 @@ HS_API hs_status hs_vandermonde_backward(const hs_tensor* v, const hs_tensor* x,
                                          const hs_tensor* dout, const hs_tensor* dv, const hs_tensor* dx,
                                          hs_stream stream);
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * Depthwise causal convolution (Mamba's short convolution, any width, dilated, with streaming state)
+ *
+ * Per batch b, channel d, time t, with S = (K-1) * dilation and xe = [initial_state, x] along time (the S inputs
+ * before t = 0, oldest first, then x), so that xe[b, d, S + t] = x[b, d, t]:
+ *     a[b,d,t] = bias[d] + sum_{k < K} weight[d,k] * xe[b,d,t + k*dilation]      (tap K-1 meets the newest input)
+ *     y[b,d,t] = silu(a[b,d,t]) when silu, else a[b,d,t];    y = 0 at t >= lengths[b]
+ * Shapes (Bt = batch, D = channels, L = length, K = width >= 1):
+ *     x               (Bt, D, L)
+ *     weight          (D, K)                  (nn.Conv1d's depthwise (D, 1, K) without its middle axis)
+ *     bias            (D)                     optional
+ *     initial_state   (Bt, D, S)              optional (zeros when NULL)
+ *     lengths         (Bt) int64, 0 <= lengths[b] <= L, optional (all L when NULL). Right padding: y is 0 at
+ *                     t >= lengths[b], inputs there are never read (zero gradient), and the final state ends at
+ *                     lengths[b]. On CUDA the values are clamped to [0, L] (no device sync to check them).
+ *     final_state     (Bt, D, S)              the last S inputs before position lengths[b]: xe[b, d, lengths[b] ..
+ *                     lengths[b] + S - 1], which reaches into initial_state when lengths[b] < S.
+ * dilation >= 1; silu 0 or 1. dtypes: one float dtype for all float tensors: float32 or float64 on CPU, float32 on
+ * CUDA. S = 0 (K = 1) is allowed: the states are then empty (Bt, D, 0) tensors.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+typedef struct hs_depthwise_conv_inputs {
+    const hs_tensor* x;
+    const hs_tensor* weight;
+    const hs_tensor* bias;           /* optional */
+    const hs_tensor* initial_state;  /* optional; must be NULL for hs_depthwise_conv_step */
+    const hs_tensor* lengths;        /* optional; must be NULL for hs_depthwise_conv_step */
+    int64_t dilation;                /* >= 1 */
+    int32_t silu;                    /* 0 or 1 */
+    int32_t reserved;
+} hs_depthwise_conv_inputs;
+
+/* Gradients written by the backward pass, each overwritten and of its input's shape: dx and dweight required, dbias
+ * required exactly when bias was given, d_initial_state optional (also when initial_state was NULL = zeros). */
+typedef struct hs_depthwise_conv_grads {
+    const hs_tensor* dx;
+    const hs_tensor* dweight;
+    const hs_tensor* dbias;
+    const hs_tensor* d_initial_state;
+} hs_depthwise_conv_grads;
+
+/* Forward: y (Bt, D, L) required; final_state (Bt, D, S) optional. Nothing is saved: the backward recomputes. */
+HS_NODISCARD
+HS_API hs_status hs_depthwise_conv_forward(const hs_depthwise_conv_inputs* inputs, const hs_tensor* y,
+                                           const hs_tensor* final_state, hs_stream stream);
+
+/* Elements of float32 workspace hs_depthwise_conv_backward needs for these inputs: Bt*D*L on CUDA with silu (the
+ * activation gradient, computed once), else 0 (always 0 on CPU). `inputs` is checked as the backward checks it. */
+HS_NODISCARD
+HS_API hs_status hs_depthwise_conv_workspace_elements(const hs_depthwise_conv_inputs* inputs, int64_t* elements);
+
+/* Backward from the forward's inputs: dy (Bt, D, L) required; d_final_state (Bt, D, S) optional (zeros when NULL);
+ * workspace 1-D float32 on the device with at least hs_depthwise_conv_workspace_elements(inputs) elements (NULL when
+ * that is 0). dweight and dbias sum over batch and time in a fixed order on every backend (bitwise repeatable). */
+HS_NODISCARD
+HS_API hs_status hs_depthwise_conv_backward(const hs_depthwise_conv_inputs* inputs, const hs_tensor* dy,
+                                            const hs_tensor* d_final_state, const hs_depthwise_conv_grads* grads,
+                                            const hs_tensor* workspace, hs_stream stream);
+
+/* Streaming: T >= 0 new tokens (T = 0 leaves the state as it is), equal to the forward with initial_state = state on entry and final_state = state on
+ * return: inputs->x (Bt, D, T); initial_state and lengths NULL; state (Bt, D, S) read and overwritten (in place);
+ * y (Bt, D, T). */
+HS_NODISCARD
+HS_API hs_status hs_depthwise_conv_step(const hs_depthwise_conv_inputs* inputs, const hs_tensor* state,
+                                        const hs_tensor* y, hs_stream stream);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

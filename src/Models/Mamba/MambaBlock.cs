@@ -1,4 +1,5 @@
 using HybridSeq.Managed;
+using HybridSeq.Models.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,8 +15,9 @@ namespace HybridSeq.Models.Mamba;
 /// </summary>
 public sealed class MambaLayerCache : IDisposable
 {
-    /// <summary>The last d_conv inputs of the causal convolution, oldest first: (Bt, d_inner, d_conv).</summary>
-    public Tensor ConvolutionWindow { get; }
+    /// <summary>The streaming state of the causal convolution (<see cref="CausalConv1d.Step"/>): its last d_conv - 1
+    /// inputs, oldest first: (Bt, d_inner, d_conv - 1).</summary>
+    public Tensor ConvolutionState { get; }
 
     /// <summary>The selective-scan state h[t-1]: (Bt, d_inner, N).</summary>
     public Tensor ScanState { get; }
@@ -24,33 +26,33 @@ public sealed class MambaLayerCache : IDisposable
     public MambaLayerCache(long batch, MambaConfig config, Device device, ScalarType dtype)
     {
         // The cache owns its tensors (disposed with it), so they leave any dispose scope they were made in.
-        ConvolutionWindow = zeros([batch, config.InnerDimension, config.ConvolutionWidth], dtype, device)
+        ConvolutionState = zeros([batch, config.InnerDimension, config.ConvolutionWidth - 1], dtype, device)
             .DetachFromDisposeScope();
         ScanState = zeros([batch, config.InnerDimension, config.StateDimension], dtype, device).DetachFromDisposeScope();
     }
 
-    private MambaLayerCache(Tensor convolutionWindow, Tensor scanState)
+    private MambaLayerCache(Tensor convolutionState, Tensor scanState)
     {
-        ConvolutionWindow = convolutionWindow.DetachFromDisposeScope();
+        ConvolutionState = convolutionState.DetachFromDisposeScope();
         ScanState = scanState.DetachFromDisposeScope();
     }
 
     /// <summary>A copy that owns new tensors (stepping it leaves this cache as it is).</summary>
-    public MambaLayerCache Clone() => new(ConvolutionWindow.clone(), ScanState.clone());
+    public MambaLayerCache Clone() => new(ConvolutionState.clone(), ScanState.clone());
 
     /// <summary>A new cache whose row i is row rows[i] of this one; rows (R) int64 on this cache's device.</summary>
     public MambaLayerCache SelectRows(Tensor rows) =>
-        new(ConvolutionWindow.index_select(0, rows), ScanState.index_select(0, rows));
+        new(ConvolutionState.index_select(0, rows), ScanState.index_select(0, rows));
 
     public void Dispose()
     {
-        ConvolutionWindow.Dispose();
+        ConvolutionState.Dispose();
         ScanState.Dispose();
     }
 }
 
 /// <summary>
-/// The Mamba-1 mixer (selective SSM block): in_proj -> depthwise causal conv1d -> SiLU -> x_proj (delta, B, C)
+/// The Mamba-1 mixer (selective SSM block): in_proj -> depthwise causal conv1d with fused SiLU (<see cref="CausalConv1d"/>) -> x_proj (delta, B, C)
 /// -> dt_proj -> selective scan (time-varying B and C, one group, softplus(delta + dt bias), skip D, gate SiLU(z))
 /// -> out_proj. Input and output (Bt, L, d_model) for the full sequence, (Bt, d_model) for one step.
 /// </summary>
@@ -58,7 +60,7 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
 {
     // Field names are the parameter names in checkpoints; they follow mamba_simple.py.
     private readonly Linear in_proj;
-    private readonly Conv1d conv1d;
+    private readonly CausalConv1d conv1d;
     private readonly Linear x_proj;
     private readonly Linear dt_proj;
     private readonly Parameter A_log;
@@ -79,9 +81,9 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
         long dInner = config.InnerDimension, dState = config.StateDimension, dtRank = config.ResolvedDtRank;
 
         in_proj = nn.Linear(config.ModelDimension, 2 * dInner, hasBias: false);
-        // Padding d_conv-1 on both sides; forward keeps the first L outputs, so output t sees inputs t-d_conv+1..t.
-        conv1d = nn.Conv1d(dInner, dInner, config.ConvolutionWidth, padding: config.ConvolutionWidth - 1,
-            groups: dInner, bias: true);
+        // Output t sees inputs t-d_conv+1..t; weight (d_inner, 1, d_conv) and bias (d_inner) as nn.Conv1d's, so
+        // mamba_simple.py checkpoints load as they are. SiLU is fused into the op.
+        conv1d = new CausalConv1d("conv1d", dInner, config.ConvolutionWidth, bias: true, silu: true);
         x_proj = nn.Linear(dInner, dtRank + 2 * dState, hasBias: false);
         dt_proj = nn.Linear(dtRank, dInner, hasBias: true);
         out_proj = nn.Linear(dInner, config.ModelDimension, hasBias: false);
@@ -112,7 +114,6 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
     /// <summary>Full-sequence forward. hidden (Bt, L, d_model) -> (Bt, L, d_model).</summary>
     public override Tensor forward(Tensor hidden)
     {
-        long length = hidden.shape[1];
         long dState = config.StateDimension, dtRank = config.ResolvedDtRank;
 
         var xz = in_proj.forward(hidden).transpose(1, 2);              // (Bt, 2*d_inner, L)
@@ -120,7 +121,7 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
         var x = halves[0];                                               // (Bt, d_inner, L)
         var z = halves[1].contiguous();                                  // (Bt, d_inner, L)
 
-        x = nn.functional.silu(conv1d.forward(x).narrow(2, 0, length)); // causal: drop the right padding
+        x = conv1d.forward(x);                                           // (Bt, d_inner, L), SiLU applied
 
         var xDbl = x_proj.forward(x.transpose(1, 2));                   // (Bt, L, dt_rank + 2N)
         var parts = xDbl.split([dtRank, dState, dState], dim: -1);
@@ -147,12 +148,8 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
         var x = halves[0];                                               // (Bt, d_inner)
         var z = halves[1].contiguous();                                  // (Bt, d_inner)
 
-        // Slide the convolution window one step (in place, so the cache keeps owning the same tensor).
-        var window = cache.ConvolutionWindow;
-        window.copy_(cat([window.narrow(2, 1, config.ConvolutionWidth - 1), x.unsqueeze(-1)], 2));
-        // conv1d.weight is (d_inner, 1, d_conv): the same correlation as the full forward at its last position.
-        x = (window * conv1d.weight.squeeze(1)).sum(-1) + conv1d.bias!;
-        x = nn.functional.silu(x);
+        // The convolution's streaming step advances the cache's state in place (SiLU applied).
+        x = conv1d.Step(cache.ConvolutionState, x.unsqueeze(-1)).squeeze(-1); // (Bt, d_inner)
 
         var parts = x_proj.forward(x).split([dtRank, dState, dState], dim: -1);
         var delta = nn.functional.linear(parts[0], dt_proj.weight).contiguous(); // (Bt, d_inner)
@@ -176,12 +173,13 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor>
         if (cache is null)
             throw new ArgumentNullException(nameof(cache),
                 "cache: expected the layer's MambaLayerCache (new MambaLayerCache(batch, config, device, dtype)), got null.");
-        long[] window = [hidden.shape[0], config.InnerDimension, config.ConvolutionWidth];
+        long[] window = [hidden.shape[0], config.InnerDimension, config.ConvolutionWidth - 1];
         long[] state = [hidden.shape[0], config.InnerDimension, config.StateDimension];
-        if (!cache.ConvolutionWindow.shape.SequenceEqual(window) || !cache.ScanState.shape.SequenceEqual(state))
+        if (!cache.ConvolutionState.shape.SequenceEqual(window) || !cache.ScanState.shape.SequenceEqual(state))
             throw new ArgumentException(
-                $"cache: expected a window ({string.Join(", ", window)}) and a scan state ({string.Join(", ", state)}) " +
-                $"for a batch of {hidden.shape[0]}, got ({string.Join(", ", cache.ConvolutionWindow.shape)}) and " +
+                $"cache: expected a convolution state ({string.Join(", ", window)}) and a scan state " +
+                $"({string.Join(", ", state)}) for a batch of {hidden.shape[0]}, got " +
+                $"({string.Join(", ", cache.ConvolutionState.shape)}) and " +
                 $"({string.Join(", ", cache.ScanState.shape)}).", nameof(cache));
         if (!Decoding.DecodingChecks.SameDevice(cache.ScanState.device, hidden.device))
             throw new ArgumentException(

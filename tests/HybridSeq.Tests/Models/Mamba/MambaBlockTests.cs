@@ -108,7 +108,7 @@ public sealed class MambaBlockTests
         using var wrongBatch = new MambaLayerCache(3, config, CPU, ScalarType.Float32);
         var batchError = Assert.Throws<ArgumentException>(() => block.Step(hidden, wrongBatch));
         Assert.That(batchError!.ParamName, Is.EqualTo("cache"));
-        Assert.That(batchError.Message, Does.Contain("batch of 2").And.Contain("(3, 16, 4)"));
+        Assert.That(batchError.Message, Does.Contain("batch of 2").And.Contain("got (3, 16, 3) and (3, 16, 3)"));
 
         using var wrongSize = new MambaLayerCache(2, config with { StateDimension = 4 }, CPU, ScalarType.Float32);
         Assert.That(Assert.Throws<ArgumentException>(() => block.Step(hidden, wrongSize))!.ParamName, Is.EqualTo("cache"));
