@@ -57,7 +57,7 @@ ConvSizes register_inputs(ArgumentSet& args, const hs_dilated_conv_inputs& input
     sizes.dilation = inputs.dilation;
     // S = (K-1)*dilation must be a size like any other (the state's last dimension).
     check_extent({{"K", sizes.width}, {"dilation", sizes.dilation}},
-                 "argument 'weight' (K) and field 'dilation' of argument 'inputs'");
+                 "field 'dilation' of argument 'inputs' and the width K of argument 'weight'");
     args.optional_input("bias", inputs.bias, {sizes.out_channels}, "= (C_out,) with C_out from 'weight'");
     if (mode == ConvMode::Step) {
         if (inputs.initial_state != nullptr) {
