@@ -28,7 +28,7 @@ public static class DepthwiseCausalConv
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
-        var arguments = new ConvTensors(x, weight, bias, initialState, lengths, dilation, silu);
+        var arguments = new DepthwiseConvTensors(x, weight, bias, initialState, lengths, dilation, silu);
         Native.Load();
         if (!Autograd.NeedsGraph(x, weight, bias, initialState))
         {
@@ -55,11 +55,11 @@ public static class DepthwiseCausalConv
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
-        var arguments = new ConvTensors(x, weight, bias, null, null, dilation, silu);
+        var arguments = new DepthwiseConvTensors(x, weight, bias, null, null, dilation, silu);
         Native.Load();
         return Autograd.StepInPlace(state, work =>
         {
-            ConvTensors contiguous = arguments.Contiguous();
+            DepthwiseConvTensors contiguous = arguments.Contiguous();
             Tensor y = torch.empty(contiguous.X.shape, dtype: x.dtype, device: x.device);
             DepthwiseCausalConvNative.Step(contiguous, work, y);
             return y;

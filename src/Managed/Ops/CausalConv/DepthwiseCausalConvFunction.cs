@@ -10,7 +10,7 @@ internal sealed class DepthwiseCausalConvFunction : torch.autograd.MultiTensorFu
     public override string Name => "HybridSeqDepthwiseCausalConv";
 
     /// <summary>Records the node and runs the forward.</summary>
-    public static (Tensor Y, Tensor FinalState) Apply(ConvTensors x)
+    public static (Tensor Y, Tensor FinalState) Apply(DepthwiseConvTensors x)
     {
         List<Tensor> outputs = apply(ApplyArguments.Pack(x));
         return (outputs[0], outputs[1]);
@@ -18,7 +18,7 @@ internal sealed class DepthwiseCausalConvFunction : torch.autograd.MultiTensorFu
 
     public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
     {
-        ConvTensors x = ApplyArguments.Unpack(vars).Contiguous();
+        DepthwiseConvTensors x = ApplyArguments.Unpack(vars).Contiguous();
         (Tensor y, Tensor finalState) = RunForward(x);
         ctx.save_for_backward(Autograd.TensorList(x.X, x.Weight, x.Bias, x.InitialState, x.Lengths));
         ctx.save_data("dilation", x.Dilation);
@@ -29,12 +29,12 @@ internal sealed class DepthwiseCausalConvFunction : torch.autograd.MultiTensorFu
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
         List<Tensor> s = ctx.get_saved_variables();
-        var x = new ConvTensors(s[0], s[1], s[2], s[3], s[4], (long)ctx.get_data("dilation"),
+        var x = new DepthwiseConvTensors(s[0], s[1], s[2], s[3], s[4], (long)ctx.get_data("dilation"),
             (bool)ctx.get_data("silu"));
         // Undefined output gradients arrive as zeros (the context materialises them).
         Tensor dy = gradOutputs[0].contiguous();
         Tensor dFinalState = gradOutputs[1].contiguous();
-        var grads = new ConvGradients(torch.empty_like(x.X), torch.empty_like(x.Weight),
+        var grads = new DepthwiseConvGradients(torch.empty_like(x.X), torch.empty_like(x.Weight),
             x.Bias is null ? null : torch.empty_like(x.Bias),
             torch.empty([x.Batch, x.Channels, x.StateLength], dtype: x.X.dtype, device: x.X.device));
         DepthwiseCausalConvNative.Backward(x, dy, dFinalState, grads);
@@ -44,7 +44,7 @@ internal sealed class DepthwiseCausalConvFunction : torch.autograd.MultiTensorFu
     }
 
     /// <summary>The native forward on contiguous inputs: y (Bt, D, L) and the final state (Bt, D, S).</summary>
-    internal static (Tensor Y, Tensor FinalState) RunForward(ConvTensors x)
+    internal static (Tensor Y, Tensor FinalState) RunForward(DepthwiseConvTensors x)
     {
         Tensor y = torch.empty(x.X.shape, dtype: x.X.dtype, device: x.X.device);
         Tensor finalState = torch.empty([x.Batch, x.Channels, x.StateLength], dtype: x.X.dtype, device: x.X.device);
@@ -56,10 +56,10 @@ internal sealed class DepthwiseCausalConvFunction : torch.autograd.MultiTensorFu
     /// one place that knows the positions (the gradient list above follows it).</summary>
     private static class ApplyArguments
     {
-        public static object[] Pack(ConvTensors x) => Autograd.ApplyArguments(
+        public static object[] Pack(DepthwiseConvTensors x) => Autograd.ApplyArguments(
             x.X, x.Weight, x.Bias, x.InitialState, x.Lengths, x.Dilation, x.Silu);
 
-        public static ConvTensors Unpack(object[] vars) => new(Autograd.At(vars, 0), Autograd.At(vars, 1),
+        public static DepthwiseConvTensors Unpack(object[] vars) => new(Autograd.At(vars, 0), Autograd.At(vars, 1),
             Autograd.OptionalAt(vars, 2), Autograd.OptionalAt(vars, 3), Autograd.OptionalAt(vars, 4), (long)vars[5],
             (bool)vars[6]);
     }

@@ -6,7 +6,7 @@ namespace HybridSeq.Managed;
 
 /// <summary>The tensors and settings of one depthwise causal convolution call, as the user passed them (the native
 /// shim checks them). Sizes read 0 for a dimension a malformed input lacks.</summary>
-internal sealed record ConvTensors(Tensor X, Tensor Weight, Tensor? Bias, Tensor? InitialState, Tensor? Lengths,
+internal sealed record DepthwiseConvTensors(Tensor X, Tensor Weight, Tensor? Bias, Tensor? InitialState, Tensor? Lengths,
     long Dilation, bool Silu)
 {
     public long Batch => X.SizeOrZero(0);
@@ -28,12 +28,12 @@ internal sealed record ConvTensors(Tensor X, Tensor Weight, Tensor? Bias, Tensor
     }
 
     /// <summary>The same call with every tensor contiguous and CPU lengths on x's device.</summary>
-    public ConvTensors Contiguous() => new(X.contiguous(), Weight.contiguous(), Bias?.contiguous(),
+    public DepthwiseConvTensors Contiguous() => new(X.contiguous(), Weight.contiguous(), Bias?.contiguous(),
         InitialState?.contiguous(), TensorView.LengthsFor(Lengths, X), Dilation, Silu);
 }
 
 /// <summary>Gradients of a convolution, each of its input's shape (null for an absent bias or initial state).</summary>
-internal sealed record ConvGradients(Tensor DX, Tensor DWeight, Tensor? DBias, Tensor? DInitialState);
+internal sealed record DepthwiseConvGradients(Tensor DX, Tensor DWeight, Tensor? DBias, Tensor? DInitialState);
 
 /// <summary>The calls into hs_depthwise_conv_*: binds the views under the names of <see cref="DepthwiseCausalConv"/>'s
 /// parameters, calls, maps the status. Inputs must be contiguous. CUDA work goes to the legacy default stream, which
@@ -41,7 +41,7 @@ internal sealed record ConvGradients(Tensor DX, Tensor DWeight, Tensor? DBias, T
 internal static unsafe class DepthwiseCausalConvNative
 {
     /// <summary>y (Bt, D, L); finalState (Bt, D, S) or null.</summary>
-    public static void Forward(ConvTensors x, Tensor y, Tensor? finalState)
+    public static void Forward(DepthwiseConvTensors x, Tensor y, Tensor? finalState)
     {
         using var call = new NativeCall();
         hs_depthwise_conv_inputs inputs = BindInputs(call, x);
@@ -51,7 +51,7 @@ internal static unsafe class DepthwiseCausalConvNative
 
     /// <summary>Overwrites every gradient in <paramref name="grads"/>; allocates the CUDA workspace the library asks
     /// for.</summary>
-    public static void Backward(ConvTensors x, Tensor dy, Tensor? dFinalState, ConvGradients grads)
+    public static void Backward(DepthwiseConvTensors x, Tensor dy, Tensor? dFinalState, DepthwiseConvGradients grads)
     {
         using var call = new NativeCall();
         hs_depthwise_conv_inputs inputs = BindInputs(call, x);
@@ -72,7 +72,7 @@ internal static unsafe class DepthwiseCausalConvNative
     }
 
     /// <summary>state (Bt, D, S) contiguous, advanced in place; y (Bt, D, T).</summary>
-    public static void Step(ConvTensors x, Tensor state, Tensor y)
+    public static void Step(DepthwiseConvTensors x, Tensor state, Tensor y)
     {
         using var call = new NativeCall();
         hs_depthwise_conv_inputs inputs = BindInputs(call, x);
@@ -80,7 +80,7 @@ internal static unsafe class DepthwiseCausalConvNative
     }
 
     // Native names on the left, DepthwiseCausalConv's parameter names on the right where they differ.
-    private static hs_depthwise_conv_inputs BindInputs(NativeCall call, ConvTensors x)
+    private static hs_depthwise_conv_inputs BindInputs(NativeCall call, DepthwiseConvTensors x)
     {
         call.Name("dilation", "dilation");
         call.Name("silu", "silu");
