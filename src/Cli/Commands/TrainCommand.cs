@@ -26,7 +26,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "[TASK]")]
-        [Description("The task: selective-copying, induction-heads (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet), convex-hull, delaunay, tsp, sort-numbers (pointer networks) (`hybridseq tasks` lists them). Default: selective-copying.")]
+        [Description("The task: selective-copying, induction-heads, vanilla-copying (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet), convex-hull, delaunay, tsp, sort-numbers (pointer networks), listops (sequence classification) (`hybridseq tasks` lists them). Default: selective-copying.")]
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
@@ -74,11 +74,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? Heads { get; init; }
 
         [CommandOption("--seq-len <N>")]
-        [Description("Training sequence length. selective-copying: noisy region + one marker per data token, default 64; induction-heads: default 64; reverse, sort: the longest source, default 10.")]
+        [Description("Training sequence length. selective-copying, vanilla-copying: region + one marker per data token, default 64; induction-heads: default 64; reverse, sort: the longest source, default 10; listops: the longest expression, default 256 (LRA: 1999).")]
         public int? SeqLen { get; init; }
 
         [CommandOption("--min-len <N>")]
-        [Description("reverse, sort only: the shortest source. Default: 3.")]
+        [Description("reverse, sort: the shortest source, default 3; listops: the shortest expression, default 64 (LRA: 501).")]
         public int? MinLen { get; init; }
 
         [CommandOption("--digits <N>")]
@@ -98,12 +98,20 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public string? Cell { get; init; }
 
         [CommandOption("--data-tokens <N>")]
-        [Description("selective-copying only: data tokens to copy per example (K). Default: 8.")]
+        [Description("selective-copying, vanilla-copying only: data tokens to copy per example (K). Default: 8.")]
         public int? DataTokens { get; init; }
 
         [CommandOption("--data-vocab <N>")]
-        [Description("selective-copying only: distinct data tokens. Default: 8.")]
+        [Description("selective-copying, vanilla-copying only: distinct data tokens. Default: 8.")]
         public int? DataVocab { get; init; }
+
+        [CommandOption("--max-depth <N>")]
+        [Description("listops only: depth of the deepest digit of an expression tree (the root is depth 1). Default: 10 (LRA).")]
+        public int? MaxDepth { get; init; }
+
+        [CommandOption("--max-args <N>")]
+        [Description("listops only: most arguments of one operator (2 or more). Default: 10 (LRA).")]
+        public int? MaxArgs { get; init; }
 
         [CommandOption("--max-eval-len <N>")]
         [Description("induction-heads only: evaluate at seq-len, 4 x seq-len, 16 x seq-len, ... up to this length. Default: 1024.")]
@@ -186,7 +194,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ("--attention", Attention is not null), ("--reverse-source", ReverseSource), ("--cell", Cell is not null),
             ("--lags", Lags.HasValue), ("--ar-order", ArOrder.HasValue),
             ("--samples", Samples.HasValue), ("--data-seed", DataSeed.HasValue), ("--sparsity", Sparsity.HasValue),
-            ("--n-min", NMin.HasValue), ("--n-max", NMax.HasValue),
+            ("--n-min", NMin.HasValue), ("--n-max", NMax.HasValue), ("--max-depth", MaxDepth.HasValue),
+            ("--max-args", MaxArgs.HasValue),
             ("--eval-n", EvalN is not null), ("--process-steps", ProcessSteps.HasValue),
         ];
 
@@ -247,12 +256,14 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 (DState is null || family == ModelFamilies.Mamba, $"--d-state applies to the mamba family only, not {family}."),
                 (Heads is null || family is ModelFamilies.Lstm or ModelFamilies.Gru or ModelFamilies.Slstm,
                     $"--heads applies to the recurrent families (lstm, gru, slstm), not {family}."),
-                (DataTokens is null && DataVocab is null || task == SelectiveCopyingTask.TaskName,
-                    $"--data-tokens and --data-vocab apply to selective-copying only, not {task}."),
+                (DataTokens is null && DataVocab is null || IsCopying(task),
+                    $"--data-tokens and --data-vocab apply to selective-copying and vanilla-copying only, not {task}."),
+                (MaxDepth is null && MaxArgs is null || task == ListOpsTask.TaskName,
+                    $"--max-depth and --max-args apply to listops only, not {task}."),
                 (MaxEvalLen is null || task == InductionHeadsTask.TaskName,
                     $"--max-eval-len applies to induction-heads only, not {task}."),
-                (MinLen is null || task is ReverseTask.TaskName or SortTask.TaskName,
-                    $"--min-len applies to reverse and sort only, not {task}."),
+                (MinLen is null || task is ReverseTask.TaskName or SortTask.TaskName or ListOpsTask.TaskName,
+                    $"--min-len applies to reverse, sort and listops only, not {task}."),
                 (Digits is null || task == AdditionTask.TaskName, $"--digits applies to addition only, not {task}."),
                 (SeqLen is null || task != AdditionTask.TaskName, "--seq-len does not apply to addition (its size is --digits)."),
                 (Attention is null && !ReverseSource && Cell is null || family == ModelFamilies.Seq2Seq,
@@ -279,7 +290,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ];
             foreach (var (ok, message) in checks)
                 if (!ok) return ValidationResult.Error(message);
-            if (task == SelectiveCopyingTask.TaskName)
+            if (IsCopying(task))
             {
                 int k = DataTokens ?? new SelectiveCopyingTask().DataTokenCount;
                 int length = SeqLen ?? new SelectiveCopyingTask().SequenceLength;
@@ -307,22 +318,27 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     return ValidationResult.Error($"--max-eval-len must be at least --seq-len = {length}, got {max}.");
             }
             if (ParsedEvalN().Error is string evalError) return ValidationResult.Error(evalError);
-            if (!Resume && TaskRegistry.Get(task).Default is IPointerTask)
+            if (!Resume && TaskRegistry.Get(task).Default is IPointerTask or ListOpsTask)
             {
-                // The task's own range checks (n too small or too large for the label generator), as CLI errors.
+                // The task's own range checks (n too small or too large for the label generator, a ListOps length
+                // window its trees cannot reach), as CLI errors.
                 try
                 {
                     BuildTask().Validate();
                 }
                 catch (ArgumentOutOfRangeException e)
                 {
-                    return ValidationResult.Error(e.Message.Split(Environment.NewLine)[0]);
+                    string prefix = task == ListOpsTask.TaskName ? "listops: " : "";
+                    return ValidationResult.Error(prefix + e.Message.Split(Environment.NewLine)[0]);
                 }
             }
             return ValidationResult.Success();
         }
 
         public string ResolvedTaskName => TaskName ?? TaskRegistry.Default.Name;
+
+        /// <summary>Whether <paramref name="task"/> is one of the copying tasks (same layout, same options).</summary>
+        private static bool IsCopying(string task) => task is SelectiveCopyingTask.TaskName or VanillaCopyingTask.TaskName;
 
         /// <summary>--model, else the task's default family (mamba for the token tasks).</summary>
         public string ResolvedFamily => Model ?? TaskRegistry.Get(ResolvedTaskName).DefaultModel;
@@ -350,6 +366,18 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     int k = DataTokens ?? copying.DataTokenCount;
                     return new SelectiveCopyingTask((SeqLen ?? copying.SequenceLength) - k, k,
                         DataVocab ?? copying.DataVocabulary);
+                case VanillaCopyingTask vanilla:
+                    int tokens = DataTokens ?? vanilla.DataTokenCount;
+                    return new VanillaCopyingTask((SeqLen ?? vanilla.SequenceLength) - tokens, tokens,
+                        DataVocab ?? vanilla.DataVocabulary);
+                case ListOpsTask listOps:
+                    return listOps with
+                    {
+                        MinLength = MinLen ?? listOps.MinLength,
+                        MaxLength = SeqLen ?? listOps.MaxLength,
+                        MaxDepth = MaxDepth ?? listOps.MaxDepth,
+                        MaxArguments = MaxArgs ?? listOps.MaxArguments,
+                    };
                 case InductionHeadsTask induction:
                     int length = SeqLen ?? induction.SequenceLength;
                     return induction with
@@ -634,6 +662,10 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     {
         SelectiveCopyingTask s =>
             $"selective-copying: {s.DataTokenCount} data tokens (vocabulary {s.DataVocabulary}) in a region of {s.RegionLength}, sequence {s.SequenceLength}",
+        VanillaCopyingTask v =>
+            $"vanilla-copying: {v.DataTokenCount} data tokens (vocabulary {v.DataVocabulary}) at the start of a region of {v.RegionLength}, sequence {v.SequenceLength}",
+        ListOpsTask l =>
+            $"listops: expressions of {l.MinLength}..{l.MaxLength} tokens, depth up to {l.MaxDepth}, up to {l.MaxArguments} arguments, 10 classes",
         InductionHeadsTask i =>
             $"induction-heads: vocabulary {i.VocabularySize}, training length {i.SequenceLength}, evaluated at {string.Join(", ", i.EvaluationLengths)}",
         ReverseTask r => $"reverse: sources of {r.MinLength}..{r.MaxLength} digits (base {r.Base})",

@@ -45,7 +45,7 @@ public sealed class CliTests
     [TestCase(new[] { "eval" }, "--checkpoint <FILE> is required")]
     [TestCase(new[] { "eval", "--checkpoint", "/nonexistent/model.ckpt" }, "--checkpoint: no file at '/nonexistent/model.ckpt'.")]
     [TestCase(new[] { "frobnicate" }, "frobnicate")]
-    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, ar-synthetic, convex-hull, delaunay, tsp, sort-numbers.")]
+    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, ar-synthetic, convex-hull, delaunay, tsp, sort-numbers, vanilla-copying, listops.")]
     [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, seq2seq, arnet, ptrnet, rpw, got 'transformer'.")]
     [TestCase(new[] { "train", "reverse", "--model", "mamba" }, "--model mamba does not train on seq2seq tasks such as reverse; models for reverse: seq2seq.")]
     [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm.")]
@@ -57,7 +57,9 @@ public sealed class CliTests
     [TestCase(new[] { "train", "reverse", "--heads", "2" }, "--heads applies to the recurrent families (lstm, gru, slstm), not seq2seq.")]
     [TestCase(new[] { "train", "--model", "lstm", "--d-state", "8" }, "--d-state applies to the mamba family only, not lstm.")]
     [TestCase(new[] { "train", "--heads", "2" }, "--heads applies to the recurrent families")]
-    [TestCase(new[] { "train", "induction-heads", "--data-tokens", "4" }, "--data-tokens and --data-vocab apply to selective-copying only")]
+    [TestCase(new[] { "train", "induction-heads", "--data-tokens", "4" }, "--data-tokens and --data-vocab apply to selective-copying and vanilla-copying only, not induction-heads.")]
+    [TestCase(new[] { "train", "vanilla-copying", "--seq-len", "15", "--data-tokens", "8" }, "--seq-len must be at least 2 x --data-tokens = 16")]
+    [TestCase(new[] { "train", "reverse", "--max-depth", "5" }, "--max-depth and --max-args apply to listops only, not reverse.")]
     [TestCase(new[] { "train", "--max-eval-len", "256" }, "--max-eval-len applies to induction-heads only")]
     [TestCase(new[] { "train", "--model", "lstm", "--d-model", "10", "--heads", "4" }, "Heads must divide ModelDimension = 10, got 4.")]
     [TestCase(new[] { "train", "--resume", "--overwrite" }, "--resume and --overwrite exclude each other")]
@@ -411,7 +413,8 @@ public sealed class CliTests
         var (exit, output) = Run("tasks");
         Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
         foreach (var name in new[] { "selective-copying", "induction-heads", "reverse", "sort", "addition", "convex-hull",
-                     "delaunay", "tsp", "sort-numbers", "mamba", "lstm", "gru", "slstm", "seq2seq", "ptrnet", "rpw" })
+                     "delaunay", "tsp", "sort-numbers", "vanilla-copying", "listops", "mamba", "lstm", "gru", "slstm", "seq2seq",
+                     "ptrnet", "rpw" })
             Assert.That(output, Does.Contain(name));
     }
 

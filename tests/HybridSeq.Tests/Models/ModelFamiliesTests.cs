@@ -134,6 +134,8 @@ public sealed class ModelFamiliesTests
             DelaunayTask delaunay => delaunay with { MinSize = 6, EvaluateAt = [6, 12] },
             TspTask tsp => tsp with { MaxSize = 11, EvaluateAt = [20] },
             SortNumbersTask sort => sort with { MinSize = 10, MaxSize = 15, EvaluateAt = [10, 15, 20] },
+            VanillaCopyingTask vanilla => vanilla with { RegionLength = 30, DataVocabulary = 5 },
+            ListOpsTask listOps => listOps with { MinLength = 501, MaxLength = 1999, MaxDepth = 8, MaxArguments = 5 },
             var other => other,
         };
         var read = TaskRegistry.FromJson(definition.Name, TaskRegistry.ToJson(task));
