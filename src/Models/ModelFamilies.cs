@@ -1,5 +1,6 @@
 using System.Text.Json;
 using HybridSeq.Managed;
+using HybridSeq.Models.Classification;
 using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
@@ -32,7 +33,8 @@ public sealed record ModelFamily(
 
 /// <summary>
 /// The registry of model families: mamba, lstm, gru, slstm (language models: <see cref="LanguageModel"/>, token
-/// tasks; forecasters: <see cref="SequenceForecaster"/>, forecasting tasks), arnet (forecasting) and the
+/// tasks; forecasters: <see cref="SequenceForecaster"/>, forecasting tasks; classifiers:
+/// <see cref="SequenceClassifier"/>, classification tasks), arnet (forecasting) and the
 /// encoder-decoder families. Each builds a <see cref="TaskModel"/> from its config record and says
 /// which task kinds it reads.
 /// </summary>
@@ -49,14 +51,22 @@ public static class ModelFamilies
     public static IReadOnlyList<ModelFamily> All { get; } =
     [
         new(Mamba, "Mamba-1: selective state-space blocks (in_proj, causal conv, selective scan, gate), pre-norm residual",
-            [TaskKinds.Tokens, TaskKinds.Forecasting],
-            task => task is IForecastTask forecast
-                ? SequenceForecasterConfig.For(Mamba, forecast)
-                : new MambaConfig(VocabularyOf(task)),
-            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<MambaConfig>(),
-            config => config is SequenceForecasterConfig forecaster
-                ? new SequenceForecaster(forecaster)
-                : new MambaLanguageModel(Expect<MambaConfig>(config, Mamba))),
+            [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Classification],
+            task => task switch
+            {
+                IForecastTask forecast => SequenceForecasterConfig.For(Mamba, forecast),
+                IClassificationTask classification => SequenceClassifierConfig.For(Mamba, classification),
+                _ => new MambaConfig(VocabularyOf(task)),
+            },
+            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>()
+                : IsClassifier(json) ? json.Deserialize<SequenceClassifierConfig>()
+                : json.Deserialize<MambaConfig>(),
+            config => config switch
+            {
+                SequenceForecasterConfig forecaster => new SequenceForecaster(forecaster),
+                SequenceClassifierConfig classifier => new SequenceClassifier(classifier),
+                _ => new MambaLanguageModel(Expect<MambaConfig>(config, Mamba)),
+            }),
         Recurrent(Lstm, RnnCell.Lstm, "LSTM on the fused recurrence (nn.LSTM's equations)", heads: 1),
         Recurrent(Gru, RnnCell.Gru, "GRU on the fused recurrence (nn.GRU's equations)", heads: 1),
         Recurrent(Slstm, RnnCell.Slstm, "xLSTM's sLSTM (exponential gating, normaliser and stabiliser), 4 heads", heads: 4),
@@ -145,19 +155,32 @@ public static class ModelFamilies
 
     private static ModelFamily Recurrent(string name, RnnCell cell, string description, int heads) =>
         new(name, description + ", embedding + RMSNorm + tied head",
-            [TaskKinds.Tokens, TaskKinds.Forecasting],
-            task => task is IForecastTask forecast
-                ? SequenceForecasterConfig.For(name, forecast)
-                : new RecurrentConfig(cell, VocabularyOf(task), Heads: heads),
-            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<RecurrentConfig>(),
-            config => config is SequenceForecasterConfig forecaster
-                ? new SequenceForecaster(forecaster)
-                : new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)));
+            [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Classification],
+            task => task switch
+            {
+                IForecastTask forecast => SequenceForecasterConfig.For(name, forecast),
+                IClassificationTask classification => SequenceClassifierConfig.For(name, classification),
+                _ => new RecurrentConfig(cell, VocabularyOf(task), Heads: heads),
+            },
+            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>()
+                : IsClassifier(json) ? json.Deserialize<SequenceClassifierConfig>()
+                : json.Deserialize<RecurrentConfig>(),
+            config => config switch
+            {
+                SequenceForecasterConfig forecaster => new SequenceForecaster(forecaster),
+                SequenceClassifierConfig classifier => new SequenceClassifier(classifier),
+                _ => new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)),
+            });
 
     /// <summary>Whether a config's JSON is a <see cref="SequenceForecasterConfig"/> (the sequence families store
     /// either a language-model config or a forecaster config).</summary>
     private static bool IsForecaster(JsonElement json) =>
-        json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceForecasterConfig.Backbone), out _);
+        json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceForecasterConfig.Backbone), out _)
+        && !json.TryGetProperty(nameof(SequenceClassifierConfig.Classes), out _);
+
+    /// <summary>Whether a config's JSON is a <see cref="SequenceClassifierConfig"/> (a backbone and classes).</summary>
+    private static bool IsClassifier(JsonElement json) =>
+        json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceClassifierConfig.Classes), out _);
 
     private static ModelFamily PointerFamily(string name, PointerEncoder encoder, string description) =>
         new(name, description, [TaskKinds.Pointer],

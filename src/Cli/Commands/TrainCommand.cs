@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using HybridSeq.Managed;
 using HybridSeq.Models;
+using HybridSeq.Models.Classification;
 using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
@@ -482,6 +483,13 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     ReverseSource = ReverseSource || seq2seq.ReverseSource,
                     Cell = Cell is string cell ? ParseCell(cell)!.Value : seq2seq.Cell,
                 },
+                SequenceClassifierConfig classifier => classifier with
+                {
+                    ModelDimension = DModel ?? classifier.ModelDimension,
+                    Layers = Layers ?? classifier.Layers,
+                    StateDimension = DState ?? classifier.StateDimension,
+                    Heads = Heads ?? classifier.Heads,
+                },
                 SequenceForecasterConfig forecaster => forecaster with
                 {
                     ModelDimension = DModel ?? forecaster.ModelDimension,
@@ -642,6 +650,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     {
         ArNetConfig a =>
             $"arnet: {a.Lags} lags -> {a.Horizon} step(s){(a.Hidden is { Length: > 0 } h ? $", hidden {string.Join("x", h)}" : ", linear")}{(a.Sparsity is double s ? $", sparsity {s} (lambda {a.Lambda:G3})" : "")}",
+        SequenceClassifierConfig c =>
+            $"{c.Backbone} classifier: {c.Layers} layer(s), width {c.ModelDimension}{(c.Backbone == ModelFamilies.Mamba ? $", N {c.StateDimension}" : $", {c.Heads} head(s)")}, {c.Pooling.ToString().ToLowerInvariant()} pooling -> {c.Classes} classes",
         SequenceForecasterConfig f =>
             $"{f.Backbone} forecaster: {f.Layers} layer(s), width {f.ModelDimension}, {f.Lags} lags -> {f.Horizon} step(s)",
         MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",

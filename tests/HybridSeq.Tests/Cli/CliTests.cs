@@ -60,6 +60,10 @@ public sealed class CliTests
     [TestCase(new[] { "train", "induction-heads", "--data-tokens", "4" }, "--data-tokens and --data-vocab apply to selective-copying and vanilla-copying only, not induction-heads.")]
     [TestCase(new[] { "train", "vanilla-copying", "--seq-len", "15", "--data-tokens", "8" }, "--seq-len must be at least 2 x --data-tokens = 16")]
     [TestCase(new[] { "train", "reverse", "--max-depth", "5" }, "--max-depth and --max-args apply to listops only, not reverse.")]
+    [TestCase(new[] { "train", "listops", "--min-len", "300" }, "listops: MaxLength must be at least MinLength = 300, got 256.")]
+    [TestCase(new[] { "train", "listops", "--max-depth", "3", "--max-args", "2", "--min-len", "20" }, "listops: MinLength must be at most 10, the longest expression of depth 3 with at most 2 arguments, got 20.")]
+    [TestCase(new[] { "train", "listops", "--max-args", "1" }, "listops: MaxArguments must be at least 2")]
+    [TestCase(new[] { "train", "listops", "--model", "seq2seq" }, "--model seq2seq does not train on classification tasks such as listops; models for listops: mamba, lstm, gru, slstm.")]
     [TestCase(new[] { "train", "--max-eval-len", "256" }, "--max-eval-len applies to induction-heads only")]
     [TestCase(new[] { "train", "--model", "lstm", "--d-model", "10", "--heads", "4" }, "Heads must divide ModelDimension = 10, got 4.")]
     [TestCase(new[] { "train", "--resume", "--overwrite" }, "--resume and --overwrite exclude each other")]
@@ -343,6 +347,38 @@ public sealed class CliTests
             Assert.That(generateOutput, Does.Match(@"input:    [a-o]*\|[a-o][a-o]*\|\s").And.Match(@"expected: [a-o]\s")
                 .And.Match(@"produced: [a-o|]\s").And.Match(@"[01]/1 answer tokens correct"));
             Assert.That(generateOutput, Does.Match(@"input:    .{20}\s"), "20 tokens");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>ListOps (a classification task) through the CLI: train a tiny classifier, eval reads the checkpoint,
+    /// generate refuses it by name (no token stream to continue).</summary>
+    [Test]
+    public void ListOpsTrainsAClassifierAndEvaluatesItsAccuracy()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            var (exit, output) = Run("train", "listops", "--model", "lstm", "--steps", "2", "--eval-every", "2",
+                "--min-len", "8", "--seq-len", "24", "--max-depth", "4", "--max-args", "3", "--d-model", "8",
+                "--layers", "1", "--batch-size", "4", "--eval-examples", "16", "--target", "0", "--out", directory);
+            Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
+            Assert.That(output, Does.Contain("lstm classifier: 1 layer(s), width 8, 1 head(s), mean pooling -> 10 classes")
+                .And.Contain("listops: expressions of 8..24 tokens, depth up to 4, up to 3 arguments, 10 classes"));
+            Assert.That(output, Does.Match(@"length    24 \(training\): accuracy \d+\.\d%, 16 examples"));
+
+            string checkpoint = Path.Combine(directory, "model.ckpt");
+            var (evalExit, evalOutput) = Run("eval", "--checkpoint", checkpoint);
+            Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
+            Assert.That(evalOutput, Does.Contain("lstm classifier").And.Contain("step 2")
+                .And.Match(@"held-out classification accuracy: \d+\.\d%"));
+
+            var (generateExit, generateOutput) = Run("generate", "--checkpoint", checkpoint);
+            Assert.That(generateExit, Is.Not.EqualTo(HybridSeqApp.ExitSuccess), generateOutput);
+            Assert.That(generateOutput, Does.Contain("listops"));
         }
         finally
         {
