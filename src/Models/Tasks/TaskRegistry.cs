@@ -79,6 +79,20 @@ public static class TaskRegistry
             "Order Matters 4.2: the indices of n numbers in [0, 1) in ascending order of value, read as a set (n = 5; --n-min / --n-max for 10, 15)",
             new Pointer.SortNumbersTask(), PointerOptions, 0.5,
             json => json.Deserialize<Pointer.SortNumbersTask>(), Models.Pointer.PointerNetwork.RpwFamily),
+        new(Synthetic.AddingTask.TaskName,
+            "TCN paper 4.2: sum the two marked values of a length-T sequence of (uniform value, marker) pairs (--length T, default 200); MSE, 0.1667 for always predicting 1",
+            new Synthetic.AddingTask(),
+            new TrainingOptions(Steps: 1000, BatchSize: 32, LearningRate: 2e-3, MinimumLearningRate: 1e-4, WarmupSteps: 50,
+                WeightDecay: 0, EvalEvery: 100, EvalExamples: 1000, EarlyStopAccuracy: 1e-4),
+            0.01,
+            json => json.Deserialize<Synthetic.AddingTask>(), ModelFamilies.Tcn),
+        new(Synthetic.CopyMemoryTask.TaskName,
+            "TCN paper 4.3: 10 symbols of 1..8, T blanks, markers; repeat the 10 symbols at the end (--length T, default 100); accuracy on them, cross-entropy over every step",
+            new Synthetic.CopyMemoryTask(),
+            new TrainingOptions(Steps: 1000, BatchSize: 32, LearningRate: 2e-3, MinimumLearningRate: 1e-4, WarmupSteps: 50,
+                WeightDecay: 0, EvalEvery: 100, EvalExamples: 512, EarlyStopAccuracy: 0.99),
+            0.90,
+            json => json.Deserialize<Synthetic.CopyMemoryTask>(), ModelFamilies.Tcn),
     ];
 
     /// <summary>The pointer tasks' training defaults: minutes on a 2-core CPU with the default pointer network.</summary>

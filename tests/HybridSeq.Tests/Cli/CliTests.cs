@@ -48,7 +48,7 @@ public sealed class CliTests
     [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, ar-synthetic, convex-hull, delaunay, tsp, sort-numbers.")]
     [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, seq2seq, arnet, ptrnet, rpw, got 'transformer'.")]
     [TestCase(new[] { "train", "reverse", "--model", "mamba" }, "--model mamba does not train on seq2seq tasks such as reverse; models for reverse: seq2seq.")]
-    [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm.")]
+    [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm, tcn, wavenet, tcnca.")]
     [TestCase(new[] { "train", "sort", "--attention", "cosine" }, "--attention must be additive, dot, general or none, got 'cosine'.")]
     [TestCase(new[] { "train", "induction-heads", "--model", "lstm", "--reverse-source" }, "--attention, --reverse-source and --cell apply to the seq2seq family only, not lstm.")]
     [TestCase(new[] { "train", "addition", "--seq-len", "8" }, "--seq-len does not apply to addition")]
@@ -411,7 +411,8 @@ public sealed class CliTests
         var (exit, output) = Run("tasks");
         Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
         foreach (var name in new[] { "selective-copying", "induction-heads", "reverse", "sort", "addition", "convex-hull",
-                     "delaunay", "tsp", "sort-numbers", "mamba", "lstm", "gru", "slstm", "seq2seq", "ptrnet", "rpw" })
+                     "delaunay", "tsp", "sort-numbers", "mamba", "lstm", "gru", "slstm", "seq2seq", "ptrnet", "rpw", "adding",
+                     "copy-memory", "tcn", "wavenet", "tcnca" })
             Assert.That(output, Does.Contain(name));
     }
 
