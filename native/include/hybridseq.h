@@ -376,6 +376,70 @@ HS_NODISCARD
 HS_API hs_status hs_linear_backward(const hs_tensor* x, const hs_tensor* w, const hs_tensor* dy,
                                     const hs_tensor* dx, const hs_tensor* dw, const hs_tensor* db, hs_stream stream);
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * Dilated causal convolution (dense; the convolution of TCN and WaveNet)
+ *
+ * With S = (K-1)*dilation and xp = the S inputs of the initial state (oldest first) followed by x along time:
+ *     y[b,o,t] = bias[o] + sum_{i < C_in, k < K} weight[o,i,k] * xp[b, i, t + k*dilation]      (0 <= t < L)
+ * so tap K-1 reads x[b,i,t] and tap k reads x[b, i, t - (K-1-k)*dilation] (the state before t = 0).
+ * Shapes (Bt = batch, C_in / C_out = input / output channels, L = length, K = width >= 1):
+ *     x               (Bt, C_in, L)
+ *     weight          (C_out, C_in, K)                   the nn.Conv1d layout
+ *     bias            (C_out)                            optional
+ *     initial_state   (Bt, C_in, S)                      optional (zeros when NULL)
+ *     lengths         (Bt) int64, 0 <= lengths[b] <= L, optional (all L when NULL). Right padding: y = 0 at
+ *                     t >= lengths[b], inputs there get zero gradient, and the final state is taken at lengths[b].
+ *                     On CUDA the values cannot be checked without a device sync, so the kernels clamp them to [0, L].
+ *     dilation        >= 1
+ * The final state is xp[b, :, lengths[b] .. lengths[b] + S): the S inputs just before position lengths[b], reaching
+ * into the initial state when lengths[b] < S. Feeding it as the next call's initial state continues the sequence.
+ * dtypes: one float dtype for all float tensors: float32 or float64 on CPU, float32 on CUDA (fp32 accumulation).
+ * Every output element is summed in a fixed order, so results do not depend on the thread count (CPU) or on the
+ * scheduling (CUDA: no atomics). NaN/Inf in the inputs propagate into the outputs; they are not checked.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+typedef struct hs_dilated_conv_inputs {
+    const hs_tensor* x;
+    const hs_tensor* weight;
+    const hs_tensor* bias;           /* optional */
+    const hs_tensor* initial_state;  /* optional; must be NULL for hs_dilated_conv_step */
+    const hs_tensor* lengths;        /* optional; must be NULL for hs_dilated_conv_step */
+    int64_t dilation;                /* >= 1 */
+} hs_dilated_conv_inputs;
+
+/* Gradients written by the backward pass; each is optional (NULL skips it) and overwritten, with its input's shape.
+ * dbias must be NULL when 'bias' was not given; d_initial_state may be given whether or not 'initial_state' was
+ * (the gradient with respect to the zeros that stood in for it). */
+typedef struct hs_dilated_conv_grads {
+    const hs_tensor* dx;               /* (Bt, C_in, L); 0 at t >= lengths[b] */
+    const hs_tensor* dweight;          /* (C_out, C_in, K) */
+    const hs_tensor* dbias;            /* (C_out) */
+    const hs_tensor* d_initial_state;  /* (Bt, C_in, S) */
+} hs_dilated_conv_grads;
+
+/* Forward.
+ *   y            (Bt, C_out, L)    required
+ *   final_state  (Bt, C_in, S)     optional */
+HS_NODISCARD
+HS_API hs_status hs_dilated_conv_forward(const hs_dilated_conv_inputs* inputs, const hs_tensor* y,
+                                         const hs_tensor* final_state, hs_stream stream);
+
+/* Backward from the forward inputs (nothing else is saved: the convolution is recomputed from x and the state).
+ *   dy             (Bt, C_out, L)  required; its values at t >= lengths[b] are ignored (y is 0 there)
+ *   d_final_state  (Bt, C_in, S)   optional (zeros when NULL) */
+HS_NODISCARD
+HS_API hs_status hs_dilated_conv_backward(const hs_dilated_conv_inputs* inputs, const hs_tensor* dy,
+                                          const hs_tensor* d_final_state, const hs_dilated_conv_grads* grads,
+                                          hs_stream stream);
+
+/* T >= 1 new tokens for streaming, equal to the matching columns of the full forward:
+ *   inputs->x (Bt, C_in, T), weight, bias as above; initial_state and lengths NULL
+ *   state        (Bt, C_in, S)     read as the last S inputs (oldest first) and advanced in place by the T tokens
+ *   y            (Bt, C_out, T) */
+HS_NODISCARD
+HS_API hs_status hs_dilated_conv_step(const hs_dilated_conv_inputs* inputs, const hs_tensor* state,
+                                      const hs_tensor* y, hs_stream stream);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using HybridSeq.Managed;
-using HybridSeq.Models.Classification;
+using HybridSeq.Models.Convolutional;
 using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
@@ -33,8 +33,7 @@ public sealed record ModelFamily(
 
 /// <summary>
 /// The registry of model families: mamba, lstm, gru, slstm (language models: <see cref="LanguageModel"/>, token
-/// tasks; forecasters: <see cref="SequenceForecaster"/>, forecasting tasks; classifiers:
-/// <see cref="SequenceClassifier"/>, classification tasks), arnet (forecasting) and the
+/// tasks; forecasters: <see cref="SequenceForecaster"/>, forecasting tasks), arnet (forecasting) and the
 /// encoder-decoder families. Each builds a <see cref="TaskModel"/> from its config record and says
 /// which task kinds it reads.
 /// </summary>
@@ -46,25 +45,27 @@ public static class ModelFamilies
     public const string Slstm = "slstm";
     public const string Seq2Seq = Seq2SeqConfig.FamilyName;
     public const string ArNet = ArNetConfig.FamilyName;
+    public const string Tcn = BackboneConfig.Tcn;
+    public const string WaveNet = BackboneConfig.WaveNet;
+    public const string TcnCa = BackboneConfig.TcnCa;
 
     /// <summary>Every family, in the order the CLI lists them.</summary>
     public static IReadOnlyList<ModelFamily> All { get; } =
     [
         new(Mamba, "Mamba-1: selective state-space blocks (in_proj, causal conv, selective scan, gate), pre-norm residual",
-            [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Classification],
+            [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Regression, TaskKinds.Classification],
             task => task switch
             {
                 IForecastTask forecast => SequenceForecasterConfig.For(Mamba, forecast),
-                IClassificationTask classification => SequenceClassifierConfig.For(Mamba, classification),
+                IBackboneTask backboneTask => SequenceModelConfig.For(Mamba, backboneTask),
                 _ => new MambaConfig(VocabularyOf(task)),
             },
-            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>()
-                : IsClassifier(json) ? json.Deserialize<SequenceClassifierConfig>()
-                : json.Deserialize<MambaConfig>(),
+            json => IsSequenceModel(json) ? json.Deserialize<SequenceModelConfig>()
+                : IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<MambaConfig>(),
             config => config switch
             {
                 SequenceForecasterConfig forecaster => new SequenceForecaster(forecaster),
-                SequenceClassifierConfig classifier => new SequenceClassifier(classifier),
+                SequenceModelConfig sequence => new SequenceModel(sequence),
                 _ => new MambaLanguageModel(Expect<MambaConfig>(config, Mamba)),
             }),
         Recurrent(Lstm, RnnCell.Lstm, "LSTM on the fused recurrence (nn.LSTM's equations)", heads: 1),
@@ -88,6 +89,12 @@ public static class ModelFamilies
             "Pointer network (Vinyals et al. 2015): LSTM encoder over the elements in order, LSTM decoder whose additive attention points at them"),
         PointerFamily(PointerNetwork.RpwFamily, PointerEncoder.ReadProcessWrite,
             "Read-process-write (Vinyals et al. 2016): per-element embedding, P steps of an input-less LSTM attending over the set (order invariant), pointer decoder"),
+        Convolutional(Tcn, "TCN (Bai, Kolter and Koltun 2018): temporal blocks of two weight-normalised dilated causal convolutions, ReLU, dropout, residual; dilation doubling per level",
+            forecasts: true),
+        Convolutional(WaveNet, "WaveNet-style stack: gated tanh x sigmoid dilated causal convolutions, residual and skip 1x1 convolutions, dilation cycles",
+            forecasts: false),
+        Convolutional(TcnCa, "TCNCA: dilated convolutional mixing feeding gated softmax attention within fixed-size chunks",
+            forecasts: false),
     ];
 
     /// <summary>The family called <paramref name="name"/>; an <see cref="ArgumentException"/> listing the names
@@ -155,32 +162,56 @@ public static class ModelFamilies
 
     private static ModelFamily Recurrent(string name, RnnCell cell, string description, int heads) =>
         new(name, description + ", embedding + RMSNorm + tied head",
-            [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Classification],
+            [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Regression, TaskKinds.Classification],
             task => task switch
             {
                 IForecastTask forecast => SequenceForecasterConfig.For(name, forecast),
-                IClassificationTask classification => SequenceClassifierConfig.For(name, classification),
+                IBackboneTask backboneTask => SequenceModelConfig.For(name, backboneTask),
                 _ => new RecurrentConfig(cell, VocabularyOf(task), Heads: heads),
             },
-            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>()
-                : IsClassifier(json) ? json.Deserialize<SequenceClassifierConfig>()
-                : json.Deserialize<RecurrentConfig>(),
+            json => IsSequenceModel(json) ? json.Deserialize<SequenceModelConfig>()
+                : IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<RecurrentConfig>(),
             config => config switch
             {
                 SequenceForecasterConfig forecaster => new SequenceForecaster(forecaster),
-                SequenceClassifierConfig classifier => new SequenceClassifier(classifier),
+                SequenceModelConfig sequence => new SequenceModel(sequence),
                 _ => new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)),
+            });
+
+    /// <summary>A convolutional family: a <see cref="ConvLanguageModel"/> on token tasks, the backbone + head wiring
+    /// (<see cref="SequenceModel"/>) on regression and classification tasks, and (tcn) a forecaster.</summary>
+    private static ModelFamily Convolutional(string name, string description, bool forecasts) =>
+        new(name, description,
+            forecasts
+                ? [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Regression, TaskKinds.Classification]
+                : [TaskKinds.Tokens, TaskKinds.Regression, TaskKinds.Classification],
+            task => task switch
+            {
+                IForecastTask forecast when forecasts => SequenceForecasterConfig.For(name, forecast),
+                IBackboneTask backboneTask => SequenceModelConfig.For(name, backboneTask),
+                ISequenceTask tokens => new ConvLanguageModelConfig(tokens.VocabularySize,
+                    BackboneConfig.For(name, tokens.EvaluationLengths.Max())),
+                _ => throw new ArgumentException(
+                    $"task: a {name} model reads token, regression and classification tasks{(forecasts ? " and forecasting tasks" : "")}, got {task.Name} (kind {task.Kind}).",
+                    nameof(task)),
+            },
+            json => IsSequenceModel(json) ? json.Deserialize<SequenceModelConfig>()
+                : IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<ConvLanguageModelConfig>(),
+            config => config switch
+            {
+                SequenceForecasterConfig forecaster => new SequenceForecaster(forecaster),
+                SequenceModelConfig sequence => new SequenceModel(sequence),
+                _ => new ConvLanguageModel(Expect<ConvLanguageModelConfig>(config, name)),
             });
 
     /// <summary>Whether a config's JSON is a <see cref="SequenceForecasterConfig"/> (the sequence families store
     /// either a language-model config or a forecaster config).</summary>
     private static bool IsForecaster(JsonElement json) =>
-        json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceForecasterConfig.Backbone), out _)
-        && !json.TryGetProperty(nameof(SequenceClassifierConfig.Classes), out _);
+        json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceForecasterConfig.Backbone), out _);
 
-    /// <summary>Whether a config's JSON is a <see cref="SequenceClassifierConfig"/> (a backbone and classes).</summary>
-    private static bool IsClassifier(JsonElement json) =>
-        json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceClassifierConfig.Classes), out _);
+    /// <summary>Whether a config's JSON is a <see cref="SequenceModelConfig"/> (the backbone + head wiring).</summary>
+    private static bool IsSequenceModel(JsonElement json) =>
+        json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceModelConfig.Readout), out _);
 
     private static ModelFamily PointerFamily(string name, PointerEncoder encoder, string description) =>
         new(name, description, [TaskKinds.Pointer],

@@ -2,7 +2,6 @@ using System.ComponentModel;
 using System.Globalization;
 using HybridSeq.Managed;
 using HybridSeq.Models;
-using HybridSeq.Models.Classification;
 using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
@@ -10,6 +9,8 @@ using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
+using HybridSeq.Models.Tasks.Synthetic;
+using HybridSeq.Models.Convolutional;
 using HybridSeq.Models.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -27,11 +28,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "[TASK]")]
-        [Description("The task: selective-copying, induction-heads, vanilla-copying (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet), convex-hull, delaunay, tsp, sort-numbers (pointer networks), listops (sequence classification) (`hybridseq tasks` lists them). Default: selective-copying.")]
+        [Description("The task: selective-copying, induction-heads, vanilla-copying (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet), convex-hull, delaunay, tsp, sort-numbers (pointer networks), adding, copy-memory, listops (tcn, wavenet, tcnca, lstm, gru, slstm, mamba) (`hybridseq tasks` lists them). Default: selective-copying.")]
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: mamba, lstm, gru or slstm (token tasks), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers).")]
+        [Description("Model family: mamba, lstm, gru, slstm, tcn, wavenet or tcnca (token tasks, adding, copy-memory), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers), tcn (adding, copy-memory).")]
         public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]
@@ -154,6 +155,22 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         [Description("rpw only: process steps P of read-process-write (0, 1, 5, 10 in the Order Matters paper). Default: 5.")]
         public int? ProcessSteps { get; init; }
 
+        [CommandOption("--length <T>")]
+        [Description("adding, copy-memory only: the sequence length T of the adding problem, the blank time T of copy memory (sequences of T + 20). Default: 200 (adding), 100 (copy-memory).")]
+        public int? Length { get; init; }
+
+        [CommandOption("--kernel-size <K>")]
+        [Description("tcn, wavenet, tcnca only: the width K of the dilated causal convolutions. Default: 7 (tcn), 2 (wavenet), 4 (tcnca); without --layers, the layers are the fewest whose receptive field covers the sequence.")]
+        public int? KernelSize { get; init; }
+
+        [CommandOption("--dropout <P>")]
+        [Description("tcn, wavenet, tcnca only: dropout after each convolution in training, in [0, 1). Default: 0.")]
+        public double? Dropout { get; init; }
+
+        [CommandOption("--chunk-size <N>")]
+        [Description("tcnca only: the attention chunk (a step attends to the earlier steps of its chunk). Default: 32.")]
+        public int? ChunkSize { get; init; }
+
         [CommandOption("--batch-size <N>")]
         [Description("Examples per step. Default: 32 (token tasks), 64 (reverse, sort, addition), 128 (pointer tasks).")]
         public int? BatchSize { get; init; }
@@ -198,6 +215,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ("--n-min", NMin.HasValue), ("--n-max", NMax.HasValue), ("--max-depth", MaxDepth.HasValue),
             ("--max-args", MaxArgs.HasValue),
             ("--eval-n", EvalN is not null), ("--process-steps", ProcessSteps.HasValue),
+            ("--length", Length.HasValue), ("--kernel-size", KernelSize.HasValue), ("--dropout", Dropout.HasValue),
+            ("--chunk-size", ChunkSize.HasValue),
         ];
 
         /// <summary>--eval-n parsed: null when not given; an error message when malformed.</summary>
@@ -255,8 +274,19 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 (Target is null || !TaskRegistry.Get(task).Default.Metrics[0].IsFraction || Target is >= 0 and <= 100,
                     $"--target must be a percentage in [0, 100], got {Target}."),
                 (DState is null || family == ModelFamilies.Mamba, $"--d-state applies to the mamba family only, not {family}."),
-                (Heads is null || family is ModelFamilies.Lstm or ModelFamilies.Gru or ModelFamilies.Slstm,
-                    $"--heads applies to the recurrent families (lstm, gru, slstm), not {family}."),
+                (Heads is null || family is ModelFamilies.Lstm or ModelFamilies.Gru or ModelFamilies.Slstm or ModelFamilies.TcnCa,
+                    $"--heads applies to the recurrent families (lstm, gru, slstm) and tcnca, not {family}."),
+                (Length is null || task is AddingTask.TaskName or CopyMemoryTask.TaskName,
+                    $"--length applies to adding and copy-memory only, not {task}."),
+                (Length is null or > 0, $"--length must be a positive integer, got {Length}."),
+                (Length is null || task != AddingTask.TaskName || Length >= 2,
+                    $"--length must be at least 2 for adding (one marked step in each half), got {Length}."),
+                (KernelSize is null && Dropout is null || BackboneConfig.ConvolutionalFamilies.Contains(family),
+                    $"--kernel-size and --dropout apply to the convolutional families (tcn, wavenet, tcnca), not {family}."),
+                (KernelSize is null or > 0, $"--kernel-size must be a positive integer, got {KernelSize}."),
+                (Dropout is null or >= 0 and < 1, $"--dropout must be in [0, 1), got {Dropout}."),
+                (ChunkSize is null || family == ModelFamilies.TcnCa, $"--chunk-size applies to the tcnca family only, not {family}."),
+                (ChunkSize is null or > 0, $"--chunk-size must be a positive integer, got {ChunkSize}."),
                 (DataTokens is null && DataVocab is null || IsCopying(task),
                     $"--data-tokens and --data-vocab apply to selective-copying and vanilla-copying only, not {task}."),
                 (MaxDepth is null && MaxArgs is null || task == ListOpsTask.TaskName,
@@ -267,6 +297,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     $"--min-len applies to reverse, sort and listops only, not {task}."),
                 (Digits is null || task == AdditionTask.TaskName, $"--digits applies to addition only, not {task}."),
                 (SeqLen is null || task != AdditionTask.TaskName, "--seq-len does not apply to addition (its size is --digits)."),
+                (SeqLen is null || task is not (AddingTask.TaskName or CopyMemoryTask.TaskName),
+                    $"--seq-len does not apply to {task} (its size is --length T)."),
                 (Attention is null && !ReverseSource && Cell is null || family == ModelFamilies.Seq2Seq,
                     $"--attention, --reverse-source and --cell apply to the seq2seq family only, not {family}."),
                 (Attention is null || ParseAttention(Attention) is not null,
@@ -363,6 +395,10 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             var definition = TaskRegistry.Get(ResolvedTaskName);
             switch (definition.Default)
             {
+                case AddingTask adding:
+                    return adding with { Length = Length ?? adding.Length };
+                case CopyMemoryTask copyMemory:
+                    return copyMemory with { Length = Length ?? copyMemory.Length };
                 case SelectiveCopyingTask copying:
                     int k = DataTokens ?? copying.DataTokenCount;
                     return new SelectiveCopyingTask((SeqLen ?? copying.SequenceLength) - k, k,
@@ -483,12 +519,13 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     ReverseSource = ReverseSource || seq2seq.ReverseSource,
                     Cell = Cell is string cell ? ParseCell(cell)!.Value : seq2seq.Cell,
                 },
-                SequenceClassifierConfig classifier => classifier with
+                SequenceModelConfig sequence => sequence with
                 {
-                    ModelDimension = DModel ?? classifier.ModelDimension,
-                    Layers = Layers ?? classifier.Layers,
-                    StateDimension = DState ?? classifier.StateDimension,
-                    Heads = Heads ?? classifier.Heads,
+                    Network = AdjustBackbone(sequence.Network, ((IBackboneTask)task).SequenceLength),
+                },
+                ConvLanguageModelConfig conv => conv with
+                {
+                    Network = AdjustBackbone(conv.Network, ((ISequenceTask)task).EvaluationLengths.Max()),
                 },
                 SequenceForecasterConfig forecaster => forecaster with
                 {
@@ -510,6 +547,23 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 },
                 var other => other,
             };
+
+        /// <summary>A default backbone with the options given; a convolutional one given --kernel-size but not --layers
+        /// gets the fewest layers that cover <paramref name="length"/> steps with that kernel.</summary>
+        private BackboneConfig AdjustBackbone(BackboneConfig network, int length)
+        {
+            var adjusted = network with
+            {
+                ModelDimension = DModel ?? network.ModelDimension,
+                StateDimension = DState ?? network.StateDimension,
+                Heads = Heads ?? network.Heads,
+                KernelSize = KernelSize ?? network.KernelSize,
+                Dropout = Dropout ?? network.Dropout,
+                ChunkSize = ChunkSize ?? network.ChunkSize,
+            };
+            if (Layers is int layers) return adjusted with { Layers = layers };
+            return KernelSize is null ? adjusted : adjusted.Covering(length);
+        }
 
         /// <summary>The training options of a new run: the task's defaults with the options given.</summary>
         public TrainingOptions BuildOptions()
@@ -648,10 +702,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
 
     internal static string Describe(IModelConfig config) => config switch
     {
+        SequenceModelConfig q =>
+            $"{Describe(q.Network)}; {(q.InputVocabulary > 0 ? $"{q.InputVocabulary} token ids embedded" : $"{q.InputChannels} input channel(s) projected")}, linear head at {(q.Readout switch { SequenceReadout.LastStep => "the last step", SequenceReadout.MeanPool => "the mean over each sequence", _ => "every step" })} ({q.Outputs} output(s))",
+        ConvLanguageModelConfig c => $"{Describe(c.Network)}; embedding + RMSNorm + tied head (vocabulary {c.VocabularySize})",
         ArNetConfig a =>
             $"arnet: {a.Lags} lags -> {a.Horizon} step(s){(a.Hidden is { Length: > 0 } h ? $", hidden {string.Join("x", h)}" : ", linear")}{(a.Sparsity is double s ? $", sparsity {s} (lambda {a.Lambda:G3})" : "")}",
-        SequenceClassifierConfig c =>
-            $"{c.Backbone} classifier: {c.Layers} layer(s), width {c.ModelDimension}{(c.Backbone == ModelFamilies.Mamba ? $", N {c.StateDimension}" : $", {c.Heads} head(s)")}, {c.Pooling.ToString().ToLowerInvariant()} pooling -> {c.Classes} classes",
         SequenceForecasterConfig f =>
             $"{f.Backbone} forecaster: {f.Layers} layer(s), width {f.ModelDimension}, {f.Lags} lags -> {f.Horizon} step(s)",
         MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",
@@ -662,6 +717,16 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             $"ptrnet: LSTM encoder of {p.EncoderLayers} layer(s), hidden {p.HiddenSize}, attention {p.AttentionSize}",
         PointerNetworkConfig p => $"rpw: read-process-write, {p.ProcessSteps} process steps, hidden {p.HiddenSize}, attention {p.AttentionSize}",
         _ => config.Family,
+    };
+
+    /// <summary>A backbone in words, with the receptive field of the convolutional ones.</summary>
+    internal static string Describe(BackboneConfig n) => n.Family switch
+    {
+        ModelFamilies.Mamba => $"mamba: {n.Layers} layers, d_model {n.ModelDimension}, N {n.StateDimension}",
+        BackboneConfig.Tcn => $"tcn: {n.Layers} levels of temporal blocks, {n.ModelDimension} channels, kernel {n.KernelSize}, dropout {n.Dropout}, receptive field {n.ReceptiveField}",
+        BackboneConfig.WaveNet => $"wavenet: {n.Layers} gated layers, {n.ModelDimension} channels, kernel {n.KernelSize}, dilation cycle {(n.DilationCycle == 0 ? "none" : n.DilationCycle.ToString(CultureInfo.InvariantCulture))}, receptive field {n.ReceptiveField}",
+        BackboneConfig.TcnCa => $"tcnca: {n.Layers} layers, width {n.ModelDimension}, kernel {n.KernelSize}, {n.Heads} heads, chunk {n.ChunkSize}, receptive field up to {n.ReceptiveField}",
+        _ => $"{n.Family}: {n.Layers} layers, hidden {n.ModelDimension}, {n.Heads} head(s)",
     };
 
     /// <summary>" of K answer tokens" for token tasks, empty otherwise (the eval header).</summary>
@@ -681,6 +746,9 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         ReverseTask r => $"reverse: sources of {r.MinLength}..{r.MaxLength} digits (base {r.Base})",
         SortTask o => $"sort: sources of {o.MinLength}..{o.MaxLength} digits (base {o.Base})",
         AdditionTask a => $"addition: operands of {a.MinDigits}..{a.MaxDigits} digits (base {a.Base})",
+        AddingTask a => $"adding: T = {a.Length}, 2 channels (uniform value, marker), the sum of the 2 marked values at the last step; predicting 1 scores MSE {AddingTask.PredictOneMse:F4}",
+        CopyMemoryTask c =>
+            $"copy-memory: T = {c.Length} blanks, {c.MemoryLength} symbols to repeat, sequences of {c.SequenceLength}; the paper's baseline loss 10 ln 8 / (T + 20) = {c.BaselineLoss():F4}",
         ArSyntheticTask a =>
             $"ar-synthetic: AR({a.TrueOrder}) process, noise {a.Noise}, {a.Samples} training and {a.HeldOutSamples} held-out values, model order {a.Lags}, data seed {a.DataSeed}",
         IPointerTask p when p.EvaluationSizes.Count == 1 =>

@@ -12,13 +12,13 @@ namespace HybridSeq.Models.Forecasting;
 /// Hyper-parameters of a <see cref="SequenceForecaster"/>: one of the sequence families (lstm, gru, slstm, mamba) as
 /// a forecaster; serialised into checkpoints under that family's name.
 /// </summary>
-/// <param name="Backbone">The family: lstm, gru, slstm or mamba.</param>
+/// <param name="Backbone">The family: lstm, gru, slstm, mamba or tcn.</param>
 /// <param name="Lags">P: the window length the backbone reads.</param>
 /// <param name="Horizon">H: future values forecast from the last step's state.</param>
 /// <param name="Covariates">C: covariates read at every step beside the value and its mask.</param>
 /// <param name="Outputs">Q: forecasts per step (1, or the number of quantile levels).</param>
 /// <param name="ModelDimension">Width of the backbone (the RNN's hidden size, Mamba's d_model).</param>
-/// <param name="Layers">Stacked layers of the backbone.</param>
+/// <param name="Layers">Stacked layers of the backbone (tcn: levels, at least as many as cover the lags).</param>
 /// <param name="StateDimension">mamba only: the SSM state size N.</param>
 public sealed record SequenceForecasterConfig(
     string Backbone,
@@ -31,7 +31,7 @@ public sealed record SequenceForecasterConfig(
     int StateDimension = 16) : IModelConfig
 {
     public static IReadOnlyList<string> Backbones { get; } =
-        [ModelFamilies.Lstm, ModelFamilies.Gru, ModelFamilies.Slstm, ModelFamilies.Mamba];
+        [ModelFamilies.Lstm, ModelFamilies.Gru, ModelFamilies.Slstm, ModelFamilies.Mamba, ModelFamilies.Tcn];
 
     [System.Text.Json.Serialization.JsonIgnore] public string Family => Backbone;
 
@@ -73,6 +73,7 @@ public sealed class SequenceForecaster : ForecastModel
     private readonly FusedRecurrentNetwork? rnn;
     private readonly ModuleList<MambaResidualLayer>? layers;
     private readonly RMSNorm? norm_f;
+    private readonly SequenceBackbone? backbone;
     private readonly Linear head;
 
     public override IModelConfig Config => config;
@@ -95,6 +96,9 @@ public sealed class SequenceForecaster : ForecastModel
             case ModelFamilies.Slstm:
                 rnn = new SLSTM(d, d, config.Layers, 1, batchFirst: true, name: "rnn");
                 break;
+            case ModelFamilies.Tcn:
+                backbone = SequenceBackbones.Create(TcnBackbone(config), "backbone");
+                break;
             default:
                 var mamba = new MambaConfig(VocabularySize: 1, ModelDimension: d, Layers: config.Layers,
                     StateDimension: config.StateDimension);
@@ -114,6 +118,10 @@ public sealed class SequenceForecaster : ForecastModel
         {
             (hidden, _) = rnn.forward(hidden, null, null);
         }
+        else if (backbone is not null)
+        {
+            hidden = backbone.forward(hidden);
+        }
         else
         {
             foreach (var layer in layers!) hidden = layer.forward(hidden);
@@ -123,8 +131,16 @@ public sealed class SequenceForecaster : ForecastModel
         return OrderQuantiles(head.forward(last).reshape(batch.Count, config.Horizon, config.Outputs));
     }
 
+    /// <summary>The TCN of a tcn forecaster: width d, kernel 7, Layers levels or as many as cover the lags.</summary>
+    public static BackboneConfig TcnBackbone(SequenceForecasterConfig config)
+    {
+        var covering = BackboneConfig.For(ModelFamilies.Tcn, config.Lags) with { ModelDimension = config.ModelDimension };
+        return covering with { Layers = Math.Max(covering.Layers, config.Layers) };
+    }
+
     /// <remarks>The weight matrices are decayed; biases and norms are not.</remarks>
     protected override bool IsDecayed(string parameterName) =>
         parameterName.EndsWith("weight", StringComparison.Ordinal) && !parameterName.Contains("norm", StringComparison.Ordinal)
-        || parameterName.StartsWith("rnn.weight_", StringComparison.Ordinal);
+        || parameterName.StartsWith("rnn.weight_", StringComparison.Ordinal)
+        || parameterName.EndsWith("weight_v", StringComparison.Ordinal);
 }

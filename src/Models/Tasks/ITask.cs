@@ -26,8 +26,8 @@ public static class TaskKinds
     /// covariates) in, the next values out, missing values masked; metrics where lower is better (MSE, MAE, MASE).</summary>
     public const string Forecasting = "forecasting";
 
-    /// <summary>Sequence classification tasks (<see cref="IClassificationTask"/>): a token sequence of varying length
-    /// in, one of C classes out, metric accuracy (ListOps of the Long Range Arena).</summary>
+    /// <summary>Classification tasks (<see cref="IBackboneTask"/>): token or real-valued sequences in, class ids out at
+    /// the last step, pooled over each sequence or at every step; cross-entropy loss (copy memory, ListOps).</summary>
     public const string Classification = "classification";
 }
 

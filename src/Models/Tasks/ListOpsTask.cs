@@ -1,7 +1,14 @@
 using System.Text;
 using System.Text.Json.Serialization;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace HybridSeq.Models.Tasks;
+
+/// <summary>One ListOps expression: its tokens and its value (the class).</summary>
+/// <param name="Inputs">(L) token ids of the expression, L in the task's length window; never the padding id.</param>
+/// <param name="Label">The expression's value, 0..9.</param>
+public sealed record ListOpsExample(long[] Inputs, int Label);
 
 /// <summary>
 /// ListOps as the Long Range Arena defines it (Tay et al. 2021, after Nangia and Bowman 2018): a nested expression
@@ -15,7 +22,10 @@ namespace HybridSeq.Models.Tasks;
 /// own data are these settings with lengths in (500, 2000): <c>new ListOpsTask(501, 1999)</c>; the default is a
 /// CPU-sized 64..256. The length counts the operator, digit and "]" tokens (LRA's count; its TSV files also carry
 /// redundant parentheses, which <see cref="Tokenize"/> skips). Token ids: 0 padding, 1..10 the digits 0..9,
-/// 11..14 the operators [MIN, [MAX, [MED, [SM, 15 the closing "]".
+/// 11..14 the operators [MIN, [MAX, [MED, [SM, 15 the closing "]". A task of the "backbone + head" wiring
+/// (<see cref="IBackboneTask"/>, kind classification): a batch pads its expressions at the end to the longest and
+/// carries their lengths; the model pools the backbone's outputs over each expression's own tokens
+/// (<see cref="SequenceReadout.MeanPool"/>) into 10 class logits; loss cross-entropy, metric accuracy.
 /// </summary>
 /// <param name="MinLength">Fewest tokens of an expression of the training distribution (at least 4: the shortest
 /// operator expression, "[MAX 1 2 ]").</param>
@@ -24,7 +34,7 @@ namespace HybridSeq.Models.Tasks;
 /// MaxDepth - 1 deep. LRA: 10.</param>
 /// <param name="MaxArguments">Most arguments of one operator (at least 2). LRA's generator: 10.</param>
 public sealed record ListOpsTask(int MinLength = 64, int MaxLength = 256, int MaxDepth = 10, int MaxArguments = 10)
-    : IClassificationTask
+    : IBackboneTask
 {
     public const string TaskName = "listops";
 
@@ -52,17 +62,37 @@ public sealed record ListOpsTask(int MinLength = 64, int MaxLength = 256, int Ma
     [JsonIgnore]
     public string Name => TaskName;
 
+    public static IReadOnlyList<MetricDefinition> ListOpsMetrics { get; } =
+    [
+        new("accuracy", "classification accuracy", "accuracy {0}", MetricGoal.HigherIsBetter, IsFraction: true),
+    ];
+
+    [JsonIgnore]
+    public string Kind => TaskKinds.Classification;
+
+    [JsonIgnore]
+    public IReadOnlyList<MetricDefinition> Metrics => ListOpsMetrics;
+
+    /// <summary>Token ids in use, the padding id included.</summary>
     [JsonIgnore]
     public int VocabularySize => TokenTexts.Length;
 
     [JsonIgnore]
-    public long PaddingToken => Padding;
+    public int InputVocabulary => VocabularySize;
 
     [JsonIgnore]
-    public int ClassCount => 10;
+    public int InputChannels => 1;
+
+    /// <summary>The 10 classes (values 0..9).</summary>
+    [JsonIgnore]
+    public int Outputs => 10;
 
     [JsonIgnore]
-    public int MaxSequenceLength => MaxLength;
+    public SequenceReadout Readout => SequenceReadout.MeanPool;
+
+    /// <summary>The longest training expression (what a convolutional backbone's receptive field must cover).</summary>
+    [JsonIgnore]
+    public int SequenceLength => MaxLength;
 
     [JsonIgnore]
     public string SizeName => "length";
@@ -105,7 +135,7 @@ public sealed record ListOpsTask(int MinLength = 64, int MaxLength = 256, int Ma
     /// <summary>Draws <paramref name="count"/> examples deterministically from <paramref name="seed"/>: lengths in
     /// [MinLength, MaxLength] (<paramref name="size"/> null) or in [MinLength, size]. An
     /// <see cref="InvalidOperationException"/> if <see cref="MaxDrawsPerExample"/> trees in a row miss the window.</summary>
-    public ClassificationExample[] SampleExamples(int count, int seed, int? size = null)
+    public ListOpsExample[] SampleExamples(int count, int seed, int? size = null)
     {
         Validate();
         ArgumentOutOfRangeException.ThrowIfNegative(count);
@@ -119,7 +149,7 @@ public sealed record ListOpsTask(int MinLength = 64, int MaxLength = 256, int Ma
         }
         var random = new Random(seed);
         var generator = new Generator(random, MaxDepth, MaxArguments, maxLength);
-        var examples = new ClassificationExample[count];
+        var examples = new ListOpsExample[count];
         for (int e = 0; e < count; e++)
         {
             int draws = 0;
@@ -131,12 +161,47 @@ public sealed record ListOpsTask(int MinLength = 64, int MaxLength = 256, int Ma
                 int value = generator.Draw();
                 if (value >= 0 && generator.Tokens.Count >= MinLength)
                 {
-                    examples[e] = new ClassificationExample(generator.Tokens.ToArray(), value);
+                    examples[e] = new ListOpsExample(generator.Tokens.ToArray(), value);
                     break;
                 }
             }
         }
         return examples;
+    }
+
+    /// <summary>The examples of <see cref="SampleExamples"/> as a batch: tokens padded at the end with
+    /// <see cref="Padding"/> to the longest, their lengths, one class target each.</summary>
+    public TaskBatch Sample(int count, int seed, int? size = null) => ToBatch(SampleExamples(count, seed, size));
+
+    /// <summary><paramref name="examples"/> (at least one) as a padded batch.</summary>
+    public static SequenceBatch ToBatch(IReadOnlyList<ListOpsExample> examples)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        if (examples.Count == 0)
+            throw new ArgumentException("examples: expected at least one example, got none.", nameof(examples));
+        int length = examples.Max(e => e.Inputs.Length);
+        var tokens = new long[(long)examples.Count * length];  // Padding = 0
+        var lengths = new long[examples.Count];
+        var labels = new long[examples.Count];
+        for (int e = 0; e < examples.Count; e++)
+        {
+            examples[e].Inputs.CopyTo(tokens, (long)e * length);
+            lengths[e] = examples[e].Inputs.Length;
+            labels[e] = examples[e].Label;
+        }
+        return SequenceBatch.PaddedTokenClasses(examples.Count, length, tokens, lengths, 1, labels);
+    }
+
+    /// <summary>Mean cross-entropy of the classes: outputs (Bt, 10) logits.</summary>
+    public Tensor Loss(Tensor outputs, SequenceBatch batch) =>
+        nn.functional.cross_entropy(outputs, batch.ClassTargetTensor(outputs.device).reshape(-1));
+
+    /// <summary>Correct arg-max classes over the batch's examples.</summary>
+    public void AddMetrics(MetricTotals totals, Tensor outputs, SequenceBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        var targets = batch.ClassTargetTensor(outputs.device).reshape(-1);
+        totals.Add(0, outputs.argmax(-1).eq(targets).sum().item<long>(), batch.Count);
     }
 
     /// <summary>The token ids of an expression written as text: tokens separated by white space, the digits, the

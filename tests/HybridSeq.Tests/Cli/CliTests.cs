@@ -45,10 +45,10 @@ public sealed class CliTests
     [TestCase(new[] { "eval" }, "--checkpoint <FILE> is required")]
     [TestCase(new[] { "eval", "--checkpoint", "/nonexistent/model.ckpt" }, "--checkpoint: no file at '/nonexistent/model.ckpt'.")]
     [TestCase(new[] { "frobnicate" }, "frobnicate")]
-    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, ar-synthetic, convex-hull, delaunay, tsp, sort-numbers, vanilla-copying, listops.")]
+    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, ar-synthetic, convex-hull, delaunay, tsp, sort-numbers, adding, copy-memory, vanilla-copying, listops.")]
     [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, seq2seq, arnet, ptrnet, rpw, got 'transformer'.")]
     [TestCase(new[] { "train", "reverse", "--model", "mamba" }, "--model mamba does not train on seq2seq tasks such as reverse; models for reverse: seq2seq.")]
-    [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm.")]
+    [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm, tcn, wavenet, tcnca.")]
     [TestCase(new[] { "train", "sort", "--attention", "cosine" }, "--attention must be additive, dot, general or none, got 'cosine'.")]
     [TestCase(new[] { "train", "induction-heads", "--model", "lstm", "--reverse-source" }, "--attention, --reverse-source and --cell apply to the seq2seq family only, not lstm.")]
     [TestCase(new[] { "train", "addition", "--seq-len", "8" }, "--seq-len does not apply to addition")]
@@ -354,7 +354,7 @@ public sealed class CliTests
         }
     }
 
-    /// <summary>ListOps (a classification task) through the CLI: train a tiny classifier, eval reads the checkpoint,
+    /// <summary>ListOps (a classification task) through the CLI: train a tiny LSTM + mean-pooling head, eval reads the checkpoint,
     /// generate refuses it by name (no token stream to continue).</summary>
     [Test]
     public void ListOpsTrainsAClassifierAndEvaluatesItsAccuracy()
@@ -366,14 +366,14 @@ public sealed class CliTests
                 "--min-len", "8", "--seq-len", "24", "--max-depth", "4", "--max-args", "3", "--d-model", "8",
                 "--layers", "1", "--batch-size", "4", "--eval-examples", "16", "--target", "0", "--out", directory);
             Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
-            Assert.That(output, Does.Contain("lstm classifier: 1 layer(s), width 8, 1 head(s), mean pooling -> 10 classes")
+            Assert.That(output, Does.Contain("lstm: 1 layers, hidden 8, 1 head(s); 16 token ids embedded, linear head at the mean over each sequence (10 output(s))")
                 .And.Contain("listops: expressions of 8..24 tokens, depth up to 4, up to 3 arguments, 10 classes"));
             Assert.That(output, Does.Match(@"length    24 \(training\): accuracy \d+\.\d%, 16 examples"));
 
             string checkpoint = Path.Combine(directory, "model.ckpt");
             var (evalExit, evalOutput) = Run("eval", "--checkpoint", checkpoint);
             Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
-            Assert.That(evalOutput, Does.Contain("lstm classifier").And.Contain("step 2")
+            Assert.That(evalOutput, Does.Contain("lstm: 1 layers, hidden 8").And.Contain("step 2")
                 .And.Match(@"held-out classification accuracy: \d+\.\d%"));
 
             var (generateExit, generateOutput) = Run("generate", "--checkpoint", checkpoint);
@@ -449,8 +449,8 @@ public sealed class CliTests
         var (exit, output) = Run("tasks");
         Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
         foreach (var name in new[] { "selective-copying", "induction-heads", "reverse", "sort", "addition", "convex-hull",
-                     "delaunay", "tsp", "sort-numbers", "vanilla-copying", "listops", "mamba", "lstm", "gru", "slstm", "seq2seq",
-                     "ptrnet", "rpw" })
+                     "delaunay", "tsp", "sort-numbers", "mamba", "lstm", "gru", "slstm", "seq2seq", "ptrnet", "rpw", "adding",
+                     "copy-memory", "tcn", "wavenet", "tcnca", "vanilla-copying", "listops" })
             Assert.That(output, Does.Contain(name));
     }
 

@@ -1,5 +1,6 @@
 using HybridSeq.Managed;
 using HybridSeq.Models;
+using HybridSeq.Models.Convolutional;
 using HybridSeq.Models.Decoding;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Recurrent;
@@ -31,6 +32,11 @@ public sealed class StepContractTests
             ModelFamilies.Mamba => new MambaConfig(Vocabulary, ModelDimension: 12, Layers: 2, StateDimension: 3),
             ModelFamilies.Lstm => new RecurrentConfig(RnnCell.Lstm, Vocabulary, ModelDimension: 6, Layers: 2, Heads: 2),
             ModelFamilies.Gru => new RecurrentConfig(RnnCell.Gru, Vocabulary, ModelDimension: 6, Layers: 2),
+            ModelFamilies.Tcn => new ConvLanguageModelConfig(Vocabulary, new BackboneConfig(family, ModelDimension: 6, Layers: 2, KernelSize: 3)),
+            ModelFamilies.WaveNet => new ConvLanguageModelConfig(Vocabulary,
+                new BackboneConfig(family, ModelDimension: 6, Layers: 3, KernelSize: 2, DilationCycle: 2)),
+            ModelFamilies.TcnCa => new ConvLanguageModelConfig(Vocabulary,
+                new BackboneConfig(family, ModelDimension: 8, Layers: 2, Heads: 2, KernelSize: 3, ChunkSize: 4)),
             _ => new RecurrentConfig(RnnCell.Slstm, Vocabulary, ModelDimension: 6, Layers: 2, Heads: 3),
         };
         var model = ModelFamilies.Create(config);

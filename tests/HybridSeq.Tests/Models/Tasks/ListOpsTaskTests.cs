@@ -1,10 +1,13 @@
+using HybridSeq.Models;
 using HybridSeq.Models.Tasks;
 using NUnit.Framework;
+using static TorchSharp.torch;
 
 namespace HybridSeq.Tests.Models.Tasks;
 
 /// <summary>ListOps (Long Range Arena): the generator's labels against an independent evaluator of the written
-/// expression, its depth / argument / length limits, seeding, and the tokenizer.</summary>
+/// expression, its depth / argument / length limits, seeding, the tokenizer, and its padded batches through the
+/// "backbone + head" wiring.</summary>
 [TestFixture]
 public sealed class ListOpsTaskTests
 {
@@ -79,7 +82,7 @@ public sealed class ListOpsTaskTests
         foreach (var example in examples)
         {
             Assert.That(example.Inputs.Length, Is.InRange(minLength, maxLength));
-            Assert.That(example.Inputs, Has.All.InRange(1L, task.VocabularySize - 1L).And.None.EqualTo(task.PaddingToken));
+            Assert.That(example.Inputs, Has.All.InRange(1L, task.VocabularySize - 1L).And.None.EqualTo(ListOpsTask.Padding));
             var parsed = Evaluate(ListOpsTask.Detokenize(example.Inputs));
             Assert.That(example.Label, Is.EqualTo(parsed.Value), ListOpsTask.Detokenize(example.Inputs));
             Assert.That(parsed.DeepestDigit, Is.LessThanOrEqualTo(maxDepth));
@@ -131,8 +134,11 @@ public sealed class ListOpsTaskTests
         Assert.That(again.Select(e => e.Inputs), Is.EqualTo(first.Select(e => e.Inputs)));
         Assert.That(again.Select(e => e.Label), Is.EqualTo(first.Select(e => e.Label)));
         Assert.That(other.Select(e => e.Inputs), Is.Not.EqualTo(first.Select(e => e.Inputs)));
-        var batch = (ClassificationBatch)((ITask)task).Sample(20, 42);
-        Assert.That(batch.Examples.Select(e => e.Inputs), Is.EqualTo(first.Select(e => e.Inputs)), "Sample = SampleExamples");
+        var batch = (SequenceBatch)((ITask)task).Sample(20, 42);
+        var expected = ListOpsTask.ToBatch(first);
+        Assert.That(batch.Tokens, Is.EqualTo(expected.Tokens), "Sample = SampleExamples");
+        Assert.That(batch.Lengths, Is.EqualTo(expected.Lengths));
+        Assert.That(batch.ClassTargets, Is.EqualTo(first.Select(e => (long)e.Label)));
     }
 
     [Test]
@@ -188,21 +194,55 @@ public sealed class ListOpsTaskTests
     [Test]
     public void ABatchPadsAtTheEndAndKeepsLengthsAndLabels()
     {
-        var batch = new ClassificationBatch(
-        [
-            new ClassificationExample([12, 3, 4, 15], 3),
-            new ClassificationExample([5], 4),
-        ]);
-        var (tokens, maxLength, lengths, labels) = batch.ToArrays(paddingToken: 0);
-        Assert.That(maxLength, Is.EqualTo(4));
-        Assert.That(tokens, Is.EqualTo(new long[] { 12, 3, 4, 15, 5, 0, 0, 0 }));
-        Assert.That(lengths, Is.EqualTo(new long[] { 4, 1 }));
-        Assert.That(labels, Is.EqualTo(new long[] { 3, 4 }));
-        Assert.That(batch.ElementCount, Is.EqualTo(5));
-        Assert.That(((ClassificationBatch)batch.Slice(1, 1)).Examples.Single().Inputs, Is.EqualTo(new long[] { 5 }));
-        var empty = Assert.Throws<ArgumentException>(() => new ClassificationBatch([]).ToArrays(0));
-        Assert.That(empty!.ParamName, Is.EqualTo("batch"));
-        var noTokens = Assert.Throws<ArgumentException>(() => new ClassificationBatch([new([], 1)]).ToArrays(0));
-        Assert.That(noTokens!.Message, Does.Contain("example 0 has no tokens"));
+        var batch = ListOpsTask.ToBatch([new ListOpsExample([12, 3, 4, 15], 3), new ListOpsExample([5], 4)]);
+        Assert.That(batch.Length, Is.EqualTo(4));
+        Assert.That(batch.Tokens, Is.EqualTo(new long[] { 12, 3, 4, 15, 5, 0, 0, 0 }));
+        Assert.That(batch.Lengths, Is.EqualTo(new long[] { 4, 1 }));
+        Assert.That(batch.ClassTargets, Is.EqualTo(new long[] { 3, 4 }));
+        Assert.That(batch.ElementCount, Is.EqualTo(5 + 2), "own tokens and one target each; padding not counted");
+        var second = (SequenceBatch)batch.Slice(1, 1);
+        Assert.That(second.Tokens, Is.EqualTo(new long[] { 5, 0, 0, 0 }));
+        Assert.That(second.Lengths, Is.EqualTo(new long[] { 1 }));
+        Assert.That(second.ClassTargets, Is.EqualTo(new long[] { 4 }));
+        var empty = Assert.Throws<ArgumentException>(() => ListOpsTask.ToBatch([]));
+        Assert.That(empty!.ParamName, Is.EqualTo("examples"));
+        var length = Assert.Throws<ArgumentException>(() =>
+            SequenceBatch.PaddedTokenClasses(2, 4, new long[8], [4, 5], 1, [0, 0]));
+        Assert.That(length!.ParamName, Is.EqualTo("lengths"));
+        Assert.That(length.Message, Does.Contain("[1, 4], got 5 at 1"));
+    }
+
+    [TestCase("mamba")]
+    [TestCase("lstm")]
+    [TestCase("tcn")]
+    public void APaddedBatchClassifiesEveryExpressionAsItWouldAlone(string family)
+    {
+        var task = new ListOpsTask(MinLength: 4, MaxLength: 24, MaxDepth: 4, MaxArguments: 3);
+        manual_seed(3);
+        using var model = (SequenceModel)ModelFamilies.Build(ModelFamilies.Get(family).DefaultConfig(task));
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var examples = task.SampleExamples(5, seed: 2);
+        var batch = ListOpsTask.ToBatch(examples);
+        Assume.That(batch.Lengths!.Distinct().Count(), Is.GreaterThan(1), "the batch needs padding to test it");
+        var batched = model.forward(batch.InputTensor(CPU, ScalarType.Float32), batch.LengthTensor(CPU));
+        Assert.That(batched.shape, Is.EqualTo(new long[] { 5, 10 }));
+        for (int i = 0; i < examples.Length; i++)
+        {
+            var alone = ListOpsTask.ToBatch([examples[i]]);
+            var own = model.forward(alone.InputTensor(CPU, ScalarType.Float32), alone.LengthTensor(CPU));
+            Assert.That(batched[i].allclose(own[0], rtol: 1e-4, atol: 1e-5), Is.True,
+                $"example {i} (length {batch.Lengths![i]} of {batch.Length})");
+        }
+        // The loss and the accuracy are the task's, from those logits.
+        var labels = tensor(batch.ClassTargets!);
+        Assert.That(model.Loss(task, batch).item<float>(),
+            Is.EqualTo(nn.functional.cross_entropy(batched, labels).item<float>()).Within(1e-4));
+        long correct = batched.argmax(-1).eq(labels).sum().item<long>();
+        Assert.That(model.Evaluate(task, batch, EvaluationOptions.Greedy).Value(0), Is.EqualTo(correct / 5.0));
+        var bad = Assert.Throws<ArgumentException>(() =>
+            model.forward(batch.InputTensor(CPU, ScalarType.Float32), tensor(new long[] { 1, 2, 3, 4, 99 })));
+        Assert.That(bad!.ParamName, Is.EqualTo("lengths"));
     }
 }

@@ -30,25 +30,6 @@ public sealed class TaskContractTests
     }
 
     [Test]
-    public void ClassificationTasksAreOfKindClassificationWithAccuracy()
-    {
-        var classification = TaskRegistry.All.Where(t => t.Default is IClassificationTask).Select(t => t.Name).ToList();
-        Assert.That(classification, Is.EqualTo(new[] { ListOpsTask.TaskName }));
-        foreach (var name in classification)
-        {
-            ITask task = TaskRegistry.Get(name).Default;
-            Assert.That(task.Kind, Is.EqualTo(TaskKinds.Classification), name);
-            Assert.That(task.Metrics.Select(m => m.Name), Is.EqualTo(new[] { ClassificationMetrics.Accuracy }));
-            Assert.That(task.Metrics[0].Goal, Is.EqualTo(MetricGoal.HigherIsBetter));
-            Assert.That(task.Metrics[0].IsFraction, Is.True);
-            var batch = (ClassificationBatch)task.Sample(6, seed: 4);
-            var examples = ((IClassificationTask)task).SampleExamples(6, seed: 4);
-            Assert.That(batch.Examples.Select(e => e.Label), Is.EqualTo(examples.Select(e => e.Label)));
-            Assert.That(batch.Examples.Select(e => e.Inputs), Is.EqualTo(examples.Select(e => e.Inputs)));
-        }
-    }
-
-    [Test]
     public void SampleIsTheSeededExamplesOfTheTask()
     {
         ITask task = TinyTask;
