@@ -5,6 +5,7 @@ using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
+using HybridSeq.Models.StateSpace;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
 
@@ -44,6 +45,9 @@ public static class ModelFamilies
     public const string Slstm = "slstm";
     public const string Seq2Seq = Seq2SeqConfig.FamilyName;
     public const string ArNet = ArNetConfig.FamilyName;
+    public const string S4D = "s4d";
+    public const string S4 = "s4";
+    public const string Lssl = "lssl";
 
     /// <summary>Every family, in the order the CLI lists them.</summary>
     public static IReadOnlyList<ModelFamily> All { get; } =
@@ -78,6 +82,15 @@ public static class ModelFamilies
             "Pointer network (Vinyals et al. 2015): LSTM encoder over the elements in order, LSTM decoder whose additive attention points at them"),
         PointerFamily(PointerNetwork.RpwFamily, PointerEncoder.ReadProcessWrite,
             "Read-process-write (Vinyals et al. 2016): per-element embedding, P steps of an input-less LSTM attending over the set (order invariant), pointer decoder"),
+        StateSpace(S4D, StateSpaceKind.S4D,
+            "S4D (Gu et al. 2022): diagonal SSM layers (S4D-Lin, ZOH, Vandermonde kernel, FFT convolution) in a residual stack",
+            forecasts: true),
+        StateSpace(S4, StateSpaceKind.S4,
+            "S4 (Gu, Goel, Re 2022): DPLR SSM layers from HiPPO-LegS (Cauchy kernel + Woodbury, FFT convolution) in a residual stack",
+            forecasts: false),
+        StateSpace(Lssl, StateSpaceKind.Lssl,
+            "LSSL (Gu et al. 2021): dense HiPPO-LegS SSM layers (fixed A, learned step, Krylov kernel) in a residual stack",
+            forecasts: false),
     ];
 
     /// <summary>The family called <paramref name="name"/>; an <see cref="ArgumentException"/> listing the names
@@ -153,6 +166,23 @@ public static class ModelFamilies
             config => config is SequenceForecasterConfig forecaster
                 ? new SequenceForecaster(forecaster)
                 : new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)));
+
+    private static ModelFamily StateSpace(string name, StateSpaceKind kind, string description, bool forecasts) =>
+        new(name, description + ", embedding + tied head",
+            forecasts ? [TaskKinds.Tokens, TaskKinds.Forecasting] : [TaskKinds.Tokens],
+            task => task is IForecastTask forecast && forecasts
+                ? SequenceForecasterConfig.For(name, forecast)
+                : StateSpaceConfig.For(kind, VocabularyOf(task)),
+            json => forecasts && IsForecaster(json)
+                ? json.Deserialize<SequenceForecasterConfig>()
+                : json.Deserialize<StateSpaceConfig>(),
+            config => config is SequenceForecasterConfig forecaster && forecasts
+                ? new SequenceForecaster(forecaster)
+                : new StateSpaceLanguageModel(ExpectKind(Expect<StateSpaceConfig>(config, name), kind, name)));
+
+    private static StateSpaceConfig ExpectKind(StateSpaceConfig config, StateSpaceKind kind, string family) =>
+        config.Kind == kind ? config : throw new ArgumentException(
+            $"config: the {family} family expects a StateSpaceConfig of kind {kind}, got kind {config.Kind}.", nameof(config));
 
     /// <summary>Whether a config's JSON is a <see cref="SequenceForecasterConfig"/> (the sequence families store
     /// either a language-model config or a forecaster config).</summary>

@@ -7,6 +7,7 @@ using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
+using HybridSeq.Models.StateSpace;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
 using HybridSeq.Models.Training;
@@ -30,7 +31,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: mamba, lstm, gru or slstm (token tasks), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers).")]
+        [Description("Model family: mamba, lstm, gru, slstm, s4d, s4 or lssl (token tasks), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers).")]
         public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]
@@ -58,7 +59,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public bool Overwrite { get; init; }
 
         [CommandOption("--layers <N>")]
-        [Description("Layers (Mamba blocks, stacked RNN layers, ptrnet's encoder LSTM layers). Default: 2 (ptrnet: 1).")]
+        [Description("Layers (Mamba blocks, stacked RNN layers, S4 / S4D / LSSL residual blocks, ptrnet's encoder LSTM layers). Default: 2 (ptrnet: 1).")]
         public int? Layers { get; init; }
 
         [CommandOption("--d-model <N>")]
@@ -66,7 +67,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? DModel { get; init; }
 
         [CommandOption("--d-state <N>")]
-        [Description("mamba only: SSM state size N. Default: 16.")]
+        [Description("mamba, s4d, s4, lssl: SSM state size N (even for s4d and s4). Default: 16 (mamba), 64 (s4d), 32 (s4, lssl).")]
         public int? DState { get; init; }
 
         [CommandOption("--heads <N>")]
@@ -244,7 +245,10 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 (EarlyStop is null or > 0, $"--early-stop must be a positive percentage, got {EarlyStop}."),
                 (Target is null || !TaskRegistry.Get(task).Default.Metrics[0].IsFraction || Target is >= 0 and <= 100,
                     $"--target must be a percentage in [0, 100], got {Target}."),
-                (DState is null || family == ModelFamilies.Mamba, $"--d-state applies to the mamba family only, not {family}."),
+                (DState is null || family is ModelFamilies.Mamba or ModelFamilies.S4D or ModelFamilies.S4 or ModelFamilies.Lssl,
+                    $"--d-state applies to the state-space families (mamba, s4d, s4, lssl) only, not {family}."),
+                (DState is null || DState % 2 == 0 || family is not (ModelFamilies.S4D or ModelFamilies.S4),
+                    $"--d-state must be even for {family} (N/2 conjugate pairs), got {DState}."),
                 (Heads is null || family is ModelFamilies.Lstm or ModelFamilies.Gru or ModelFamilies.Slstm,
                     $"--heads applies to the recurrent families (lstm, gru, slstm), not {family}."),
                 (DataTokens is null && DataVocab is null || task == SelectiveCopyingTask.TaskName,
@@ -440,6 +444,12 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     Layers = Layers ?? mamba.Layers,
                     StateDimension = DState ?? mamba.StateDimension,
                 },
+                StateSpaceConfig stateSpace => stateSpace with
+                {
+                    ModelDimension = DModel ?? stateSpace.ModelDimension,
+                    Layers = Layers ?? stateSpace.Layers,
+                    StateDimension = DState ?? stateSpace.StateDimension,
+                },
                 RecurrentConfig recurrent => recurrent with
                 {
                     ModelDimension = DModel ?? recurrent.ModelDimension,
@@ -618,6 +628,9 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             $"{f.Backbone} forecaster: {f.Layers} layer(s), width {f.ModelDimension}, {f.Lags} lags -> {f.Horizon} step(s)",
         MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",
         RecurrentConfig r => $"{r.Family}: {r.Layers} layers, hidden {r.ModelDimension}, {r.Heads} head(s)",
+        StateSpaceConfig s => s.Kind == StateSpaceKind.S4D
+            ? $"s4d: {s.Layers} layers, d_model {s.ModelDimension}, N {s.StateDimension}, S4D-{s.Init}, {s.Discretization.ToString().ToUpperInvariant()}"
+            : $"{s.Family}: {s.Layers} layers, d_model {s.ModelDimension}, N {s.StateDimension}, bilinear",
         Seq2SeqConfig q =>
             $"seq2seq: {q.Cell.ToString().ToLowerInvariant()} encoder and decoder, {q.Layers} layers, hidden {q.HiddenSize}, embedding {q.EmbeddingDimension}, attention {q.Attention.ToString().ToLowerInvariant()}, source {(q.ReverseSource ? "reversed" : "in order")}",
         PointerNetworkConfig { Encoder: PointerEncoder.Lstm } p =>
