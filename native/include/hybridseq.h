@@ -18,6 +18,8 @@
  *  - A CUDA stream is an explicit argument (hs_stream, a cudaStream_t); NULL is the legacy default stream, which
  *    keeps our kernels ordered with libtorch's work on that stream.
  *  - All tensors of one call live on one device; CPU kernels run on the calling thread plus an OpenMP pool.
+ *  - Every op states its dtypes. The ops before the S4 kernels take real float tensors (float32, float64) and refuse
+ *    complex ones; the S4 kernels take complex tensors (complex64, complex128) and give real outputs where stated.
  */
 #ifndef HYBRIDSEQ_H
 #define HYBRIDSEQ_H
@@ -56,7 +58,7 @@ extern "C" {
 /* Compile-time constants of the ABI (an enum, so that binding generators see them as values). */
 typedef enum hs_constants {
     /* Bumped on every incompatible change of this header; the managed layer refuses a library that differs. */
-    HS_API_VERSION = 3,
+    HS_API_VERSION = 4,
     /* The most dimensions an hs_tensor can describe. */
     HS_MAX_RANK = 6,
     /* The selective scan saves its state every HS_SELECTIVE_SCAN_CHUNK time steps for the backward pass. */
@@ -72,11 +74,15 @@ typedef enum hs_status {
     HS_ERR_INTERNAL = 5          /* a bug in HybridSeq: please report the message */
 } hs_status;
 
+/* Complex dtypes store each element as two adjacent reals (re, im), the layout of C99 _Complex, std::complex and
+ * libtorch's complex tensors; sizes and strides still count elements (one complex number), not reals. */
 typedef enum hs_dtype {
     HS_DTYPE_FLOAT32 = 0,
     HS_DTYPE_FLOAT64 = 1,
     HS_DTYPE_INT32 = 2,
-    HS_DTYPE_INT64 = 3
+    HS_DTYPE_INT64 = 3,
+    HS_DTYPE_COMPLEX64 = 4,   /* 2 x float32, 8 bytes per element */
+    HS_DTYPE_COMPLEX128 = 5   /* 2 x float64, 16 bytes per element */
 } hs_dtype;
 
 typedef enum hs_device_type {
@@ -439,6 +445,52 @@ HS_API hs_status hs_dilated_conv_backward(const hs_dilated_conv_inputs* inputs, 
 HS_NODISCARD
 HS_API hs_status hs_dilated_conv_step(const hs_dilated_conv_inputs* inputs, const hs_tensor* state,
                                       const hs_tensor* y, hs_stream stream);
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * S4 kernels: the Cauchy and Vandermonde sums of the S4 family (S4, S4D, DSS)
+ *
+ * Shapes (H = channels (rows), N = state size (terms per row, no limit but memory), L = positions):
+ *   Cauchy         out[h, l] = sum_n v[h, n] / (z[l] - w[h, n])
+ *                  v, w (H, N) complex; z (L) complex (one set of evaluation points for every row); out (H, L) complex
+ *   Vandermonde    out[h, l] = sum_n v[h, n] * exp(x[h, n] * l)    for 0 <= l < L (the log form: x = log of the nodes)
+ *                  v, x (H, N) complex; out (H, L) complex, L taken from out
+ * conjugate_symmetric = 1 (0 or 1): each (v, w) or (v, x) also stands for its conjugate pair, which is not passed
+ * (S4 keeps one of each pair):
+ *   Cauchy         out[h, l] = sum_n v / (z[l] - w) + conj(v) / (z[l] - conj(w)), complex; this equals
+ *                  2 Re(sum_n v / (z[l] - w)) only when z[l] is real, so it is computed as written, both terms.
+ *   Vandermonde    out[h, l] = 2 Re(sum_n v exp(x l)), and out is REAL: float32 for complex64 inputs, float64 for
+ *                  complex128.
+ * Backward, from dout (out's shape and dtype): dv, dw (Cauchy; z gets no gradient) and dv, dx (Vandermonde), each
+ * (H, N) in the inputs' dtype, overwritten, optional (NULL skips it). Gradients follow PyTorch's convention for
+ * complex inputs of a real loss: dout and the results are dLoss/d(re) + i dLoss/d(im), so that composing these ops
+ * with libtorch's autograd gives what libtorch gives for the same sum written with its own ops. For a real dout
+ * (Vandermonde, conjugate_symmetric = 1) that is the ordinary real gradient.
+ * dtypes: complex64 or complex128 on CPU, complex64 on CUDA (float32 arithmetic); one dtype for all complex tensors.
+ * Accuracy: the CPU Vandermonde forms exp(x l) as exp(x B k) * exp(x j), l = B k + j with B = 32, each factor exact
+ * (std::exp / cos / sin in float64), so every power is within a few ulp of the exact per-element exp at the price of
+ * one complex multiply (no error that grows with l, as a running product x^l would have); CUDA evaluates exp(x l)
+ * per element with expf / sincosf. The Cauchy divisions use |d|^2 = re^2 + im^2 of d = z - w, which overflows only
+ * for |d| beyond about 1e19 (complex64) or 1e154 (complex128); a pole hit exactly (z[l] == w[h, n]) gives Inf/NaN.
+ * NaN/Inf in the inputs propagate into the outputs; they are not checked.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+HS_NODISCARD
+HS_API hs_status hs_cauchy_forward(const hs_tensor* v, const hs_tensor* w, const hs_tensor* z,
+                                   int32_t conjugate_symmetric, const hs_tensor* out, hs_stream stream);
+
+HS_NODISCARD
+HS_API hs_status hs_cauchy_backward(const hs_tensor* v, const hs_tensor* w, const hs_tensor* z,
+                                    int32_t conjugate_symmetric, const hs_tensor* dout, const hs_tensor* dv,
+                                    const hs_tensor* dw, hs_stream stream);
+
+HS_NODISCARD
+HS_API hs_status hs_vandermonde_forward(const hs_tensor* v, const hs_tensor* x, int32_t conjugate_symmetric,
+                                        const hs_tensor* out, hs_stream stream);
+
+HS_NODISCARD
+HS_API hs_status hs_vandermonde_backward(const hs_tensor* v, const hs_tensor* x, int32_t conjugate_symmetric,
+                                         const hs_tensor* dout, const hs_tensor* dv, const hs_tensor* dx,
+                                         hs_stream stream);
 
 #ifdef __cplusplus
 } /* extern "C" */

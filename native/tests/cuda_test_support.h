@@ -56,7 +56,14 @@ inline size_t shape_element_count(const std::vector<int64_t>& shape) {
 }
 
 // Bytes of one element of an HS_DTYPE_* (float32 / int32: 4, float64 / int64: 8).
-inline size_t dtype_size(int32_t dtype) { return dtype == HS_DTYPE_FLOAT32 || dtype == HS_DTYPE_INT32 ? 4 : 8; }
+inline size_t dtype_size(int32_t dtype) {
+    switch (dtype) {
+        case HS_DTYPE_FLOAT32:
+        case HS_DTYPE_INT32: return 4;
+        case HS_DTYPE_COMPLEX128: return 16;
+        default: return 8;  // float64, int64, complex64
+    }
+}
 
 // A contiguous (row-major) view of `data` with the given shape on device 0 of `device_type`; the caller owns `data`.
 inline hs_tensor contiguous_view(void* data, int32_t dtype, int32_t device_type, const std::vector<int64_t>& shape) {

@@ -35,7 +35,11 @@ public sealed record BackboneConfig(
 
     /// <summary>Every backbone family, in registry order.</summary>
     public static IReadOnlyList<string> Families { get; } =
-        [ModelFamilies.Mamba, ModelFamilies.Lstm, ModelFamilies.Gru, ModelFamilies.Slstm, Tcn, WaveNet, TcnCa];
+        [ModelFamilies.Mamba, ModelFamilies.Lstm, ModelFamilies.Gru, ModelFamilies.Slstm, Tcn, WaveNet, TcnCa,
+            ModelFamilies.S4D, ModelFamilies.S4, ModelFamilies.Lssl];
+
+    /// <summary>The state-space families (s4d, s4, lssl): their StateDimension must be even for s4d and s4.</summary>
+    public static IReadOnlyList<string> StateSpaceFamilies { get; } = [ModelFamilies.S4D, ModelFamilies.S4, ModelFamilies.Lssl];
 
     /// <summary>The convolutional families (streaming backbones with a receptive field).</summary>
     public static IReadOnlyList<string> ConvolutionalFamilies { get; } = [Tcn, WaveNet, TcnCa];
@@ -53,6 +57,8 @@ public sealed record BackboneConfig(
         Require(Dropout is >= 0 and < 1, Dropout, nameof(Dropout), "in [0, 1)");
         Require(DilationCycle is >= 0 and <= 30, DilationCycle, nameof(DilationCycle), "in [0, 30]");
         Require(ChunkSize >= 1, ChunkSize, nameof(ChunkSize), "at least 1");
+        if (Family is ModelFamilies.S4D or ModelFamilies.S4)
+            Require(StateDimension % 2 == 0, StateDimension, nameof(StateDimension), $"even for {Family} (N/2 conjugate pairs)");
         if (ConvolutionalFamilies.Contains(Family))
             Require(Layers <= 30, Layers, nameof(Layers), "at most 30 for the convolutional families (dilation 2^layer)");
     }
@@ -77,6 +83,9 @@ public sealed record BackboneConfig(
         var config = family switch
         {
             ModelFamilies.Slstm => new BackboneConfig(family, Heads: 4),
+            // The state-space language models' defaults (StateSpaceConfig.For): N 64 for s4d, 32 for s4 and lssl.
+            ModelFamilies.S4D => new BackboneConfig(family, StateDimension: 64),
+            ModelFamilies.S4 or ModelFamilies.Lssl => new BackboneConfig(family, StateDimension: 32),
             Tcn => new BackboneConfig(family, ModelDimension: 32, KernelSize: 7),
             WaveNet => new BackboneConfig(family, ModelDimension: 32, KernelSize: 2),
             TcnCa => new BackboneConfig(family, ModelDimension: 32, Heads: 2, KernelSize: 4, ChunkSize: 32),
@@ -122,6 +131,18 @@ public static class SequenceBackbones
             ModelFamilies.Gru => new RecurrentBackbone(name, RnnCell.Gru, d, config.Layers, config.Heads),
             ModelFamilies.Slstm => new RecurrentBackbone(name, RnnCell.Slstm, d, config.Layers, config.Heads),
             ModelFamilies.Mamba => new MambaBackbone(name, d, config.Layers, config.StateDimension),
+            ModelFamilies.S4D or ModelFamilies.S4 or ModelFamilies.Lssl => new StateSpaceBackbone(name,
+                StateSpace.StateSpaceConfig.For(config.Family switch
+                {
+                    ModelFamilies.S4D => StateSpace.StateSpaceKind.S4D,
+                    ModelFamilies.S4 => StateSpace.StateSpaceKind.S4,
+                    _ => StateSpace.StateSpaceKind.Lssl,
+                }, vocabularySize: 1) with
+                {
+                    ModelDimension = d,
+                    Layers = config.Layers,
+                    StateDimension = config.StateDimension,
+                }),
             BackboneConfig.Tcn => new TemporalConvNet(name, d, Enumerable.Repeat(d, config.Layers).ToArray(),
                 config.KernelSize, config.Dropout),
             BackboneConfig.WaveNet => new WaveNetBackbone(name, d, config.Layers, config.KernelSize, config.DilationCycle,

@@ -6,6 +6,7 @@ using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
+using HybridSeq.Models.StateSpace;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
 
@@ -48,6 +49,9 @@ public static class ModelFamilies
     public const string Tcn = BackboneConfig.Tcn;
     public const string WaveNet = BackboneConfig.WaveNet;
     public const string TcnCa = BackboneConfig.TcnCa;
+    public const string S4D = "s4d";
+    public const string S4 = "s4";
+    public const string Lssl = "lssl";
 
     /// <summary>Every family, in the order the CLI lists them.</summary>
     public static IReadOnlyList<ModelFamily> All { get; } =
@@ -94,6 +98,15 @@ public static class ModelFamilies
         Convolutional(WaveNet, "WaveNet-style stack: gated tanh x sigmoid dilated causal convolutions, residual and skip 1x1 convolutions, dilation cycles",
             forecasts: false),
         Convolutional(TcnCa, "TCNCA: dilated convolutional mixing feeding gated softmax attention within fixed-size chunks",
+            forecasts: false),
+        StateSpace(S4D, StateSpaceKind.S4D,
+            "S4D (Gu et al. 2022): diagonal SSM layers (S4D-Lin, ZOH, Vandermonde kernel, FFT convolution) in a residual stack",
+            forecasts: true),
+        StateSpace(S4, StateSpaceKind.S4,
+            "S4 (Gu, Goel, Re 2022): DPLR SSM layers from HiPPO-LegS (Cauchy kernel + Woodbury, FFT convolution) in a residual stack",
+            forecasts: false),
+        StateSpace(Lssl, StateSpaceKind.Lssl,
+            "LSSL (Gu et al. 2021): dense HiPPO-LegS SSM layers (fixed A, learned step, Krylov kernel) in a residual stack",
             forecasts: false),
     ];
 
@@ -203,6 +216,31 @@ public static class ModelFamilies
                 SequenceModelConfig sequence => new SequenceModel(sequence),
                 _ => new ConvLanguageModel(Expect<ConvLanguageModelConfig>(config, name)),
             });
+
+    private static ModelFamily StateSpace(string name, StateSpaceKind kind, string description, bool forecasts) =>
+        new(name, description + ", embedding + tied head",
+            forecasts
+                ? [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Regression, TaskKinds.Classification]
+                : [TaskKinds.Tokens, TaskKinds.Regression, TaskKinds.Classification],
+            task => task switch
+            {
+                IForecastTask forecast when forecasts => SequenceForecasterConfig.For(name, forecast),
+                IBackboneTask backboneTask => SequenceModelConfig.For(name, backboneTask),
+                _ => StateSpaceConfig.For(kind, VocabularyOf(task)),
+            },
+            json => IsSequenceModel(json) ? json.Deserialize<SequenceModelConfig>()
+                : forecasts && IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>()
+                : json.Deserialize<StateSpaceConfig>(),
+            config => config switch
+            {
+                SequenceForecasterConfig forecaster when forecasts => new SequenceForecaster(forecaster),
+                SequenceModelConfig sequence => new SequenceModel(sequence),
+                _ => new StateSpaceLanguageModel(ExpectKind(Expect<StateSpaceConfig>(config, name), kind, name)),
+            });
+
+    private static StateSpaceConfig ExpectKind(StateSpaceConfig config, StateSpaceKind kind, string family) =>
+        config.Kind == kind ? config : throw new ArgumentException(
+            $"config: the {family} family expects a StateSpaceConfig of kind {kind}, got kind {config.Kind}.", nameof(config));
 
     /// <summary>Whether a config's JSON is a <see cref="SequenceForecasterConfig"/> (the sequence families store
     /// either a language-model config or a forecaster config).</summary>

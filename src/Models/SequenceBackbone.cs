@@ -171,3 +171,30 @@ public sealed class MambaBackbone : SequenceBackbone
     public override bool IsDecayed(string parameterName) =>
         parameterName.EndsWith("weight", StringComparison.Ordinal) && !parameterName.Contains("norm", StringComparison.Ordinal);
 }
+
+/// <summary>The state-space families (s4d, s4, lssl) as a backbone: the residual <see cref="StateSpace.StateSpaceStack"/>
+/// of the language models (norm, SSM layer in convolution mode, activation, output linear), width d in and out, causal
+/// (so padding at the end never reaches a sequence's own steps).</summary>
+public sealed class StateSpaceBackbone : SequenceBackbone
+{
+    private readonly StateSpace.StateSpaceStack ssm;
+    private readonly int width;
+
+    public StateSpaceBackbone(string name, StateSpace.StateSpaceConfig config) : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        width = config.ModelDimension;
+        ssm = new StateSpace.StateSpaceStack("ssm", config);
+        RegisterComponents();
+    }
+
+    public override int InputWidth => width;
+    public override int OutputWidth => width;
+
+    public override Tensor forward(Tensor hidden) => ssm.forward(hidden);
+
+    /// <remarks>As the state-space language models: the output linear maps decayed, the SSM parameters not.</remarks>
+    public override bool IsDecayed(string parameterName) =>
+        parameterName.EndsWith("output_linear.weight", StringComparison.Ordinal);
+}
+

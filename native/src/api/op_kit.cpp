@@ -28,16 +28,17 @@ void check_extent(const std::vector<Extent>& extents, const std::string& source)
                   std::to_string(kExtentHeadroom) + " times that to fit in int64)");
 }
 
-ArgumentSet::ArgumentSet(const char* name, const hs_tensor* tensor, int32_t rank, const char* shape_text)
+ArgumentSet::ArgumentSet(const char* name, const hs_tensor* tensor, int32_t rank, const char* shape_text,
+                         DtypeFamily family)
     : primary_(&require(name, tensor)), primary_name_(name) {
-    check_primary_float(name, *primary_, rank, shape_text);
+    check_primary(name, *primary_, rank, shape_text, family);
     entries_.push_back({name, primary_, Role::Input});
 }
 
 const hs_tensor* ArgumentSet::add(const char* name, const hs_tensor* tensor, const Shape& shape,
-                                  const std::string& meaning, Role role) {
+                                  const std::string& meaning, Role role, int32_t dtype) {
     if (tensor == nullptr) return nullptr;
-    check_float_like(name, *tensor, shape, meaning, *primary_, primary_name_);
+    check_float_like(name, *tensor, shape, meaning, *primary_, primary_name_, dtype);
     // The same view passed twice (say as 'u' and as 'out') is two entries, so finish() sees them overlap.
     entries_.push_back({name, tensor, role});
     return tensor;
@@ -45,29 +46,39 @@ const hs_tensor* ArgumentSet::add(const char* name, const hs_tensor* tensor, con
 
 const hs_tensor& ArgumentSet::input(const char* name, const hs_tensor* tensor, const Shape& shape,
                                     const std::string& meaning) {
-    return *add(name, &require(name, tensor), shape, meaning, Role::Input);
+    return *add(name, &require(name, tensor), shape, meaning, Role::Input, primary_->dtype);
 }
 
 const hs_tensor* ArgumentSet::optional_input(const char* name, const hs_tensor* tensor, const Shape& shape,
                                              const std::string& meaning) {
-    return add(name, tensor, shape, meaning, Role::Input);
+    return add(name, tensor, shape, meaning, Role::Input, primary_->dtype);
 }
 
 const hs_tensor& ArgumentSet::output(const char* name, const hs_tensor* tensor, const Shape& shape,
                                      const std::string& meaning) {
-    return *add(name, &require(name, tensor), shape, meaning, Role::Output);
+    return *add(name, &require(name, tensor), shape, meaning, Role::Output, primary_->dtype);
 }
 
 const hs_tensor* ArgumentSet::optional_output(const char* name, const hs_tensor* tensor, const Shape& shape,
                                               const std::string& meaning) {
-    return add(name, tensor, shape, meaning, Role::Output);
+    return add(name, tensor, shape, meaning, Role::Output, primary_->dtype);
+}
+
+const hs_tensor& ArgumentSet::input(const char* name, const hs_tensor* tensor, const Shape& shape,
+                                    const std::string& meaning, int32_t dtype) {
+    return *add(name, &require(name, tensor), shape, meaning, Role::Input, dtype);
+}
+
+const hs_tensor& ArgumentSet::output(const char* name, const hs_tensor* tensor, const Shape& shape,
+                                     const std::string& meaning, int32_t dtype) {
+    return *add(name, &require(name, tensor), shape, meaning, Role::Output, dtype);
 }
 
 void ArgumentSet::primary_is_output() { entries_.front().role = Role::Output; }
 
 const hs_tensor& ArgumentSet::in_place(const char* name, const hs_tensor* tensor, const Shape& shape,
                                        const std::string& meaning) {
-    return *add(name, &require(name, tensor), shape, meaning, Role::InPlace);
+    return *add(name, &require(name, tensor), shape, meaning, Role::InPlace, primary_->dtype);
 }
 
 const hs_tensor* ArgumentSet::lengths(const hs_tensor* tensor, int64_t batch, int64_t max_length,
@@ -160,7 +171,8 @@ void zero_output(const hs_tensor* output, hs_stream stream) {
     if (output == nullptr || element_count(*output) == 0) return;
     const auto bytes = static_cast<size_t>(byte_count(*output));
     if (output->device_type == HS_DEVICE_CPU) {
-        // All-zero bits are +0.0 in IEEE float32 / float64 and 0 in the integer dtypes.
+        // All-zero bits are +0.0 in IEEE float32 / float64 (so 0 + 0i in the complex dtypes) and 0 in the integer
+        // dtypes.
         std::memset(output->data, 0, bytes);
         return;
     }

@@ -1,14 +1,14 @@
 // The op kit of the validating shims (native/src/api/*_api.cpp): what every op's shim does the same way.
 //
-//  - ArgumentSet: the op's tensors registered against its primary tensor ('u', 'wx', 'x'), which fixes the dtype and
-//    device of every float tensor. Each tensor is checked when it is registered (well formed, shape, dtype, device,
+//  - ArgumentSet: the op's tensors registered against its primary tensor ('u', 'wx', 'x', 'v'), which fixes the dtype
+//    family (real float or complex), the dtype and the device of every float tensor. Each tensor is checked when it is registered (well formed, shape, dtype, device,
 //    contiguous: the same messages for every op), with its role: input, output, in place (read and written, like a
 //    step's 'state') or scratch. finish() then checks the header's no-alias rule for every pair in which one side is
 //    written (int64 'lengths' included), and only after that reads the CPU 'lengths' values, so a call with a wrong
 //    view anywhere is refused before any of its memory is read.
 //  - check_flag / check_extent: 0/1 flags, and the sizes a kernel multiplies together (overflow-checked).
-//  - dispatch_float / launch: "run this typed body" once per shim; launch owns the CPU / CUDA choice, the
-//    float-only-on-CUDA rule, the device guard and the internal-error fallback that validation makes unreachable.
+//  - dispatch_float / dispatch_complex / launch: "run this typed body" once per shim; launch owns the CPU / CUDA
+//    choice, the single-precision-only-on-CUDA rule, the device guard and the internal-error fallback that validation makes unreachable.
 //  - zero_output / copy_output: the outputs of a problem with no step to run (T, L or Bt = 0), written here instead of
 //    by a kernel so that a zero-sized dimension next to a huge one never loops over the huge one.
 #pragma once
@@ -45,10 +45,12 @@ void check_extent(const std::vector<Extent>& extents, const std::string& source)
 
 class ArgumentSet {
 public:
-    // The primary float tensor: well formed, of `rank` (`shape_text` names its dimensions, "(Bt, Dm, L)"), float32
-    // or float64, on a device this build serves with that dtype (CUDA: float32 only, and only in a CUDA build, else
-    // HS_ERR_UNSUPPORTED), contiguous. It is an input.
-    ArgumentSet(const char* name, const hs_tensor* tensor, int32_t rank, const char* shape_text);
+    // The primary float tensor: well formed, of `rank` (`shape_text` names its dimensions, "(Bt, Dm, L)"), of the
+    // family's dtypes (float32 / float64 by default; complex64 / complex128), on a device this build serves with that
+    // dtype (CUDA: float32 or complex64 only, and only in a CUDA build, else HS_ERR_UNSUPPORTED), contiguous. It is
+    // an input.
+    ArgumentSet(const char* name, const hs_tensor* tensor, int32_t rank, const char* shape_text,
+                DtypeFamily family = DtypeFamily::RealFloat);
     ArgumentSet(const ArgumentSet&) = delete;
     ArgumentSet& operator=(const ArgumentSet&) = delete;
 
@@ -65,6 +67,12 @@ public:
     const hs_tensor& output(const char* name, const hs_tensor* tensor, const Shape& shape, const std::string& meaning);
     const hs_tensor* optional_output(const char* name, const hs_tensor* tensor, const Shape& shape,
                                      const std::string& meaning);
+    // Tensors of an explicit dtype (a complex op's real output and its real gradient: real_dtype_of(dtype())), on
+    // the primary's device.
+    const hs_tensor& input(const char* name, const hs_tensor* tensor, const Shape& shape, const std::string& meaning,
+                           int32_t dtype);
+    const hs_tensor& output(const char* name, const hs_tensor* tensor, const Shape& shape, const std::string& meaning,
+                            int32_t dtype);
     // The primary itself is written (the backward's 'dwx' standing in for a NULL 'wx').
     void primary_is_output();
     // Read and then overwritten by the call (the state of a step).
@@ -97,7 +105,7 @@ private:
     };
 
     const hs_tensor* add(const char* name, const hs_tensor* tensor, const Shape& shape, const std::string& meaning,
-                         Role role);
+                         Role role, int32_t dtype);
 
     const hs_tensor* primary_;
     const char* primary_name_;
@@ -121,6 +129,20 @@ void dispatch_float(int32_t dtype, Body&& body) {
     }
 }
 
+// Runs body(T{}) with T = float for complex64 and double for complex128: the kernels of complex tensors work on the
+// interleaved (re, im) pairs of their real type.
+template <typename Body>
+void dispatch_complex(int32_t dtype, Body&& body) {
+    if (dtype == HS_DTYPE_COMPLEX64) {
+        body(float{});
+    } else if (dtype == HS_DTYPE_COMPLEX128) {
+        body(double{});
+    } else {
+        throw Error(HS_ERR_INTERNAL, "complex dispatch reached for dtype " + dtype_name(dtype) +
+                                         ", which validation rejects");
+    }
+}
+
 // The CUDA launcher of an op for launch(): its address in a CUDA build, nullptr (never called) otherwise, so that a
 // shim names its launcher without an #if of its own.
 #if defined(HYBRIDSEQ_WITH_CUDA)
@@ -130,7 +152,8 @@ void dispatch_float(int32_t dtype, Body&& body) {
 #endif
 
 // Runs the backend for the primary's device: cpu(params) on the CPU; cuda(params, stream) on CUDA with the
-// primary's device current for the call (restored after), when `cuda` takes these params (float32 only). Anything
+// primary's device current for the call (restored after), when `cuda` takes these params (float32 only: the
+// single-precision member of either family). Anything
 // else is a dtype or build that validation refuses, hence HS_ERR_INTERNAL.
 template <typename Params, typename CudaLauncher>
 void launch(const hs_tensor& primary, const Params& params, void (*cpu)(const Params&), CudaLauncher cuda,

@@ -36,6 +36,8 @@ std::string dtype_name(int32_t dtype) {
         case HS_DTYPE_FLOAT64: return "float64";
         case HS_DTYPE_INT32: return "int32";
         case HS_DTYPE_INT64: return "int64";
+        case HS_DTYPE_COMPLEX64: return "complex64";
+        case HS_DTYPE_COMPLEX128: return "complex128";
         default: return "unknown dtype " + std::to_string(dtype);
     }
 }
@@ -86,8 +88,9 @@ void check_tensor_header(const char* name, const hs_tensor& tensor) {
         throw_invalid(arg + " must have rank in [0, " + std::to_string(HS_MAX_RANK) + "], got rank " +
                       std::to_string(tensor.rank));
     }
-    if (tensor.dtype < HS_DTYPE_FLOAT32 || tensor.dtype > HS_DTYPE_INT64) {
-        throw_invalid(arg + " must have an hs_dtype in [0, 3], got " + std::to_string(tensor.dtype));
+    if (tensor.dtype < HS_DTYPE_FLOAT32 || tensor.dtype > HS_DTYPE_COMPLEX128) {
+        throw_invalid(arg + " must have an hs_dtype in [0, " + std::to_string(HS_DTYPE_COMPLEX128) + "], got " +
+                      std::to_string(tensor.dtype));
     }
     if (tensor.device_type == HS_DEVICE_CPU) {
         if (tensor.device_index != 0) {
@@ -128,8 +131,11 @@ void check_shape(const char* name, const hs_tensor& tensor, const std::vector<in
     bool equal = tensor.rank == static_cast<int32_t>(expected.size());
     for (int32_t i = 0; equal && i < tensor.rank; ++i) equal = tensor.sizes[i] == expected[static_cast<size_t>(i)];
     if (!equal) {
+        // A complex tensor's shape is stated with its dtype ("(4, 8) complex64"), so that a shape that differs by a
+        // trailing 2 reads as what it is: a real view of (re, im) pairs, or a complex one.
+        const std::string dtype_suffix = is_complex_dtype(tensor.dtype) ? " " + dtype_name(tensor.dtype) : "";
         throw_invalid(std::string("argument '") + name + "' must have shape " + shape_string(expected) +
-                      (meaning.empty() ? "" : " " + meaning) + ", got " + shape_string(tensor));
+                      (meaning.empty() ? "" : " " + meaning) + ", got " + shape_string(tensor) + dtype_suffix);
     }
 }
 
@@ -166,26 +172,68 @@ void check_same_device(const char* name, const hs_tensor& tensor, const hs_tenso
     }
 }
 
-void check_primary_float(const char* name, const hs_tensor& tensor, int32_t rank, const char* shape_text) {
+bool is_complex_dtype(int32_t dtype) { return dtype == HS_DTYPE_COMPLEX64 || dtype == HS_DTYPE_COMPLEX128; }
+
+int32_t real_dtype_of(int32_t dtype) {
+    switch (dtype) {
+        case HS_DTYPE_COMPLEX64: return HS_DTYPE_FLOAT32;
+        case HS_DTYPE_COMPLEX128: return HS_DTYPE_FLOAT64;
+        default: return dtype;
+    }
+}
+
+std::string family_text(DtypeFamily family) {
+    return family == DtypeFamily::Complex ? "complex64 or complex128" : "float32 or float64";
+}
+
+namespace {
+
+int32_t single_precision_of(DtypeFamily family) {
+    return family == DtypeFamily::Complex ? HS_DTYPE_COMPLEX64 : HS_DTYPE_FLOAT32;
+}
+
+bool in_family(int32_t dtype, DtypeFamily family) {
+    return family == DtypeFamily::Complex ? is_complex_dtype(dtype)
+                                          : dtype == HS_DTYPE_FLOAT32 || dtype == HS_DTYPE_FLOAT64;
+}
+
+}  // namespace
+
+void check_primary(const char* name, const hs_tensor& tensor, int32_t rank, const char* shape_text,
+                   DtypeFamily family) {
     check_tensor_header(name, tensor);
+    const bool pairs_of_reals = family == DtypeFamily::Complex && !is_complex_dtype(tensor.dtype) &&
+                                tensor.rank == rank + 1 && tensor.sizes[rank] == 2;
+    if (pairs_of_reals) {
+        throw_invalid(arg(name) + " must be a complex tensor " + shape_text + " of dtype " + family_text(family) +
+                      ", got " + shape_string(tensor) + " " + dtype_name(tensor.dtype) +
+                      ": pass the complex view of the (re, im) pairs (view_as_complex), not the pairs");
+    }
     if (tensor.rank != rank) {
         throw_invalid(arg(name) + " must have rank " + std::to_string(rank) + " " + shape_text + ", got rank " +
-                      std::to_string(tensor.rank) + " with shape " + shape_string(tensor));
+                      std::to_string(tensor.rank) + " with shape " + shape_string(tensor) +
+                      (is_complex_dtype(tensor.dtype) ? " " + dtype_name(tensor.dtype) : ""));
     }
-    if (tensor.dtype != HS_DTYPE_FLOAT32 && tensor.dtype != HS_DTYPE_FLOAT64) {
-        throw_invalid(arg(name) + " must have dtype float32 or float64, got " + dtype_name(tensor.dtype));
+    if (!in_family(tensor.dtype, family)) {
+        throw_invalid(arg(name) + " must have dtype " + family_text(family) + ", got " + dtype_name(tensor.dtype));
     }
     if (tensor.device_type == HS_DEVICE_CUDA) {
 #if !defined(HYBRIDSEQ_WITH_CUDA)
         throw_unsupported(arg(name) + " is on " + device_string(tensor.device_type, tensor.device_index) +
                           ", but this HybridSeq library was built without CUDA; pass CPU tensors or use a CUDA build");
 #endif
-        if (tensor.dtype != HS_DTYPE_FLOAT32) {
-            throw_unsupported(arg(name) + " is float64 on " + device_string(tensor.device_type, tensor.device_index) +
-                              ": the CUDA kernels support float32 only (float64 runs on the CPU)");
+        const int32_t single = single_precision_of(family);
+        if (tensor.dtype != single) {
+            throw_unsupported(arg(name) + " is " + dtype_name(tensor.dtype) + " on " +
+                              device_string(tensor.device_type, tensor.device_index) + ": the CUDA kernels support " +
+                              dtype_name(single) + " only (" + dtype_name(tensor.dtype) + " runs on the CPU)");
         }
     }
     check_contiguous(name, tensor);
+}
+
+void check_primary_float(const char* name, const hs_tensor& tensor, int32_t rank, const char* shape_text) {
+    check_primary(name, tensor, rank, shape_text, DtypeFamily::RealFloat);
 }
 
 void check_float_like(const char* name, const hs_tensor& tensor, const std::vector<int64_t>& shape,
@@ -197,12 +245,27 @@ void check_float_like(const char* name, const hs_tensor& tensor, const std::vect
     check_contiguous(name, tensor);
 }
 
+void check_float_like(const char* name, const hs_tensor& tensor, const std::vector<int64_t>& shape,
+                      const std::string& meaning, const hs_tensor& reference, const char* reference_name,
+                      int32_t dtype) {
+    check_tensor_header(name, tensor);
+    check_shape(name, tensor, shape, meaning);
+    check_dtype(name, tensor, dtype,
+                dtype == reference.dtype ? std::string("like '") + reference_name + "'"
+                                         : std::string("(the real dtype of '") + reference_name + "', " +
+                                               dtype_name(reference.dtype) + ")");
+    check_same_device(name, tensor, reference, reference_name);
+    check_contiguous(name, tensor);
+}
+
 int64_t dtype_bytes(int32_t dtype) {
     switch (dtype) {
         case HS_DTYPE_FLOAT32:
         case HS_DTYPE_INT32: return 4;
         case HS_DTYPE_FLOAT64:
-        case HS_DTYPE_INT64: return 8;
+        case HS_DTYPE_INT64:
+        case HS_DTYPE_COMPLEX64: return 8;
+        case HS_DTYPE_COMPLEX128: return 16;
         default: return 0;
     }
 }

@@ -20,7 +20,7 @@ const hs_tensor& require(const char* name, const hs_tensor* tensor);
 // "(2, 8, 129)" for sizes {2, 8, 129}.
 std::string shape_string(const std::vector<int64_t>& sizes);
 std::string shape_string(const hs_tensor& tensor);
-// "float32", "int64", or "unknown dtype 7".
+// "float32", "int64", "complex64", or "unknown dtype 7".
 std::string dtype_name(int32_t dtype);
 // "cpu" or "cuda:1".
 std::string device_string(int32_t device_type, int32_t device_index);
@@ -53,7 +53,8 @@ void check_dtype(const char* name, const hs_tensor& tensor, int32_t expected_dty
 void check_same_device(const char* name, const hs_tensor& tensor, const hs_tensor& reference,
                        const char* reference_name);
 
-// Bytes per element of a dtype (float32, float64, int32, int64); 0 for an unknown one.
+// Bytes per element of a dtype (float32, float64, int32, int64; complex64 = 8, complex128 = 16); 0 for an unknown
+// one.
 int64_t dtype_bytes(int32_t dtype);
 
 // An output must not share memory with another argument (kernels read inputs while they write, and two outputs
@@ -73,14 +74,36 @@ T* mutable_data_of(const hs_tensor* tensor) {
     return tensor == nullptr ? nullptr : static_cast<T*>(tensor->data);
 }
 
-// The tensor that decides an op's dtype and device ('u' of the scan, 'wx' of the recurrence): well formed, of
-// `rank` (`shape_text` names its dimensions in the message), float32 or float64, on a device this build serves
-// with that dtype (CUDA: float32 only, and only in a CUDA build: HS_ERR_UNSUPPORTED otherwise), contiguous.
+// The dtype families an op's float tensors come in. A family has a single-precision and a double-precision member;
+// CUDA kernels serve the single-precision one only.
+enum class DtypeFamily {
+    RealFloat,  // float32, float64
+    Complex     // complex64, complex128 (interleaved re, im)
+};
+
+bool is_complex_dtype(int32_t dtype);
+// The dtype of the real and imaginary parts (float32 for complex64, float64 for complex128); a real dtype itself.
+int32_t real_dtype_of(int32_t dtype);
+// "float32 or float64", "complex64 or complex128".
+std::string family_text(DtypeFamily family);
+
+// The tensor that decides an op's dtype and device ('u' of the scan, 'wx' of the recurrence, 'v' of the S4
+// kernels): well formed, of `rank` (`shape_text` names its dimensions in the message), of the family's dtypes, on a
+// device this build serves with that dtype (CUDA: the family's single-precision dtype only, and only in a CUDA build:
+// HS_ERR_UNSUPPORTED otherwise), contiguous. A real tensor offered where a complex one belongs, with a trailing
+// dimension of 2, is told to pass a complex view instead of (re, im) pairs.
+void check_primary(const char* name, const hs_tensor& tensor, int32_t rank, const char* shape_text,
+                   DtypeFamily family);
+// check_primary with DtypeFamily::RealFloat: the primary of every op before the S4 kernels.
 void check_primary_float(const char* name, const hs_tensor& tensor, int32_t rank, const char* shape_text);
 
 // A float tensor with `shape` that agrees with `reference` (called `reference_name`) in dtype and device and is
 // contiguous.
 void check_float_like(const char* name, const hs_tensor& tensor, const std::vector<int64_t>& shape,
                       const std::string& meaning, const hs_tensor& reference, const char* reference_name);
+// The same with an explicit `dtype` (the real dtype of a complex reference: a real output of a complex op).
+void check_float_like(const char* name, const hs_tensor& tensor, const std::vector<int64_t>& shape,
+                      const std::string& meaning, const hs_tensor& reference, const char* reference_name,
+                      int32_t dtype);
 
 }  // namespace hs

@@ -7,6 +7,7 @@ using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
+using HybridSeq.Models.StateSpace;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
 using HybridSeq.Models.Tasks.Synthetic;
@@ -32,7 +33,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: mamba, lstm, gru, slstm, tcn, wavenet or tcnca (token tasks, adding, copy-memory), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers), tcn (adding, copy-memory).")]
+        [Description("Model family: mamba, lstm, gru, slstm, tcn, wavenet, tcnca, s4d, s4 or lssl (token tasks), mamba, lstm, gru, slstm, tcn, wavenet or tcnca (adding, copy-memory, listops), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks, listops), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers), tcn (adding, copy-memory).")]
         public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]
@@ -60,7 +61,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public bool Overwrite { get; init; }
 
         [CommandOption("--layers <N>")]
-        [Description("Layers (Mamba blocks, stacked RNN layers, ptrnet's encoder LSTM layers). Default: 2 (ptrnet: 1).")]
+        [Description("Layers (Mamba blocks, stacked RNN layers, S4 / S4D / LSSL residual blocks, ptrnet's encoder LSTM layers). Default: 2 (ptrnet: 1).")]
         public int? Layers { get; init; }
 
         [CommandOption("--d-model <N>")]
@@ -68,7 +69,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? DModel { get; init; }
 
         [CommandOption("--d-state <N>")]
-        [Description("mamba only: SSM state size N. Default: 16.")]
+        [Description("mamba, s4d, s4, lssl: SSM state size N (even for s4d and s4). Default: 16 (mamba), 64 (s4d), 32 (s4, lssl).")]
         public int? DState { get; init; }
 
         [CommandOption("--heads <N>")]
@@ -164,7 +165,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? KernelSize { get; init; }
 
         [CommandOption("--dropout <P>")]
-        [Description("tcn, wavenet, tcnca only: dropout after each convolution in training, in [0, 1). Default: 0.")]
+        [Description("tcn, wavenet, tcnca only: dropout after each convolution in training, in [[0, 1). Default: 0.")]
         public double? Dropout { get; init; }
 
         [CommandOption("--chunk-size <N>")]
@@ -273,7 +274,10 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 (EarlyStop is null or > 0, $"--early-stop must be a positive percentage, got {EarlyStop}."),
                 (Target is null || !TaskRegistry.Get(task).Default.Metrics[0].IsFraction || Target is >= 0 and <= 100,
                     $"--target must be a percentage in [0, 100], got {Target}."),
-                (DState is null || family == ModelFamilies.Mamba, $"--d-state applies to the mamba family only, not {family}."),
+                (DState is null || family is ModelFamilies.Mamba or ModelFamilies.S4D or ModelFamilies.S4 or ModelFamilies.Lssl,
+                    $"--d-state applies to the state-space families (mamba, s4d, s4, lssl) only, not {family}."),
+                (DState is null || DState % 2 == 0 || family is not (ModelFamilies.S4D or ModelFamilies.S4),
+                    $"--d-state must be even for {family} (N/2 conjugate pairs), got {DState}."),
                 (Heads is null || family is ModelFamilies.Lstm or ModelFamilies.Gru or ModelFamilies.Slstm or ModelFamilies.TcnCa,
                     $"--heads applies to the recurrent families (lstm, gru, slstm) and tcnca, not {family}."),
                 (Length is null || task is AddingTask.TaskName or CopyMemoryTask.TaskName,
@@ -505,6 +509,12 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     Layers = Layers ?? mamba.Layers,
                     StateDimension = DState ?? mamba.StateDimension,
                 },
+                StateSpaceConfig stateSpace => stateSpace with
+                {
+                    ModelDimension = DModel ?? stateSpace.ModelDimension,
+                    Layers = Layers ?? stateSpace.Layers,
+                    StateDimension = DState ?? stateSpace.StateDimension,
+                },
                 RecurrentConfig recurrent => recurrent with
                 {
                     ModelDimension = DModel ?? recurrent.ModelDimension,
@@ -711,6 +721,9 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             $"{f.Backbone} forecaster: {f.Layers} layer(s), width {f.ModelDimension}, {f.Lags} lags -> {f.Horizon} step(s)",
         MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",
         RecurrentConfig r => $"{r.Family}: {r.Layers} layers, hidden {r.ModelDimension}, {r.Heads} head(s)",
+        StateSpaceConfig s => s.Kind == StateSpaceKind.S4D
+            ? $"s4d: {s.Layers} layers, d_model {s.ModelDimension}, N {s.StateDimension}, S4D-{s.Init}, {s.Discretization.ToString().ToUpperInvariant()}"
+            : $"{s.Family}: {s.Layers} layers, d_model {s.ModelDimension}, N {s.StateDimension}, bilinear",
         Seq2SeqConfig q =>
             $"seq2seq: {q.Cell.ToString().ToLowerInvariant()} encoder and decoder, {q.Layers} layers, hidden {q.HiddenSize}, embedding {q.EmbeddingDimension}, attention {q.Attention.ToString().ToLowerInvariant()}, source {(q.ReverseSource ? "reversed" : "in order")}",
         PointerNetworkConfig { Encoder: PointerEncoder.Lstm } p =>
@@ -723,6 +736,8 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     internal static string Describe(BackboneConfig n) => n.Family switch
     {
         ModelFamilies.Mamba => $"mamba: {n.Layers} layers, d_model {n.ModelDimension}, N {n.StateDimension}",
+        ModelFamilies.S4D or ModelFamilies.S4 or ModelFamilies.Lssl =>
+            $"{n.Family}: {n.Layers} layers, d_model {n.ModelDimension}, N {n.StateDimension}",
         BackboneConfig.Tcn => $"tcn: {n.Layers} levels of temporal blocks, {n.ModelDimension} channels, kernel {n.KernelSize}, dropout {n.Dropout}, receptive field {n.ReceptiveField}",
         BackboneConfig.WaveNet => $"wavenet: {n.Layers} gated layers, {n.ModelDimension} channels, kernel {n.KernelSize}, dilation cycle {(n.DilationCycle == 0 ? "none" : n.DilationCycle.ToString(CultureInfo.InvariantCulture))}, receptive field {n.ReceptiveField}",
         BackboneConfig.TcnCa => $"tcnca: {n.Layers} layers, width {n.ModelDimension}, kernel {n.KernelSize}, {n.Heads} heads, chunk {n.ChunkSize}, receptive field up to {n.ReceptiveField}",

@@ -13,7 +13,9 @@ public static unsafe class TensorView
 {
     /// <summary>The view of <paramref name="tensor"/>: data = storage base + storage_offset * element size, sizes and
     /// strides in elements, dtype, device. <paramref name="argumentName"/> names the tensor in error messages.
-    /// Supported dtypes: float32, float64, int32, int64; devices: CPU, CUDA; rank at most HS_MAX_RANK.</summary>
+    /// Supported dtypes: float32, float64, int32, int64, complex64, complex128 (TorchSharp's ComplexFloat32 /
+    /// ComplexFloat64: interleaved re, im, sizes and strides still in elements); devices: CPU, CUDA; rank at most
+    /// HS_MAX_RANK.</summary>
     public static hs_tensor Of(Tensor tensor, string argumentName)
     {
         ArgumentNullException.ThrowIfNull(tensor, argumentName);
@@ -60,8 +62,11 @@ public static unsafe class TensorView
         ScalarType.Float64 => hs_dtype.HS_DTYPE_FLOAT64,
         ScalarType.Int32 => hs_dtype.HS_DTYPE_INT32,
         ScalarType.Int64 => hs_dtype.HS_DTYPE_INT64,
+        ScalarType.ComplexFloat32 => hs_dtype.HS_DTYPE_COMPLEX64,
+        ScalarType.ComplexFloat64 => hs_dtype.HS_DTYPE_COMPLEX128,
         _ => throw new ArgumentException(
-            $"{argumentName}: expected dtype float32, float64, int32 or int64, got {tensor.dtype}.", argumentName),
+            $"{argumentName}: expected dtype float32, float64, int32, int64, complex64 or complex128, got " +
+            $"{tensor.dtype}.", argumentName),
     };
 
     // storage<T>() converts (copies) when T does not match the dtype, so the dtype decides T here; the storage
@@ -74,6 +79,8 @@ public static unsafe class TensorView
             ScalarType.Float64 => StorageBase<double>(tensor),
             ScalarType.Int32 => StorageBase<int>(tensor),
             ScalarType.Int64 => StorageBase<long>(tensor),
+            ScalarType.ComplexFloat32 => ComplexStorageBase<float>(tensor),
+            ScalarType.ComplexFloat64 => ComplexStorageBase<double>(tensor),
             _ => throw new InvalidOperationException($"unreachable: dtype {tensor.dtype} passed DTypeOf"),
         };
         return storageBase + (nint)(tensor.storage_offset() * tensor.element_size());
@@ -83,6 +90,14 @@ public static unsafe class TensorView
     {
         using var storage = tensor.storage<T>();
         return storage.data_ptr();
+    }
+
+    // A complex tensor's storage through its real view (view_as_real shares the allocation, as pairs of T), since
+    // storage<T>() takes a real element type; the offset stays the complex tensor's own.
+    private static IntPtr ComplexStorageBase<T>(Tensor tensor) where T : unmanaged
+    {
+        using Tensor pairs = torch.view_as_real(tensor);
+        return StorageBase<T>(pairs);
     }
 
     internal static string ShapeText(Tensor tensor) => "(" + string.Join(", ", tensor.shape) + ")";

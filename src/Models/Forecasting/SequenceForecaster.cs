@@ -1,6 +1,7 @@
 using HybridSeq.Models.Layers;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.StateSpace;
 using HybridSeq.Models.Tasks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -19,7 +20,7 @@ namespace HybridSeq.Models.Forecasting;
 /// <param name="Outputs">Q: forecasts per step (1, or the number of quantile levels).</param>
 /// <param name="ModelDimension">Width of the backbone (the RNN's hidden size, Mamba's d_model).</param>
 /// <param name="Layers">Stacked layers of the backbone (tcn: levels, at least as many as cover the lags).</param>
-/// <param name="StateDimension">mamba only: the SSM state size N.</param>
+/// <param name="StateDimension">mamba and s4d: the SSM state size N (even for s4d).</param>
 public sealed record SequenceForecasterConfig(
     string Backbone,
     int Lags,
@@ -31,7 +32,7 @@ public sealed record SequenceForecasterConfig(
     int StateDimension = 16) : IModelConfig
 {
     public static IReadOnlyList<string> Backbones { get; } =
-        [ModelFamilies.Lstm, ModelFamilies.Gru, ModelFamilies.Slstm, ModelFamilies.Mamba, ModelFamilies.Tcn];
+        [ModelFamilies.Lstm, ModelFamilies.Gru, ModelFamilies.Slstm, ModelFamilies.Mamba, ModelFamilies.Tcn, ModelFamilies.S4D];
 
     [System.Text.Json.Serialization.JsonIgnore] public string Family => Backbone;
 
@@ -47,6 +48,8 @@ public sealed record SequenceForecasterConfig(
         Require(ModelDimension >= 1, ModelDimension, nameof(ModelDimension));
         Require(Layers >= 1, Layers, nameof(Layers));
         Require(StateDimension >= 1, StateDimension, nameof(StateDimension));
+        Require(Backbone != ModelFamilies.S4D || StateDimension % 2 == 0, StateDimension, nameof(StateDimension),
+            "even for s4d (N/2 conjugate pairs)");
     }
 
     public void ValidateFor(ITask task) => ForecastModel.RequireShape(Backbone, Lags, Horizon, Covariates, Outputs, task);
@@ -74,6 +77,7 @@ public sealed class SequenceForecaster : ForecastModel
     private readonly ModuleList<MambaResidualLayer>? layers;
     private readonly RMSNorm? norm_f;
     private readonly SequenceBackbone? backbone;
+    private readonly StateSpaceStack? ssm;
     private readonly Linear head;
 
     public override IModelConfig Config => config;
@@ -99,6 +103,10 @@ public sealed class SequenceForecaster : ForecastModel
             case ModelFamilies.Tcn:
                 backbone = SequenceBackbones.Create(TcnBackbone(config), "backbone");
                 break;
+            case ModelFamilies.S4D:
+                ssm = new StateSpaceStack("ssm", new StateSpaceConfig(StateSpaceKind.S4D, VocabularySize: 1,
+                    ModelDimension: d, Layers: config.Layers, StateDimension: config.StateDimension));
+                break;
             default:
                 var mamba = new MambaConfig(VocabularySize: 1, ModelDimension: d, Layers: config.Layers,
                     StateDimension: config.StateDimension);
@@ -121,6 +129,10 @@ public sealed class SequenceForecaster : ForecastModel
         else if (backbone is not null)
         {
             hidden = backbone.forward(hidden);
+        }
+        else if (ssm is not null)
+        {
+            hidden = ssm.forward(hidden);
         }
         else
         {

@@ -21,15 +21,15 @@ public sealed class ModelFamiliesTests
     public void TheRegistryListsTheFamiliesWithTheTaskKindsTheyRead()
     {
         Assert.That(ModelFamilies.All.Select(f => f.Name),
-            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "seq2seq", "arnet", "ptrnet", "rpw", "tcn", "wavenet", "tcnca" }));
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "seq2seq", "arnet", "ptrnet", "rpw", "tcn", "wavenet", "tcnca", "s4d", "s4", "lssl" }));
         Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Tokens)).Select(f => f.Name),
-            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "tcn", "wavenet", "tcnca" }));
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "tcn", "wavenet", "tcnca", "s4d", "s4", "lssl" }));
         Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Regression)).Select(f => f.Name),
-            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "tcn", "wavenet", "tcnca" }));
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "tcn", "wavenet", "tcnca", "s4d", "s4", "lssl" }));
         Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Classification)).Select(f => f.Name),
-            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "tcn", "wavenet", "tcnca" }));
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "tcn", "wavenet", "tcnca", "s4d", "s4", "lssl" }));
         Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Forecasting)).Select(f => f.Name),
-            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "arnet", "tcn" }));
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "arnet", "tcn", "s4d" }));
         Assert.That(ModelFamilies.Get("seq2seq").TaskKinds, Is.EqualTo(new[] { TaskKinds.Seq2Seq }));
         Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Pointer)).Select(f => f.Name),
             Is.EqualTo(new[] { "ptrnet", "rpw" }));

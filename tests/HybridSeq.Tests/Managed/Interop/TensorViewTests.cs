@@ -51,6 +51,35 @@ public sealed unsafe class TensorViewTests
         GC.KeepAlive(t);
     }
 
+    [TestCase(ScalarType.ComplexFloat32, hs_dtype.HS_DTYPE_COMPLEX64)]
+    [TestCase(ScalarType.ComplexFloat64, hs_dtype.HS_DTYPE_COMPLEX128)]
+    public void ComplexDTypesMapWithStridesInElementsAndPointAtTheSameMemory(ScalarType dtype, hs_dtype expected)
+    {
+        Tensor whole = torch.zeros([4, 6], dtype: dtype);
+        Tensor slice = whole[1..3, 2..5];
+        hs_tensor view = TensorView.Of(slice, "slice");
+        hs_tensor wholeView = TensorView.Of(whole, "whole");
+        Assert.That(view.dtype, Is.EqualTo((int)expected));
+        // Strides count complex elements; the byte offset is 8 elements of 2 reals each.
+        Assert.That(new[] { view.strides[0], view.strides[1] }, Is.EqualTo(new long[] { 6, 1 }));
+        Assert.That((long)view.data - (long)wholeView.data, Is.EqualTo(8 * slice.element_size()));
+        // Write re and im through the view; TorchSharp must see the element (1, 2) = 3 - 4i.
+        if (dtype == ScalarType.ComplexFloat32)
+        {
+            ((float*)view.data)[0] = 3;
+            ((float*)view.data)[1] = -4;
+        }
+        else
+        {
+            ((double*)view.data)[0] = 3;
+            ((double*)view.data)[1] = -4;
+        }
+        Tensor element = torch.view_as_real(whole[1, 2]).to(ScalarType.Float64);
+        Assert.That(element[0].item<double>(), Is.EqualTo(3.0));
+        Assert.That(element[1].item<double>(), Is.EqualTo(-4.0));
+        GC.KeepAlive(whole);
+    }
+
     [TestCase(ScalarType.Float16)]
     [TestCase(ScalarType.Int8)]
     [TestCase(ScalarType.BFloat16)]

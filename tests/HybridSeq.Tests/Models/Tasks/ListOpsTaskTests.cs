@@ -215,6 +215,7 @@ public sealed class ListOpsTaskTests
     [TestCase("mamba")]
     [TestCase("lstm")]
     [TestCase("tcn")]
+    [TestCase("s4d")]
     public void APaddedBatchClassifiesEveryExpressionAsItWouldAlone(string family)
     {
         var task = new ListOpsTask(MinLength: 4, MaxLength: 24, MaxDepth: 4, MaxArguments: 3);
