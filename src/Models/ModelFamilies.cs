@@ -1,10 +1,12 @@
 using System.Text.Json;
 using HybridSeq.Managed;
+using HybridSeq.Models.Convolutional;
 using HybridSeq.Models.Forecasting;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
+using HybridSeq.Models.StateSpace;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
 
@@ -44,19 +46,32 @@ public static class ModelFamilies
     public const string Slstm = "slstm";
     public const string Seq2Seq = Seq2SeqConfig.FamilyName;
     public const string ArNet = ArNetConfig.FamilyName;
+    public const string Tcn = BackboneConfig.Tcn;
+    public const string WaveNet = BackboneConfig.WaveNet;
+    public const string TcnCa = BackboneConfig.TcnCa;
+    public const string S4D = "s4d";
+    public const string S4 = "s4";
+    public const string Lssl = "lssl";
 
     /// <summary>Every family, in the order the CLI lists them.</summary>
     public static IReadOnlyList<ModelFamily> All { get; } =
     [
         new(Mamba, "Mamba-1: selective state-space blocks (in_proj, causal conv, selective scan, gate), pre-norm residual",
-            [TaskKinds.Tokens, TaskKinds.Forecasting],
-            task => task is IForecastTask forecast
-                ? SequenceForecasterConfig.For(Mamba, forecast)
-                : new MambaConfig(VocabularyOf(task)),
-            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<MambaConfig>(),
-            config => config is SequenceForecasterConfig forecaster
-                ? new SequenceForecaster(forecaster)
-                : new MambaLanguageModel(Expect<MambaConfig>(config, Mamba))),
+            [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Regression, TaskKinds.Classification],
+            task => task switch
+            {
+                IForecastTask forecast => SequenceForecasterConfig.For(Mamba, forecast),
+                IBackboneTask backboneTask => SequenceModelConfig.For(Mamba, backboneTask),
+                _ => new MambaConfig(VocabularyOf(task)),
+            },
+            json => IsSequenceModel(json) ? json.Deserialize<SequenceModelConfig>()
+                : IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<MambaConfig>(),
+            config => config switch
+            {
+                SequenceForecasterConfig forecaster => new SequenceForecaster(forecaster),
+                SequenceModelConfig sequence => new SequenceModel(sequence),
+                _ => new MambaLanguageModel(Expect<MambaConfig>(config, Mamba)),
+            }),
         Recurrent(Lstm, RnnCell.Lstm, "LSTM on the fused recurrence (nn.LSTM's equations)", heads: 1),
         Recurrent(Gru, RnnCell.Gru, "GRU on the fused recurrence (nn.GRU's equations)", heads: 1),
         Recurrent(Slstm, RnnCell.Slstm, "xLSTM's sLSTM (exponential gating, normaliser and stabiliser), 4 heads", heads: 4),
@@ -78,6 +93,21 @@ public static class ModelFamilies
             "Pointer network (Vinyals et al. 2015): LSTM encoder over the elements in order, LSTM decoder whose additive attention points at them"),
         PointerFamily(PointerNetwork.RpwFamily, PointerEncoder.ReadProcessWrite,
             "Read-process-write (Vinyals et al. 2016): per-element embedding, P steps of an input-less LSTM attending over the set (order invariant), pointer decoder"),
+        Convolutional(Tcn, "TCN (Bai, Kolter and Koltun 2018): temporal blocks of two weight-normalised dilated causal convolutions, ReLU, dropout, residual; dilation doubling per level",
+            forecasts: true),
+        Convolutional(WaveNet, "WaveNet-style stack: gated tanh x sigmoid dilated causal convolutions, residual and skip 1x1 convolutions, dilation cycles",
+            forecasts: false),
+        Convolutional(TcnCa, "TCNCA: dilated convolutional mixing feeding gated softmax attention within fixed-size chunks",
+            forecasts: false),
+        StateSpace(S4D, StateSpaceKind.S4D,
+            "S4D (Gu et al. 2022): diagonal SSM layers (S4D-Lin, ZOH, Vandermonde kernel, FFT convolution) in a residual stack",
+            forecasts: true),
+        StateSpace(S4, StateSpaceKind.S4,
+            "S4 (Gu, Goel, Re 2022): DPLR SSM layers from HiPPO-LegS (Cauchy kernel + Woodbury, FFT convolution) in a residual stack",
+            forecasts: false),
+        StateSpace(Lssl, StateSpaceKind.Lssl,
+            "LSSL (Gu et al. 2021): dense HiPPO-LegS SSM layers (fixed A, learned step, Krylov kernel) in a residual stack",
+            forecasts: false),
     ];
 
     /// <summary>The family called <paramref name="name"/>; an <see cref="ArgumentException"/> listing the names
@@ -145,19 +175,81 @@ public static class ModelFamilies
 
     private static ModelFamily Recurrent(string name, RnnCell cell, string description, int heads) =>
         new(name, description + ", embedding + RMSNorm + tied head",
-            [TaskKinds.Tokens, TaskKinds.Forecasting],
-            task => task is IForecastTask forecast
-                ? SequenceForecasterConfig.For(name, forecast)
-                : new RecurrentConfig(cell, VocabularyOf(task), Heads: heads),
-            json => IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<RecurrentConfig>(),
-            config => config is SequenceForecasterConfig forecaster
-                ? new SequenceForecaster(forecaster)
-                : new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)));
+            [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Regression, TaskKinds.Classification],
+            task => task switch
+            {
+                IForecastTask forecast => SequenceForecasterConfig.For(name, forecast),
+                IBackboneTask backboneTask => SequenceModelConfig.For(name, backboneTask),
+                _ => new RecurrentConfig(cell, VocabularyOf(task), Heads: heads),
+            },
+            json => IsSequenceModel(json) ? json.Deserialize<SequenceModelConfig>()
+                : IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<RecurrentConfig>(),
+            config => config switch
+            {
+                SequenceForecasterConfig forecaster => new SequenceForecaster(forecaster),
+                SequenceModelConfig sequence => new SequenceModel(sequence),
+                _ => new RecurrentLanguageModel(Expect<RecurrentConfig>(config, name)),
+            });
+
+    /// <summary>A convolutional family: a <see cref="ConvLanguageModel"/> on token tasks, the backbone + head wiring
+    /// (<see cref="SequenceModel"/>) on regression and classification tasks, and (tcn) a forecaster.</summary>
+    private static ModelFamily Convolutional(string name, string description, bool forecasts) =>
+        new(name, description,
+            forecasts
+                ? [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Regression, TaskKinds.Classification]
+                : [TaskKinds.Tokens, TaskKinds.Regression, TaskKinds.Classification],
+            task => task switch
+            {
+                IForecastTask forecast when forecasts => SequenceForecasterConfig.For(name, forecast),
+                IBackboneTask backboneTask => SequenceModelConfig.For(name, backboneTask),
+                ISequenceTask tokens => new ConvLanguageModelConfig(tokens.VocabularySize,
+                    BackboneConfig.For(name, tokens.EvaluationLengths.Max())),
+                _ => throw new ArgumentException(
+                    $"task: a {name} model reads token, regression and classification tasks{(forecasts ? " and forecasting tasks" : "")}, got {task.Name} (kind {task.Kind}).",
+                    nameof(task)),
+            },
+            json => IsSequenceModel(json) ? json.Deserialize<SequenceModelConfig>()
+                : IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>() : json.Deserialize<ConvLanguageModelConfig>(),
+            config => config switch
+            {
+                SequenceForecasterConfig forecaster => new SequenceForecaster(forecaster),
+                SequenceModelConfig sequence => new SequenceModel(sequence),
+                _ => new ConvLanguageModel(Expect<ConvLanguageModelConfig>(config, name)),
+            });
+
+    private static ModelFamily StateSpace(string name, StateSpaceKind kind, string description, bool forecasts) =>
+        new(name, description + ", embedding + tied head",
+            forecasts
+                ? [TaskKinds.Tokens, TaskKinds.Forecasting, TaskKinds.Regression, TaskKinds.Classification]
+                : [TaskKinds.Tokens, TaskKinds.Regression, TaskKinds.Classification],
+            task => task switch
+            {
+                IForecastTask forecast when forecasts => SequenceForecasterConfig.For(name, forecast),
+                IBackboneTask backboneTask => SequenceModelConfig.For(name, backboneTask),
+                _ => StateSpaceConfig.For(kind, VocabularyOf(task)),
+            },
+            json => IsSequenceModel(json) ? json.Deserialize<SequenceModelConfig>()
+                : forecasts && IsForecaster(json) ? json.Deserialize<SequenceForecasterConfig>()
+                : json.Deserialize<StateSpaceConfig>(),
+            config => config switch
+            {
+                SequenceForecasterConfig forecaster when forecasts => new SequenceForecaster(forecaster),
+                SequenceModelConfig sequence => new SequenceModel(sequence),
+                _ => new StateSpaceLanguageModel(ExpectKind(Expect<StateSpaceConfig>(config, name), kind, name)),
+            });
+
+    private static StateSpaceConfig ExpectKind(StateSpaceConfig config, StateSpaceKind kind, string family) =>
+        config.Kind == kind ? config : throw new ArgumentException(
+            $"config: the {family} family expects a StateSpaceConfig of kind {kind}, got kind {config.Kind}.", nameof(config));
 
     /// <summary>Whether a config's JSON is a <see cref="SequenceForecasterConfig"/> (the sequence families store
     /// either a language-model config or a forecaster config).</summary>
     private static bool IsForecaster(JsonElement json) =>
         json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceForecasterConfig.Backbone), out _);
+
+    /// <summary>Whether a config's JSON is a <see cref="SequenceModelConfig"/> (the backbone + head wiring).</summary>
+    private static bool IsSequenceModel(JsonElement json) =>
+        json.ValueKind == JsonValueKind.Object && json.TryGetProperty(nameof(SequenceModelConfig.Readout), out _);
 
     private static ModelFamily PointerFamily(string name, PointerEncoder encoder, string description) =>
         new(name, description, [TaskKinds.Pointer],

@@ -319,11 +319,11 @@ public sealed class GenerateCommand(IAnsiConsole console) : Command<GenerateComm
     /// <summary>One character per token where the vocabulary fits the alphabet, else space-separated ids.</summary>
     private static TokenRenderer Renderer(ISequenceTask task) => task switch
     {
-        SelectiveCopyingTask copying => new("blank '.', marker '|', data tokens A, B, ...", tokens =>
+        CopyingTask copying => new("blank '.', marker '|', data tokens A, B, ...", tokens =>
         {
             bool letters = copying.DataVocabulary <= 26;
             return string.Join(letters ? "" : " ", tokens.Select(token =>
-                token == SelectiveCopyingTask.BlankToken ? "."
+                token == CopyingTask.BlankToken ? "."
                 : token == copying.MarkerToken ? "|"
                 : letters && token >= 1 && token <= copying.DataVocabulary ? ((char)('A' + token - 1)).ToString()
                 : token.ToString()));

@@ -7,8 +7,11 @@ using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Pointer;
 using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
+using HybridSeq.Models.StateSpace;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
+using HybridSeq.Models.Tasks.Synthetic;
+using HybridSeq.Models.Convolutional;
 using HybridSeq.Models.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -26,11 +29,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "[TASK]")]
-        [Description("The task: selective-copying, induction-heads (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet), convex-hull, delaunay, tsp, sort-numbers (pointer networks) (`hybridseq tasks` lists them). Default: selective-copying.")]
+        [Description("The task: selective-copying, induction-heads, vanilla-copying (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet), convex-hull, delaunay, tsp, sort-numbers (pointer networks), adding, copy-memory, listops (tcn, wavenet, tcnca, lstm, gru, slstm, mamba) (`hybridseq tasks` lists them). Default: selective-copying.")]
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: mamba, lstm, gru or slstm (token tasks), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers).")]
+        [Description("Model family: mamba, lstm, gru, slstm, tcn, wavenet, tcnca, s4d, s4 or lssl (token tasks), mamba, lstm, gru, slstm, tcn, wavenet or tcnca (adding, copy-memory, listops), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks, listops), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers), tcn (adding, copy-memory).")]
         public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]
@@ -58,7 +61,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public bool Overwrite { get; init; }
 
         [CommandOption("--layers <N>")]
-        [Description("Layers (Mamba blocks, stacked RNN layers, ptrnet's encoder LSTM layers). Default: 2 (ptrnet: 1).")]
+        [Description("Layers (Mamba blocks, stacked RNN layers, S4 / S4D / LSSL residual blocks, ptrnet's encoder LSTM layers). Default: 2 (ptrnet: 1).")]
         public int? Layers { get; init; }
 
         [CommandOption("--d-model <N>")]
@@ -66,7 +69,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? DModel { get; init; }
 
         [CommandOption("--d-state <N>")]
-        [Description("mamba only: SSM state size N. Default: 16.")]
+        [Description("mamba, s4d, s4, lssl: SSM state size N (even for s4d and s4). Default: 16 (mamba), 64 (s4d), 32 (s4, lssl).")]
         public int? DState { get; init; }
 
         [CommandOption("--heads <N>")]
@@ -74,11 +77,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? Heads { get; init; }
 
         [CommandOption("--seq-len <N>")]
-        [Description("Training sequence length. selective-copying: noisy region + one marker per data token, default 64; induction-heads: default 64; reverse, sort: the longest source, default 10.")]
+        [Description("Training sequence length. selective-copying, vanilla-copying: region + one marker per data token, default 64; induction-heads: default 64; reverse, sort: the longest source, default 10; listops: the longest expression, default 256 (LRA: 1999).")]
         public int? SeqLen { get; init; }
 
         [CommandOption("--min-len <N>")]
-        [Description("reverse, sort only: the shortest source. Default: 3.")]
+        [Description("reverse, sort: the shortest source, default 3; listops: the shortest expression, default 64 (LRA: 501).")]
         public int? MinLen { get; init; }
 
         [CommandOption("--digits <N>")]
@@ -98,12 +101,20 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public string? Cell { get; init; }
 
         [CommandOption("--data-tokens <N>")]
-        [Description("selective-copying only: data tokens to copy per example (K). Default: 8.")]
+        [Description("selective-copying, vanilla-copying only: data tokens to copy per example (K). Default: 8.")]
         public int? DataTokens { get; init; }
 
         [CommandOption("--data-vocab <N>")]
-        [Description("selective-copying only: distinct data tokens. Default: 8.")]
+        [Description("selective-copying, vanilla-copying only: distinct data tokens. Default: 8.")]
         public int? DataVocab { get; init; }
+
+        [CommandOption("--max-depth <N>")]
+        [Description("listops only: depth of the deepest digit of an expression tree (the root is depth 1). Default: 10 (LRA).")]
+        public int? MaxDepth { get; init; }
+
+        [CommandOption("--max-args <N>")]
+        [Description("listops only: most arguments of one operator (2 or more). Default: 10 (LRA).")]
+        public int? MaxArgs { get; init; }
 
         [CommandOption("--max-eval-len <N>")]
         [Description("induction-heads only: evaluate at seq-len, 4 x seq-len, 16 x seq-len, ... up to this length. Default: 1024.")]
@@ -144,6 +155,22 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         [CommandOption("--process-steps <P>")]
         [Description("rpw only: process steps P of read-process-write (0, 1, 5, 10 in the Order Matters paper). Default: 5.")]
         public int? ProcessSteps { get; init; }
+
+        [CommandOption("--length <T>")]
+        [Description("adding, copy-memory only: the sequence length T of the adding problem, the blank time T of copy memory (sequences of T + 20). Default: 200 (adding), 100 (copy-memory).")]
+        public int? Length { get; init; }
+
+        [CommandOption("--kernel-size <K>")]
+        [Description("tcn, wavenet, tcnca only: the width K of the dilated causal convolutions. Default: 7 (tcn), 2 (wavenet), 4 (tcnca); without --layers, the layers are the fewest whose receptive field covers the sequence.")]
+        public int? KernelSize { get; init; }
+
+        [CommandOption("--dropout <P>")]
+        [Description("tcn, wavenet, tcnca only: dropout after each convolution in training, in [[0, 1). Default: 0.")]
+        public double? Dropout { get; init; }
+
+        [CommandOption("--chunk-size <N>")]
+        [Description("tcnca only: the attention chunk (a step attends to the earlier steps of its chunk). Default: 32.")]
+        public int? ChunkSize { get; init; }
 
         [CommandOption("--batch-size <N>")]
         [Description("Examples per step. Default: 32 (token tasks), 64 (reverse, sort, addition), 128 (pointer tasks).")]
@@ -186,8 +213,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ("--attention", Attention is not null), ("--reverse-source", ReverseSource), ("--cell", Cell is not null),
             ("--lags", Lags.HasValue), ("--ar-order", ArOrder.HasValue),
             ("--samples", Samples.HasValue), ("--data-seed", DataSeed.HasValue), ("--sparsity", Sparsity.HasValue),
-            ("--n-min", NMin.HasValue), ("--n-max", NMax.HasValue),
+            ("--n-min", NMin.HasValue), ("--n-max", NMax.HasValue), ("--max-depth", MaxDepth.HasValue),
+            ("--max-args", MaxArgs.HasValue),
             ("--eval-n", EvalN is not null), ("--process-steps", ProcessSteps.HasValue),
+            ("--length", Length.HasValue), ("--kernel-size", KernelSize.HasValue), ("--dropout", Dropout.HasValue),
+            ("--chunk-size", ChunkSize.HasValue),
         ];
 
         /// <summary>--eval-n parsed: null when not given; an error message when malformed.</summary>
@@ -244,17 +274,35 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 (EarlyStop is null or > 0, $"--early-stop must be a positive percentage, got {EarlyStop}."),
                 (Target is null || !TaskRegistry.Get(task).Default.Metrics[0].IsFraction || Target is >= 0 and <= 100,
                     $"--target must be a percentage in [0, 100], got {Target}."),
-                (DState is null || family == ModelFamilies.Mamba, $"--d-state applies to the mamba family only, not {family}."),
-                (Heads is null || family is ModelFamilies.Lstm or ModelFamilies.Gru or ModelFamilies.Slstm,
-                    $"--heads applies to the recurrent families (lstm, gru, slstm), not {family}."),
-                (DataTokens is null && DataVocab is null || task == SelectiveCopyingTask.TaskName,
-                    $"--data-tokens and --data-vocab apply to selective-copying only, not {task}."),
+                (DState is null || family is ModelFamilies.Mamba or ModelFamilies.S4D or ModelFamilies.S4 or ModelFamilies.Lssl,
+                    $"--d-state applies to the state-space families (mamba, s4d, s4, lssl) only, not {family}."),
+                (DState is null || DState % 2 == 0 || family is not (ModelFamilies.S4D or ModelFamilies.S4),
+                    $"--d-state must be even for {family} (N/2 conjugate pairs), got {DState}."),
+                (Heads is null || family is ModelFamilies.Lstm or ModelFamilies.Gru or ModelFamilies.Slstm or ModelFamilies.TcnCa,
+                    $"--heads applies to the recurrent families (lstm, gru, slstm) and tcnca, not {family}."),
+                (Length is null || task is AddingTask.TaskName or CopyMemoryTask.TaskName,
+                    $"--length applies to adding and copy-memory only, not {task}."),
+                (Length is null or > 0, $"--length must be a positive integer, got {Length}."),
+                (Length is null || task != AddingTask.TaskName || Length >= 2,
+                    $"--length must be at least 2 for adding (one marked step in each half), got {Length}."),
+                (KernelSize is null && Dropout is null || BackboneConfig.ConvolutionalFamilies.Contains(family),
+                    $"--kernel-size and --dropout apply to the convolutional families (tcn, wavenet, tcnca), not {family}."),
+                (KernelSize is null or > 0, $"--kernel-size must be a positive integer, got {KernelSize}."),
+                (Dropout is null or >= 0 and < 1, $"--dropout must be in [0, 1), got {Dropout}."),
+                (ChunkSize is null || family == ModelFamilies.TcnCa, $"--chunk-size applies to the tcnca family only, not {family}."),
+                (ChunkSize is null or > 0, $"--chunk-size must be a positive integer, got {ChunkSize}."),
+                (DataTokens is null && DataVocab is null || IsCopying(task),
+                    $"--data-tokens and --data-vocab apply to selective-copying and vanilla-copying only, not {task}."),
+                (MaxDepth is null && MaxArgs is null || task == ListOpsTask.TaskName,
+                    $"--max-depth and --max-args apply to listops only, not {task}."),
                 (MaxEvalLen is null || task == InductionHeadsTask.TaskName,
                     $"--max-eval-len applies to induction-heads only, not {task}."),
-                (MinLen is null || task is ReverseTask.TaskName or SortTask.TaskName,
-                    $"--min-len applies to reverse and sort only, not {task}."),
+                (MinLen is null || task is ReverseTask.TaskName or SortTask.TaskName or ListOpsTask.TaskName,
+                    $"--min-len applies to reverse, sort and listops only, not {task}."),
                 (Digits is null || task == AdditionTask.TaskName, $"--digits applies to addition only, not {task}."),
                 (SeqLen is null || task != AdditionTask.TaskName, "--seq-len does not apply to addition (its size is --digits)."),
+                (SeqLen is null || task is not (AddingTask.TaskName or CopyMemoryTask.TaskName),
+                    $"--seq-len does not apply to {task} (its size is --length T)."),
                 (Attention is null && !ReverseSource && Cell is null || family == ModelFamilies.Seq2Seq,
                     $"--attention, --reverse-source and --cell apply to the seq2seq family only, not {family}."),
                 (Attention is null || ParseAttention(Attention) is not null,
@@ -279,7 +327,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             ];
             foreach (var (ok, message) in checks)
                 if (!ok) return ValidationResult.Error(message);
-            if (task == SelectiveCopyingTask.TaskName)
+            if (IsCopying(task))
             {
                 int k = DataTokens ?? new SelectiveCopyingTask().DataTokenCount;
                 int length = SeqLen ?? new SelectiveCopyingTask().SequenceLength;
@@ -307,22 +355,27 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     return ValidationResult.Error($"--max-eval-len must be at least --seq-len = {length}, got {max}.");
             }
             if (ParsedEvalN().Error is string evalError) return ValidationResult.Error(evalError);
-            if (!Resume && TaskRegistry.Get(task).Default is IPointerTask)
+            if (!Resume && TaskRegistry.Get(task).Default is IPointerTask or ListOpsTask)
             {
-                // The task's own range checks (n too small or too large for the label generator), as CLI errors.
+                // The task's own range checks (n too small or too large for the label generator, a ListOps length
+                // window its trees cannot reach), as CLI errors.
                 try
                 {
                     BuildTask().Validate();
                 }
                 catch (ArgumentOutOfRangeException e)
                 {
-                    return ValidationResult.Error(e.Message.Split(Environment.NewLine)[0]);
+                    string prefix = task == ListOpsTask.TaskName ? "listops: " : "";
+                    return ValidationResult.Error(prefix + e.Message.Split(Environment.NewLine)[0]);
                 }
             }
             return ValidationResult.Success();
         }
 
         public string ResolvedTaskName => TaskName ?? TaskRegistry.Default.Name;
+
+        /// <summary>Whether <paramref name="task"/> is one of the copying tasks (same layout, same options).</summary>
+        private static bool IsCopying(string task) => task is SelectiveCopyingTask.TaskName or VanillaCopyingTask.TaskName;
 
         /// <summary>--model, else the task's default family (mamba for the token tasks).</summary>
         public string ResolvedFamily => Model ?? TaskRegistry.Get(ResolvedTaskName).DefaultModel;
@@ -346,10 +399,26 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             var definition = TaskRegistry.Get(ResolvedTaskName);
             switch (definition.Default)
             {
+                case AddingTask adding:
+                    return adding with { Length = Length ?? adding.Length };
+                case CopyMemoryTask copyMemory:
+                    return copyMemory with { Length = Length ?? copyMemory.Length };
                 case SelectiveCopyingTask copying:
                     int k = DataTokens ?? copying.DataTokenCount;
                     return new SelectiveCopyingTask((SeqLen ?? copying.SequenceLength) - k, k,
                         DataVocab ?? copying.DataVocabulary);
+                case VanillaCopyingTask vanilla:
+                    int tokens = DataTokens ?? vanilla.DataTokenCount;
+                    return new VanillaCopyingTask((SeqLen ?? vanilla.SequenceLength) - tokens, tokens,
+                        DataVocab ?? vanilla.DataVocabulary);
+                case ListOpsTask listOps:
+                    return listOps with
+                    {
+                        MinLength = MinLen ?? listOps.MinLength,
+                        MaxLength = SeqLen ?? listOps.MaxLength,
+                        MaxDepth = MaxDepth ?? listOps.MaxDepth,
+                        MaxArguments = MaxArgs ?? listOps.MaxArguments,
+                    };
                 case InductionHeadsTask induction:
                     int length = SeqLen ?? induction.SequenceLength;
                     return induction with
@@ -440,6 +509,12 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     Layers = Layers ?? mamba.Layers,
                     StateDimension = DState ?? mamba.StateDimension,
                 },
+                StateSpaceConfig stateSpace => stateSpace with
+                {
+                    ModelDimension = DModel ?? stateSpace.ModelDimension,
+                    Layers = Layers ?? stateSpace.Layers,
+                    StateDimension = DState ?? stateSpace.StateDimension,
+                },
                 RecurrentConfig recurrent => recurrent with
                 {
                     ModelDimension = DModel ?? recurrent.ModelDimension,
@@ -453,6 +528,14 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     Attention = Attention is string attention ? ParseAttention(attention)!.Value : seq2seq.Attention,
                     ReverseSource = ReverseSource || seq2seq.ReverseSource,
                     Cell = Cell is string cell ? ParseCell(cell)!.Value : seq2seq.Cell,
+                },
+                SequenceModelConfig sequence => sequence with
+                {
+                    Network = AdjustBackbone(sequence.Network, ((IBackboneTask)task).SequenceLength),
+                },
+                ConvLanguageModelConfig conv => conv with
+                {
+                    Network = AdjustBackbone(conv.Network, ((ISequenceTask)task).EvaluationLengths.Max()),
                 },
                 SequenceForecasterConfig forecaster => forecaster with
                 {
@@ -474,6 +557,23 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                 },
                 var other => other,
             };
+
+        /// <summary>A default backbone with the options given; a convolutional one given --kernel-size but not --layers
+        /// gets the fewest layers that cover <paramref name="length"/> steps with that kernel.</summary>
+        private BackboneConfig AdjustBackbone(BackboneConfig network, int length)
+        {
+            var adjusted = network with
+            {
+                ModelDimension = DModel ?? network.ModelDimension,
+                StateDimension = DState ?? network.StateDimension,
+                Heads = Heads ?? network.Heads,
+                KernelSize = KernelSize ?? network.KernelSize,
+                Dropout = Dropout ?? network.Dropout,
+                ChunkSize = ChunkSize ?? network.ChunkSize,
+            };
+            if (Layers is int layers) return adjusted with { Layers = layers };
+            return KernelSize is null ? adjusted : adjusted.Covering(length);
+        }
 
         /// <summary>The training options of a new run: the task's defaults with the options given.</summary>
         public TrainingOptions BuildOptions()
@@ -612,18 +712,36 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
 
     internal static string Describe(IModelConfig config) => config switch
     {
+        SequenceModelConfig q =>
+            $"{Describe(q.Network)}; {(q.InputVocabulary > 0 ? $"{q.InputVocabulary} token ids embedded" : $"{q.InputChannels} input channel(s) projected")}, linear head at {(q.Readout switch { SequenceReadout.LastStep => "the last step", SequenceReadout.MeanPool => "the mean over each sequence", _ => "every step" })} ({q.Outputs} output(s))",
+        ConvLanguageModelConfig c => $"{Describe(c.Network)}; embedding + RMSNorm + tied head (vocabulary {c.VocabularySize})",
         ArNetConfig a =>
             $"arnet: {a.Lags} lags -> {a.Horizon} step(s){(a.Hidden is { Length: > 0 } h ? $", hidden {string.Join("x", h)}" : ", linear")}{(a.Sparsity is double s ? $", sparsity {s} (lambda {a.Lambda:G3})" : "")}",
         SequenceForecasterConfig f =>
             $"{f.Backbone} forecaster: {f.Layers} layer(s), width {f.ModelDimension}, {f.Lags} lags -> {f.Horizon} step(s)",
         MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",
         RecurrentConfig r => $"{r.Family}: {r.Layers} layers, hidden {r.ModelDimension}, {r.Heads} head(s)",
+        StateSpaceConfig s => s.Kind == StateSpaceKind.S4D
+            ? $"s4d: {s.Layers} layers, d_model {s.ModelDimension}, N {s.StateDimension}, S4D-{s.Init}, {s.Discretization.ToString().ToUpperInvariant()}"
+            : $"{s.Family}: {s.Layers} layers, d_model {s.ModelDimension}, N {s.StateDimension}, bilinear",
         Seq2SeqConfig q =>
             $"seq2seq: {q.Cell.ToString().ToLowerInvariant()} encoder and decoder, {q.Layers} layers, hidden {q.HiddenSize}, embedding {q.EmbeddingDimension}, attention {q.Attention.ToString().ToLowerInvariant()}, source {(q.ReverseSource ? "reversed" : "in order")}",
         PointerNetworkConfig { Encoder: PointerEncoder.Lstm } p =>
             $"ptrnet: LSTM encoder of {p.EncoderLayers} layer(s), hidden {p.HiddenSize}, attention {p.AttentionSize}",
         PointerNetworkConfig p => $"rpw: read-process-write, {p.ProcessSteps} process steps, hidden {p.HiddenSize}, attention {p.AttentionSize}",
         _ => config.Family,
+    };
+
+    /// <summary>A backbone in words, with the receptive field of the convolutional ones.</summary>
+    internal static string Describe(BackboneConfig n) => n.Family switch
+    {
+        ModelFamilies.Mamba => $"mamba: {n.Layers} layers, d_model {n.ModelDimension}, N {n.StateDimension}",
+        ModelFamilies.S4D or ModelFamilies.S4 or ModelFamilies.Lssl =>
+            $"{n.Family}: {n.Layers} layers, d_model {n.ModelDimension}, N {n.StateDimension}",
+        BackboneConfig.Tcn => $"tcn: {n.Layers} levels of temporal blocks, {n.ModelDimension} channels, kernel {n.KernelSize}, dropout {n.Dropout}, receptive field {n.ReceptiveField}",
+        BackboneConfig.WaveNet => $"wavenet: {n.Layers} gated layers, {n.ModelDimension} channels, kernel {n.KernelSize}, dilation cycle {(n.DilationCycle == 0 ? "none" : n.DilationCycle.ToString(CultureInfo.InvariantCulture))}, receptive field {n.ReceptiveField}",
+        BackboneConfig.TcnCa => $"tcnca: {n.Layers} layers, width {n.ModelDimension}, kernel {n.KernelSize}, {n.Heads} heads, chunk {n.ChunkSize}, receptive field up to {n.ReceptiveField}",
+        _ => $"{n.Family}: {n.Layers} layers, hidden {n.ModelDimension}, {n.Heads} head(s)",
     };
 
     /// <summary>" of K answer tokens" for token tasks, empty otherwise (the eval header).</summary>
@@ -634,11 +752,18 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     {
         SelectiveCopyingTask s =>
             $"selective-copying: {s.DataTokenCount} data tokens (vocabulary {s.DataVocabulary}) in a region of {s.RegionLength}, sequence {s.SequenceLength}",
+        VanillaCopyingTask v =>
+            $"vanilla-copying: {v.DataTokenCount} data tokens (vocabulary {v.DataVocabulary}) at the start of a region of {v.RegionLength}, sequence {v.SequenceLength}",
+        ListOpsTask l =>
+            $"listops: expressions of {l.MinLength}..{l.MaxLength} tokens, depth up to {l.MaxDepth}, up to {l.MaxArguments} arguments, 10 classes",
         InductionHeadsTask i =>
             $"induction-heads: vocabulary {i.VocabularySize}, training length {i.SequenceLength}, evaluated at {string.Join(", ", i.EvaluationLengths)}",
         ReverseTask r => $"reverse: sources of {r.MinLength}..{r.MaxLength} digits (base {r.Base})",
         SortTask o => $"sort: sources of {o.MinLength}..{o.MaxLength} digits (base {o.Base})",
         AdditionTask a => $"addition: operands of {a.MinDigits}..{a.MaxDigits} digits (base {a.Base})",
+        AddingTask a => $"adding: T = {a.Length}, 2 channels (uniform value, marker), the sum of the 2 marked values at the last step; predicting 1 scores MSE {AddingTask.PredictOneMse:F4}",
+        CopyMemoryTask c =>
+            $"copy-memory: T = {c.Length} blanks, {c.MemoryLength} symbols to repeat, sequences of {c.SequenceLength}; the paper's baseline loss 10 ln 8 / (T + 20) = {c.BaselineLoss():F4}",
         ArSyntheticTask a =>
             $"ar-synthetic: AR({a.TrueOrder}) process, noise {a.Noise}, {a.Samples} training and {a.HeldOutSamples} held-out values, model order {a.Lags}, data seed {a.DataSeed}",
         IPointerTask p when p.EvaluationSizes.Count == 1 =>

@@ -1,6 +1,7 @@
 using HybridSeq.Models.Layers;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.StateSpace;
 using HybridSeq.Models.Tasks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -12,14 +13,14 @@ namespace HybridSeq.Models.Forecasting;
 /// Hyper-parameters of a <see cref="SequenceForecaster"/>: one of the sequence families (lstm, gru, slstm, mamba) as
 /// a forecaster; serialised into checkpoints under that family's name.
 /// </summary>
-/// <param name="Backbone">The family: lstm, gru, slstm or mamba.</param>
+/// <param name="Backbone">The family: lstm, gru, slstm, mamba or tcn.</param>
 /// <param name="Lags">P: the window length the backbone reads.</param>
 /// <param name="Horizon">H: future values forecast from the last step's state.</param>
 /// <param name="Covariates">C: covariates read at every step beside the value and its mask.</param>
 /// <param name="Outputs">Q: forecasts per step (1, or the number of quantile levels).</param>
 /// <param name="ModelDimension">Width of the backbone (the RNN's hidden size, Mamba's d_model).</param>
-/// <param name="Layers">Stacked layers of the backbone.</param>
-/// <param name="StateDimension">mamba only: the SSM state size N.</param>
+/// <param name="Layers">Stacked layers of the backbone (tcn: levels, at least as many as cover the lags).</param>
+/// <param name="StateDimension">mamba and s4d: the SSM state size N (even for s4d).</param>
 public sealed record SequenceForecasterConfig(
     string Backbone,
     int Lags,
@@ -31,7 +32,7 @@ public sealed record SequenceForecasterConfig(
     int StateDimension = 16) : IModelConfig
 {
     public static IReadOnlyList<string> Backbones { get; } =
-        [ModelFamilies.Lstm, ModelFamilies.Gru, ModelFamilies.Slstm, ModelFamilies.Mamba];
+        [ModelFamilies.Lstm, ModelFamilies.Gru, ModelFamilies.Slstm, ModelFamilies.Mamba, ModelFamilies.Tcn, ModelFamilies.S4D];
 
     [System.Text.Json.Serialization.JsonIgnore] public string Family => Backbone;
 
@@ -47,6 +48,8 @@ public sealed record SequenceForecasterConfig(
         Require(ModelDimension >= 1, ModelDimension, nameof(ModelDimension));
         Require(Layers >= 1, Layers, nameof(Layers));
         Require(StateDimension >= 1, StateDimension, nameof(StateDimension));
+        Require(Backbone != ModelFamilies.S4D || StateDimension % 2 == 0, StateDimension, nameof(StateDimension),
+            "even for s4d (N/2 conjugate pairs)");
     }
 
     public void ValidateFor(ITask task) => ForecastModel.RequireShape(Backbone, Lags, Horizon, Covariates, Outputs, task);
@@ -73,6 +76,8 @@ public sealed class SequenceForecaster : ForecastModel
     private readonly FusedRecurrentNetwork? rnn;
     private readonly ModuleList<MambaResidualLayer>? layers;
     private readonly RMSNorm? norm_f;
+    private readonly SequenceBackbone? backbone;
+    private readonly StateSpaceStack? ssm;
     private readonly Linear head;
 
     public override IModelConfig Config => config;
@@ -95,6 +100,13 @@ public sealed class SequenceForecaster : ForecastModel
             case ModelFamilies.Slstm:
                 rnn = new SLSTM(d, d, config.Layers, 1, batchFirst: true, name: "rnn");
                 break;
+            case ModelFamilies.Tcn:
+                backbone = SequenceBackbones.Create(TcnBackbone(config), "backbone");
+                break;
+            case ModelFamilies.S4D:
+                ssm = new StateSpaceStack("ssm", new StateSpaceConfig(StateSpaceKind.S4D, VocabularySize: 1,
+                    ModelDimension: d, Layers: config.Layers, StateDimension: config.StateDimension));
+                break;
             default:
                 var mamba = new MambaConfig(VocabularySize: 1, ModelDimension: d, Layers: config.Layers,
                     StateDimension: config.StateDimension);
@@ -114,6 +126,14 @@ public sealed class SequenceForecaster : ForecastModel
         {
             (hidden, _) = rnn.forward(hidden, null, null);
         }
+        else if (backbone is not null)
+        {
+            hidden = backbone.forward(hidden);
+        }
+        else if (ssm is not null)
+        {
+            hidden = ssm.forward(hidden);
+        }
         else
         {
             foreach (var layer in layers!) hidden = layer.forward(hidden);
@@ -123,8 +143,16 @@ public sealed class SequenceForecaster : ForecastModel
         return OrderQuantiles(head.forward(last).reshape(batch.Count, config.Horizon, config.Outputs));
     }
 
+    /// <summary>The TCN of a tcn forecaster: width d, kernel 7, Layers levels or as many as cover the lags.</summary>
+    public static BackboneConfig TcnBackbone(SequenceForecasterConfig config)
+    {
+        var covering = BackboneConfig.For(ModelFamilies.Tcn, config.Lags) with { ModelDimension = config.ModelDimension };
+        return covering with { Layers = Math.Max(covering.Layers, config.Layers) };
+    }
+
     /// <remarks>The weight matrices are decayed; biases and norms are not.</remarks>
     protected override bool IsDecayed(string parameterName) =>
         parameterName.EndsWith("weight", StringComparison.Ordinal) && !parameterName.Contains("norm", StringComparison.Ordinal)
-        || parameterName.StartsWith("rnn.weight_", StringComparison.Ordinal);
+        || parameterName.StartsWith("rnn.weight_", StringComparison.Ordinal)
+        || parameterName.EndsWith("weight_v", StringComparison.Ordinal);
 }

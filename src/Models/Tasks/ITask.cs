@@ -25,6 +25,10 @@ public static class TaskKinds
     /// <summary>Forecasting tasks (see Forecasting.IForecastTask): windows of past values of a series (and
     /// covariates) in, the next values out, missing values masked; metrics where lower is better (MSE, MAE, MASE).</summary>
     public const string Forecasting = "forecasting";
+
+    /// <summary>Classification tasks (<see cref="IBackboneTask"/>): token or real-valued sequences in, class ids out at
+    /// the last step, pooled over each sequence or at every step; cross-entropy loss (copy memory, ListOps).</summary>
+    public const string Classification = "classification";
 }
 
 /// <summary>Whether a larger or a smaller value of a metric is the better one (accuracy: larger; tour length or

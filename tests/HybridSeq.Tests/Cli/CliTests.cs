@@ -45,19 +45,26 @@ public sealed class CliTests
     [TestCase(new[] { "eval" }, "--checkpoint <FILE> is required")]
     [TestCase(new[] { "eval", "--checkpoint", "/nonexistent/model.ckpt" }, "--checkpoint: no file at '/nonexistent/model.ckpt'.")]
     [TestCase(new[] { "frobnicate" }, "frobnicate")]
-    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, ar-synthetic, convex-hull, delaunay, tsp, sort-numbers.")]
-    [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, seq2seq, arnet, ptrnet, rpw, got 'transformer'.")]
+    [TestCase(new[] { "train", "copying" }, "unknown task 'copying'; expected one of selective-copying, induction-heads, reverse, sort, addition, ar-synthetic, convex-hull, delaunay, tsp, sort-numbers, adding, copy-memory, vanilla-copying, listops.")]
+    [TestCase(new[] { "train", "--model", "transformer" }, "--model must be one of mamba, lstm, gru, slstm, seq2seq, arnet, ptrnet, rpw, tcn, wavenet, tcnca, s4d, s4, lssl, got 'transformer'.")]
     [TestCase(new[] { "train", "reverse", "--model", "mamba" }, "--model mamba does not train on seq2seq tasks such as reverse; models for reverse: seq2seq.")]
-    [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm.")]
+    [TestCase(new[] { "train", "--model", "seq2seq" }, "--model seq2seq does not train on tokens tasks such as selective-copying; models for selective-copying: mamba, lstm, gru, slstm, tcn, wavenet, tcnca, s4d, s4, lssl.")]
     [TestCase(new[] { "train", "sort", "--attention", "cosine" }, "--attention must be additive, dot, general or none, got 'cosine'.")]
     [TestCase(new[] { "train", "induction-heads", "--model", "lstm", "--reverse-source" }, "--attention, --reverse-source and --cell apply to the seq2seq family only, not lstm.")]
     [TestCase(new[] { "train", "addition", "--seq-len", "8" }, "--seq-len does not apply to addition")]
     [TestCase(new[] { "train", "reverse", "--min-len", "6", "--seq-len", "5" }, "--seq-len (the longest source) must be at least --min-len = 6, got 5.")]
     [TestCase(new[] { "train", "addition", "--digits", "18" }, "--digits must be at most 17")]
-    [TestCase(new[] { "train", "reverse", "--heads", "2" }, "--heads applies to the recurrent families (lstm, gru, slstm), not seq2seq.")]
-    [TestCase(new[] { "train", "--model", "lstm", "--d-state", "8" }, "--d-state applies to the mamba family only, not lstm.")]
+    [TestCase(new[] { "train", "reverse", "--heads", "2" }, "--heads applies to the recurrent families (lstm, gru, slstm) and tcnca, not seq2seq.")]
+    [TestCase(new[] { "train", "--model", "lstm", "--d-state", "8" }, "--d-state applies to the state-space families (mamba, s4d, s4, lssl) only, not lstm.")]
+    [TestCase(new[] { "train", "--model", "s4d", "--d-state", "7" }, "--d-state must be even for s4d (N/2 conjugate pairs), got 7.")]
     [TestCase(new[] { "train", "--heads", "2" }, "--heads applies to the recurrent families")]
-    [TestCase(new[] { "train", "induction-heads", "--data-tokens", "4" }, "--data-tokens and --data-vocab apply to selective-copying only")]
+    [TestCase(new[] { "train", "induction-heads", "--data-tokens", "4" }, "--data-tokens and --data-vocab apply to selective-copying and vanilla-copying only, not induction-heads.")]
+    [TestCase(new[] { "train", "vanilla-copying", "--seq-len", "15", "--data-tokens", "8" }, "--seq-len must be at least 2 x --data-tokens = 16")]
+    [TestCase(new[] { "train", "reverse", "--max-depth", "5" }, "--max-depth and --max-args apply to listops only, not reverse.")]
+    [TestCase(new[] { "train", "listops", "--min-len", "300" }, "listops: MaxLength must be at least MinLength = 300, got 256.")]
+    [TestCase(new[] { "train", "listops", "--max-depth", "3", "--max-args", "2", "--min-len", "20" }, "listops: MinLength must be at most 10, the longest expression of depth 3 with at most 2 arguments, got 20.")]
+    [TestCase(new[] { "train", "listops", "--max-args", "1" }, "listops: MaxArguments must be at least 2")]
+    [TestCase(new[] { "train", "listops", "--model", "seq2seq" }, "--model seq2seq does not train on classification tasks such as listops; models for listops: mamba, lstm, gru, slstm, tcn, wavenet, tcnca, s4d, s4, lssl.")]
     [TestCase(new[] { "train", "--max-eval-len", "256" }, "--max-eval-len applies to induction-heads only")]
     [TestCase(new[] { "train", "--model", "lstm", "--d-model", "10", "--heads", "4" }, "Heads must divide ModelDimension = 10, got 4.")]
     [TestCase(new[] { "train", "--resume", "--overwrite" }, "--resume and --overwrite exclude each other")]
@@ -195,6 +202,41 @@ public sealed class CliTests
             Assert.That(text, Does.Contain("error").IgnoreCase.And.Contain("'step'"));
             Assert.That(Directory.Exists(output), Is.False, "no output folder was created");
             Assert.That(Directory.GetFileSystemEntries(directory), Is.Empty);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>The S4 family trains on a token task, and its checkpoint evaluates and generates through the step
+    /// contract (arg-max answers and beam search).</summary>
+    [TestCase("s4d", "4")]
+    [TestCase("s4", "4")]
+    [TestCase("lssl", "3")]
+    public void StateSpaceFamiliesTrainEvalAndGenerate(string family, string stateSize)
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            var (trainExit, trainOutput) = Run("train", "selective-copying", "--model", family, "--steps", "4",
+                "--eval-every", "2", "--seq-len", "12", "--data-tokens", "2", "--data-vocab", "3", "--d-model", "8",
+                "--layers", "1", "--d-state", stateSize, "--batch-size", "4", "--target", "0", "--out", directory);
+            Assert.That(trainExit, Is.EqualTo(HybridSeqApp.ExitSuccess), trainOutput);
+            Assert.That(trainOutput, Does.Contain($"{family}: 1 layers, d_model 8, N {stateSize}")
+                .And.Match(@"held-out token accuracy: \d+\.\d% \(target 0%\)"));
+            string checkpoint = Path.Combine(directory, "model.ckpt");
+            Assert.That(RunCheckpoint.ReadMetadata(checkpoint).ModelFamily, Is.EqualTo(family));
+
+            var (evalExit, evalOutput) = Run("eval", "--checkpoint", checkpoint);
+            Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
+            Assert.That(evalOutput, Does.Contain("step 4").And.Match(@"held-out token accuracy: \d+\.\d%"));
+
+            var (generateExit, generateOutput) = Run("generate", "--checkpoint", checkpoint, "--seed", "4");
+            Assert.That(generateExit, Is.EqualTo(HybridSeqApp.ExitSuccess), generateOutput);
+            Assert.That(generateOutput, Does.Match(@"[0-2]/2 answer tokens correct"));
+            var (beamExit, beamOutput) = Run("generate", "--checkpoint", checkpoint, "--beam", "3", "--seed", "4");
+            Assert.That(beamExit, Is.EqualTo(HybridSeqApp.ExitSuccess), beamOutput);
         }
         finally
         {
@@ -348,6 +390,38 @@ public sealed class CliTests
         }
     }
 
+    /// <summary>ListOps (a classification task) through the CLI: train a tiny LSTM + mean-pooling head, eval reads the checkpoint,
+    /// generate refuses it by name (no token stream to continue).</summary>
+    [Test]
+    public void ListOpsTrainsAClassifierAndEvaluatesItsAccuracy()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            var (exit, output) = Run("train", "listops", "--model", "lstm", "--steps", "2", "--eval-every", "2",
+                "--min-len", "8", "--seq-len", "24", "--max-depth", "4", "--max-args", "3", "--d-model", "8",
+                "--layers", "1", "--batch-size", "4", "--eval-examples", "16", "--target", "0", "--out", directory);
+            Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
+            Assert.That(output, Does.Contain("lstm: 1 layers, hidden 8, 1 head(s); 16 token ids embedded, linear head at the mean over each sequence (10 output(s))")
+                .And.Contain("listops: expressions of 8..24 tokens, depth up to 4, up to 3 arguments, 10 classes"));
+            Assert.That(output, Does.Match(@"length    24 \(training\): accuracy \d+\.\d%, 16 examples"));
+
+            string checkpoint = Path.Combine(directory, "model.ckpt");
+            var (evalExit, evalOutput) = Run("eval", "--checkpoint", checkpoint);
+            Assert.That(evalExit, Is.EqualTo(HybridSeqApp.ExitSuccess), evalOutput);
+            Assert.That(evalOutput, Does.Contain("lstm: 1 layers, hidden 8").And.Contain("step 2")
+                .And.Match(@"held-out classification accuracy: \d+\.\d%"));
+
+            var (generateExit, generateOutput) = Run("generate", "--checkpoint", checkpoint);
+            Assert.That(generateExit, Is.Not.EqualTo(HybridSeqApp.ExitSuccess), generateOutput);
+            Assert.That(generateOutput, Does.Contain("listops"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static readonly string[] TinySeq2SeqRun =
     [
         "train", "reverse", "--steps", "6", "--eval-every", "3", "--min-len", "2", "--seq-len", "4", "--d-model", "8",
@@ -411,7 +485,9 @@ public sealed class CliTests
         var (exit, output) = Run("tasks");
         Assert.That(exit, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
         foreach (var name in new[] { "selective-copying", "induction-heads", "reverse", "sort", "addition", "convex-hull",
-                     "delaunay", "tsp", "sort-numbers", "mamba", "lstm", "gru", "slstm", "seq2seq", "ptrnet", "rpw" })
+                     "delaunay", "tsp", "sort-numbers", "mamba", "lstm", "gru", "slstm", "seq2seq", "ptrnet", "rpw", "adding",
+                     "copy-memory", "tcn", "wavenet", "tcnca", "vanilla-copying", "listops", "s4d", "s4",
+                     "lssl" })
             Assert.That(output, Does.Contain(name));
     }
 

@@ -124,12 +124,12 @@ public sealed class ForecastCliTests
         Assert.That(exitCode, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
         Assert.That(output, Does.Contain("--sparsity").And.Contain("0 < s <= 1").And.Contain("--lags"));
         if (command == "forecast")
-            Assert.That(output, Does.Contain("--quantiles").And.Contain("--time-column").And.Contain("or mamba. Default: arnet"));
+            Assert.That(output, Does.Contain("--quantiles").And.Contain("--time-column").And.Contain("mamba or s4d. Default: arnet"));
     }
 
     [TestCase(new[] { "forecast", "--csv", "x.csv" }, "--csv needs --time-column and --value-column")]
     [TestCase(new[] { "forecast", "--value-column", "v" }, "need --csv (without it the shipped Nile series is read)")]
-    [TestCase(new[] { "forecast", "--model", "slstm2" }, "--model must be one of mamba, lstm, gru, slstm, arnet, got 'slstm2'.")]
+    [TestCase(new[] { "forecast", "--model", "slstm2" }, "--model must be one of mamba, lstm, gru, slstm, arnet, tcn, s4d, got 'slstm2'.")]
     [TestCase(new[] { "forecast", "--quantiles", "0.1,1.5" }, "--quantiles must be a comma-separated list of levels in (0, 1), got '0.1,1.5' ('1.5').")]
     [TestCase(new[] { "forecast", "--hidden", "8,x" }, "--hidden must be a comma-separated list of positive integer widths")]
     [TestCase(new[] { "forecast", "--model", "lstm", "--sparsity", "0.2" }, "--sparsity applies to arnet only, not lstm.")]

@@ -6,6 +6,8 @@ using HybridSeq.Models.Recurrent;
 using HybridSeq.Models.Seq2Seq;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Tasks.Pointer;
+using HybridSeq.Models.Tasks.Synthetic;
+using HybridSeq.Models.Convolutional;
 using NUnit.Framework;
 
 namespace HybridSeq.Tests.Models;
@@ -19,9 +21,15 @@ public sealed class ModelFamiliesTests
     public void TheRegistryListsTheFamiliesWithTheTaskKindsTheyRead()
     {
         Assert.That(ModelFamilies.All.Select(f => f.Name),
-            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "seq2seq", "arnet", "ptrnet", "rpw" }));
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "seq2seq", "arnet", "ptrnet", "rpw", "tcn", "wavenet", "tcnca", "s4d", "s4", "lssl" }));
         Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Tokens)).Select(f => f.Name),
-            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm" }));
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "tcn", "wavenet", "tcnca", "s4d", "s4", "lssl" }));
+        Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Regression)).Select(f => f.Name),
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "tcn", "wavenet", "tcnca", "s4d", "s4", "lssl" }));
+        Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Classification)).Select(f => f.Name),
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "tcn", "wavenet", "tcnca", "s4d", "s4", "lssl" }));
+        Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Forecasting)).Select(f => f.Name),
+            Is.EqualTo(new[] { "mamba", "lstm", "gru", "slstm", "arnet", "tcn", "s4d" }));
         Assert.That(ModelFamilies.Get("seq2seq").TaskKinds, Is.EqualTo(new[] { TaskKinds.Seq2Seq }));
         Assert.That(ModelFamilies.All.Where(f => f.TaskKinds.Contains(TaskKinds.Pointer)).Select(f => f.Name),
             Is.EqualTo(new[] { "ptrnet", "rpw" }));
@@ -79,6 +87,42 @@ public sealed class ModelFamiliesTests
         yield return new RecurrentConfig(RnnCell.Lstm, 11, ModelDimension: 12, Layers: 3, Heads: 2);
         yield return new RecurrentConfig(RnnCell.Gru, 11, ModelDimension: 12);
         yield return new RecurrentConfig(RnnCell.Slstm, 11, ModelDimension: 12, Heads: 4);
+        yield return new ConvLanguageModelConfig(11, new BackboneConfig("tcn", ModelDimension: 6, Layers: 3, KernelSize: 3, Dropout: 0.1));
+        yield return new ConvLanguageModelConfig(11, new BackboneConfig("wavenet", ModelDimension: 6, Layers: 4, KernelSize: 2, DilationCycle: 2));
+        yield return new ConvLanguageModelConfig(11, new BackboneConfig("tcnca", ModelDimension: 8, Layers: 2, Heads: 2, KernelSize: 3, ChunkSize: 5));
+    }
+
+    /// <summary>The backbone + head wiring: every backbone family reads the adding problem and copy memory, and its
+    /// config survives the checkpoint JSON under the family's name.</summary>
+    [TestCase("mamba")]
+    [TestCase("lstm")]
+    [TestCase("gru")]
+    [TestCase("slstm")]
+    [TestCase("tcn")]
+    [TestCase("wavenet")]
+    [TestCase("tcnca")]
+    public void SequenceModelConfigsRoundTripAndBuildForEveryBackbone(string family)
+    {
+        ITask[] tasks = [new AddingTask(20), new CopyMemoryTask(5)];
+        foreach (var task in tasks)
+        {
+            var config = ModelFamilies.Get(family).DefaultConfig(task);
+            Assert.That(config, Is.InstanceOf<SequenceModelConfig>());
+            Assert.That(config.Family, Is.EqualTo(family));
+            config.ValidateFor(task);
+            var read = ModelFamilies.FromJson(family, ModelFamilies.ToJson(config));
+            Assert.That(read, Is.EqualTo(config));
+            using var model = ModelFamilies.Build(read);
+            Assert.That(model, Is.InstanceOf<SequenceModel>());
+            Assert.That(model.DecayedParameters(), Is.Not.Empty);
+            Assert.That(model.DecayedParameters().Count() + model.UndecayedParameters().Count(), Is.EqualTo(model.parameters().Count()));
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var batch = (SequenceBatch)task.Sample(3, seed: 1);
+            var outputs = ((SequenceModel)model).forward(batch.InputTensor(TorchSharp.torch.CPU, TorchSharp.torch.ScalarType.Float32));
+            Assert.That(outputs.shape, Is.EqualTo(task is AddingTask ? new long[] { 3, 1 } : new long[] { 3, 25, 10 }));
+        }
+        var wrongShape = ModelFamilies.Get(family).DefaultConfig(new AddingTask(20));
+        Assert.That(Assert.Throws<ArgumentException>(() => wrongShape.ValidateFor(new CopyMemoryTask(5)))!.ParamName, Is.EqualTo("config"));
     }
 
     [TestCaseSource(nameof(Configs))]
@@ -134,6 +178,8 @@ public sealed class ModelFamiliesTests
             DelaunayTask delaunay => delaunay with { MinSize = 6, EvaluateAt = [6, 12] },
             TspTask tsp => tsp with { MaxSize = 11, EvaluateAt = [20] },
             SortNumbersTask sort => sort with { MinSize = 10, MaxSize = 15, EvaluateAt = [10, 15, 20] },
+            VanillaCopyingTask vanilla => vanilla with { RegionLength = 30, DataVocabulary = 5 },
+            ListOpsTask listOps => listOps with { MinLength = 501, MaxLength = 1999, MaxDepth = 8, MaxArguments = 5 },
             var other => other,
         };
         var read = TaskRegistry.FromJson(definition.Name, TaskRegistry.ToJson(task));

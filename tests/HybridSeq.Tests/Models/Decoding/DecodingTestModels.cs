@@ -3,6 +3,7 @@ using HybridSeq.Models;
 using HybridSeq.Models.Decoding;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.StateSpace;
 using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -27,6 +28,11 @@ internal static class DecodingTestModels
             ModelFamilies.Mamba => new MambaConfig(vocabulary, ModelDimension: 8, Layers: 2, StateDimension: 3),
             ModelFamilies.Lstm => new RecurrentConfig(RnnCell.Lstm, vocabulary, ModelDimension: 6, Layers: 2, Heads: 2),
             ModelFamilies.Gru => new RecurrentConfig(RnnCell.Gru, vocabulary, ModelDimension: 6, Layers: 2),
+            ModelFamilies.S4D => new StateSpaceConfig(StateSpaceKind.S4D, vocabulary, ModelDimension: 6, Layers: 2, StateDimension: 6),
+            ModelFamilies.S4 => new StateSpaceConfig(StateSpaceKind.S4, vocabulary, ModelDimension: 5, Layers: 2, StateDimension: 4,
+                Discretization: SsmDiscretization.Bilinear),
+            ModelFamilies.Lssl => new StateSpaceConfig(StateSpaceKind.Lssl, vocabulary, ModelDimension: 5, Layers: 2, StateDimension: 5,
+                Discretization: SsmDiscretization.Bilinear),
             _ => new RecurrentConfig(RnnCell.Slstm, vocabulary, ModelDimension: 6, Layers: 2, Heads: 3),
         };
         var model = ModelFamilies.Create(config);

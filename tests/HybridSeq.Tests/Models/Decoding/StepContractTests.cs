@@ -1,8 +1,10 @@
 using HybridSeq.Managed;
 using HybridSeq.Models;
+using HybridSeq.Models.Convolutional;
 using HybridSeq.Models.Decoding;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Recurrent;
+using HybridSeq.Models.StateSpace;
 using HybridSeq.Tests.TestSupport;
 using NUnit.Framework;
 using TorchSharp;
@@ -31,6 +33,16 @@ public sealed class StepContractTests
             ModelFamilies.Mamba => new MambaConfig(Vocabulary, ModelDimension: 12, Layers: 2, StateDimension: 3),
             ModelFamilies.Lstm => new RecurrentConfig(RnnCell.Lstm, Vocabulary, ModelDimension: 6, Layers: 2, Heads: 2),
             ModelFamilies.Gru => new RecurrentConfig(RnnCell.Gru, Vocabulary, ModelDimension: 6, Layers: 2),
+            ModelFamilies.Tcn => new ConvLanguageModelConfig(Vocabulary, new BackboneConfig(family, ModelDimension: 6, Layers: 2, KernelSize: 3)),
+            ModelFamilies.WaveNet => new ConvLanguageModelConfig(Vocabulary,
+                new BackboneConfig(family, ModelDimension: 6, Layers: 3, KernelSize: 2, DilationCycle: 2)),
+            ModelFamilies.TcnCa => new ConvLanguageModelConfig(Vocabulary,
+                new BackboneConfig(family, ModelDimension: 8, Layers: 2, Heads: 2, KernelSize: 3, ChunkSize: 4)),
+            ModelFamilies.S4D => new StateSpaceConfig(StateSpaceKind.S4D, Vocabulary, ModelDimension: 6, Layers: 2, StateDimension: 6),
+            ModelFamilies.S4 => new StateSpaceConfig(StateSpaceKind.S4, Vocabulary, ModelDimension: 5, Layers: 2, StateDimension: 4,
+                Discretization: SsmDiscretization.Bilinear),
+            ModelFamilies.Lssl => new StateSpaceConfig(StateSpaceKind.Lssl, Vocabulary, ModelDimension: 5, Layers: 2, StateDimension: 5,
+                Discretization: SsmDiscretization.Bilinear),
             _ => new RecurrentConfig(RnnCell.Slstm, Vocabulary, ModelDimension: 6, Layers: 2, Heads: 3),
         };
         var model = ModelFamilies.Create(config);
