@@ -7,7 +7,7 @@ namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>One depthwise causal convolution problem: sizes and which optional inputs it has. Lengths, when on, are
 /// L, about L/2 and 0 in turn (a full, a short and an empty sequence).</summary>
-public sealed record ConvCase(long Batch, long Channels, long Length, long Width, long Dilation = 1,
+public sealed record DepthwiseConvCase(long Batch, long Channels, long Length, long Width, long Dilation = 1,
     bool HasBias = false, bool Silu = false, bool HasState = false, bool HasLengths = false)
 {
     public long StateLength => (Width - 1) * Dilation;
@@ -15,7 +15,7 @@ public sealed record ConvCase(long Batch, long Channels, long Length, long Width
     public int Seed => (int)(Batch * 1009 + Channels * 101 + Length * 13 + Width * 7 + Dilation * 3 +
                              (HasBias ? 1 : 0) + (Silu ? 2 : 0) + (HasState ? 4 : 0) + (HasLengths ? 8 : 0));
 
-    public ConvInputs MakeInputs(ScalarType dtype, long seed, Device? device = null)
+    public DepthwiseConvInputs MakeInputs(ScalarType dtype, long seed, Device? device = null)
     {
         var generator = new torch.Generator((ulong)seed);
         Device target = device ?? torch.CPU;
@@ -31,7 +31,7 @@ public sealed record ConvCase(long Batch, long Channels, long Length, long Width
                 .Select(b => (b % 3) switch { 0 => Length, 1 => (Length + 1) / 2, _ => 0L }).ToArray();
             lengths = torch.tensor(values, dtype: ScalarType.Int64);
         }
-        return new ConvInputs(x, weight, bias, state, lengths, Dilation, Silu);
+        return new DepthwiseConvInputs(x, weight, bias, state, lengths, Dilation, Silu);
     }
 
     public override string ToString() =>
@@ -40,7 +40,7 @@ public sealed record ConvCase(long Batch, long Channels, long Length, long Width
 }
 
 /// <summary>The tensors of one call; the float ones can be made leaves that require grad.</summary>
-public sealed record ConvInputs(Tensor X, Tensor Weight, Tensor? Bias, Tensor? InitialState, Tensor? Lengths,
+public sealed record DepthwiseConvInputs(Tensor X, Tensor Weight, Tensor? Bias, Tensor? InitialState, Tensor? Lengths,
     long Dilation, bool Silu)
 {
     public (Tensor Y, Tensor FinalState) RunManaged() =>
@@ -50,7 +50,7 @@ public sealed record ConvInputs(Tensor X, Tensor Weight, Tensor? Bias, Tensor? I
         DepthwiseCausalConvReference.Forward(X, Weight, Bias, Dilation, Silu, InitialState, Lengths);
 
     /// <summary>Fresh leaf copies that require grad (lengths stay as they are).</summary>
-    public ConvInputs RequiringGrad() => this with
+    public DepthwiseConvInputs RequiringGrad() => this with
     {
         X = Leaf(X), Weight = Leaf(Weight), Bias = Bias is null ? null : Leaf(Bias),
         InitialState = InitialState is null ? null : Leaf(InitialState),

@@ -16,27 +16,27 @@ public sealed class DepthwiseCausalConvCudaTests
     [SetUp]
     public void RequireCuda() => CudaRequirement.EnsureAvailable();
 
-    public static IEnumerable<ConvCase> Cases()
+    public static IEnumerable<DepthwiseConvCase> Cases()
     {
-        yield return new ConvCase(3, 9, 1031, 4, 1, HasBias: true, Silu: true, HasState: true, HasLengths: true);
-        yield return new ConvCase(2, 5, 7, 31, 2, HasState: true, HasLengths: true);
-        yield return new ConvCase(2, 17, 129, 3, 64, HasBias: true, Silu: false, HasState: true);
-        yield return new ConvCase(1, 3, 1, 1, 1, Silu: true);
+        yield return new DepthwiseConvCase(3, 9, 1031, 4, 1, HasBias: true, Silu: true, HasState: true, HasLengths: true);
+        yield return new DepthwiseConvCase(2, 5, 7, 31, 2, HasState: true, HasLengths: true);
+        yield return new DepthwiseConvCase(2, 17, 129, 3, 64, HasBias: true, Silu: false, HasState: true);
+        yield return new DepthwiseConvCase(1, 3, 1, 1, 1, Silu: true);
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void ForwardBackwardAndStepMatchTheCpu(ConvCase convCase)
+    public void ForwardBackwardAndStepMatchTheCpu(DepthwiseConvCase convCase)
     {
         using var scope = torch.NewDisposeScope();
-        ConvInputs cpu = convCase.MakeInputs(ScalarType.Float32, 61).RequiringGrad();
-        ConvInputs gpu = convCase.MakeInputs(ScalarType.Float32, 61, torch.CUDA).RequiringGrad();
+        DepthwiseConvInputs cpu = convCase.MakeInputs(ScalarType.Float32, 61).RequiringGrad();
+        DepthwiseConvInputs gpu = convCase.MakeInputs(ScalarType.Float32, 61, torch.CUDA).RequiringGrad();
         (Tensor yWeights, Tensor stateWeights) = DepthwiseCausalConvTests.LossWeights(convCase, 62, ScalarType.Float32);
         var cpuResult = cpu.RunManaged();
         var gpuResult = gpu.RunManaged();
         TensorAssert.Close(gpuResult.Y, cpuResult.Y, "y");
         TensorAssert.Close(gpuResult.FinalState, cpuResult.FinalState, "final state");
-        ConvInputs.Loss(cpuResult, yWeights, stateWeights).backward();
-        ConvInputs.Loss(gpuResult, yWeights.cuda(), stateWeights.cuda()).backward();
+        DepthwiseConvInputs.Loss(cpuResult, yWeights, stateWeights).backward();
+        DepthwiseConvInputs.Loss(gpuResult, yWeights.cuda(), stateWeights.cuda()).backward();
         Native.Synchronize(0);
         double sumScale = Math.Sqrt(convCase.Batch * convCase.Length);
         foreach (((string name, Tensor g), (_, Tensor c)) in gpu.FloatInputs().Zip(cpu.FloatInputs()))

@@ -13,7 +13,7 @@ namespace HybridSeq.Tests.Managed.Ops;
 [TestFixture]
 public sealed class DepthwiseCausalConvTests
 {
-    public static IEnumerable<ConvCase> MatrixCases()
+    public static IEnumerable<DepthwiseConvCase> MatrixCases()
     {
         // (L, K, dilation) spread over the matrix; the flags by a fixed pattern and its complement.
         (long L, long K, long Dil)[] shapes =
@@ -26,7 +26,7 @@ public sealed class DepthwiseCausalConvTests
         {
             int bits = (k * 5 + 3) % 16;
             foreach (int pattern in new[] { bits, 15 - bits })
-                yield return new ConvCase(Batch: 2 + k % 2, Channels: 5 + 2 * (k % 3), length, width, dilation,
+                yield return new DepthwiseConvCase(Batch: 2 + k % 2, Channels: 5 + 2 * (k % 3), length, width, dilation,
                     HasBias: (pattern & 1) != 0, Silu: (pattern & 2) != 0, HasState: (pattern & 4) != 0,
                     HasLengths: (pattern & 8) != 0);
             k++;
@@ -34,15 +34,15 @@ public sealed class DepthwiseCausalConvTests
     }
 
     [TestCaseSource(nameof(MatrixCases))]
-    public void ForwardMatchesReferenceFloat64(ConvCase convCase) => CompareForward(convCase, ScalarType.Float64);
+    public void ForwardMatchesReferenceFloat64(DepthwiseConvCase convCase) => CompareForward(convCase, ScalarType.Float64);
 
     [TestCaseSource(nameof(MatrixCases))]
-    public void ForwardMatchesReferenceFloat32(ConvCase convCase) => CompareForward(convCase, ScalarType.Float32);
+    public void ForwardMatchesReferenceFloat32(DepthwiseConvCase convCase) => CompareForward(convCase, ScalarType.Float32);
 
-    private static void CompareForward(ConvCase convCase, ScalarType dtype)
+    private static void CompareForward(DepthwiseConvCase convCase, ScalarType dtype)
     {
         using var scope = torch.NewDisposeScope();
-        ConvInputs x = convCase.MakeInputs(dtype, convCase.Seed);
+        DepthwiseConvInputs x = convCase.MakeInputs(dtype, convCase.Seed);
         (Tensor y, Tensor state) = x.RunManaged();
         (Tensor expectedY, Tensor expectedState) = x.RunReference();
         Assert.That(y.dtype, Is.EqualTo(dtype));
@@ -59,8 +59,8 @@ public sealed class DepthwiseCausalConvTests
         bool bias, bool silu, bool state, bool lengths)
     {
         using var scope = torch.NewDisposeScope();
-        var convCase = new ConvCase(batch, channels, length, width, dilation, bias, silu, state, lengths);
-        ConvInputs x = convCase.MakeInputs(ScalarType.Float64, convCase.Seed);
+        var convCase = new DepthwiseConvCase(batch, channels, length, width, dilation, bias, silu, state, lengths);
+        DepthwiseConvInputs x = convCase.MakeInputs(ScalarType.Float64, convCase.Seed);
         (Tensor y, Tensor finalState) = x.RunReference();
         (double[] expectedY, double[] expectedState) = Definition(convCase, x);
         TensorAssert.Close(y, torch.tensor(expectedY).view(batch, channels, length), "reference y");
@@ -71,7 +71,7 @@ public sealed class DepthwiseCausalConvTests
     // y[b,d,t] = act(bias[d] + sum_k w[d,k] * input(t - (K-1-k)*dilation)), input(s) = x for 0 <= s < lengths[b],
     // the initial state for s < 0 (position S + s), 0 otherwise; y = 0 at t >= lengths[b]; the final state holds
     // input(lengths[b] - S .. lengths[b] - 1).
-    private static (double[] Y, double[] State) Definition(ConvCase c, ConvInputs x)
+    private static (double[] Y, double[] State) Definition(DepthwiseConvCase c, DepthwiseConvInputs x)
     {
         double[] xs = x.X.data<double>().ToArray(), w = x.Weight.data<double>().ToArray();
         double[]? bias = x.Bias?.data<double>().ToArray(), h0 = x.InitialState?.contiguous().data<double>().ToArray();
@@ -97,28 +97,28 @@ public sealed class DepthwiseCausalConvTests
         return (y, state);
     }
 
-    public static IEnumerable<ConvCase> GradientCases()
+    public static IEnumerable<DepthwiseConvCase> GradientCases()
     {
-        yield return new ConvCase(1, 1, 1, 1);
-        yield return new ConvCase(2, 3, 7, 3, 2, HasBias: true, Silu: true, HasState: true);
-        yield return new ConvCase(3, 5, 129, 4, 1, HasBias: true, HasState: true, HasLengths: true);
-        yield return new ConvCase(3, 9, 40, 5, 7, Silu: true, HasState: true, HasLengths: true);
-        yield return new ConvCase(2, 4, 7, 2, 64, HasBias: true, HasState: true, HasLengths: true);
-        yield return new ConvCase(2, 3, 1000, 31, 1, HasBias: true, Silu: true);
+        yield return new DepthwiseConvCase(1, 1, 1, 1);
+        yield return new DepthwiseConvCase(2, 3, 7, 3, 2, HasBias: true, Silu: true, HasState: true);
+        yield return new DepthwiseConvCase(3, 5, 129, 4, 1, HasBias: true, HasState: true, HasLengths: true);
+        yield return new DepthwiseConvCase(3, 9, 40, 5, 7, Silu: true, HasState: true, HasLengths: true);
+        yield return new DepthwiseConvCase(2, 4, 7, 2, 64, HasBias: true, HasState: true, HasLengths: true);
+        yield return new DepthwiseConvCase(2, 3, 1000, 31, 1, HasBias: true, Silu: true);
     }
 
     /// <summary>float64 gradients of every input (the initial state included) against TorchSharp autograd through the
     /// reference, with a loss on both outputs.</summary>
     [TestCaseSource(nameof(GradientCases))]
-    public void GradientsMatchReferenceAutograd(ConvCase convCase)
+    public void GradientsMatchReferenceAutograd(DepthwiseConvCase convCase)
     {
         using var scope = torch.NewDisposeScope();
-        ConvInputs x = convCase.MakeInputs(ScalarType.Float64, 100 + convCase.Seed);
+        DepthwiseConvInputs x = convCase.MakeInputs(ScalarType.Float64, 100 + convCase.Seed);
         (Tensor yWeights, Tensor stateWeights) = LossWeights(convCase, 7);
-        ConvInputs managed = x.RequiringGrad();
-        ConvInputs.Loss(managed.RunManaged(), yWeights, stateWeights).backward();
-        ConvInputs reference = x.RequiringGrad();
-        ConvInputs.Loss(reference.RunReference(), yWeights, stateWeights).backward();
+        DepthwiseConvInputs managed = x.RequiringGrad();
+        DepthwiseConvInputs.Loss(managed.RunManaged(), yWeights, stateWeights).backward();
+        DepthwiseConvInputs reference = x.RequiringGrad();
+        DepthwiseConvInputs.Loss(reference.RunReference(), yWeights, stateWeights).backward();
         foreach (((string name, Tensor actual), (_, Tensor expected)) in managed.FloatInputs().Zip(reference.FloatInputs()))
         {
             Assert.That(actual.grad, Is.Not.Null, $"d{name} was not produced");
@@ -133,15 +133,15 @@ public sealed class DepthwiseCausalConvTests
         bool bias, bool silu)
     {
         using var scope = torch.NewDisposeScope();
-        var convCase = new ConvCase(batch, channels, length, width, dilation, bias, silu, HasState: true,
+        var convCase = new DepthwiseConvCase(batch, channels, length, width, dilation, bias, silu, HasState: true,
             HasLengths: true);
-        ConvInputs x = convCase.MakeInputs(ScalarType.Float64, 11).RequiringGrad();
+        DepthwiseConvInputs x = convCase.MakeInputs(ScalarType.Float64, 11).RequiringGrad();
         (Tensor yWeights, Tensor stateWeights) = LossWeights(convCase, 12);
-        ConvInputs.Loss(x.RunManaged(), yWeights, stateWeights).backward();
+        DepthwiseConvInputs.Loss(x.RunManaged(), yWeights, stateWeights).backward();
         double Loss()
         {
             using var inner = torch.NewDisposeScope();
-            return ConvInputs.Loss(x.RunManaged(), yWeights, stateWeights).item<double>();
+            return DepthwiseConvInputs.Loss(x.RunManaged(), yWeights, stateWeights).item<double>();
         }
         foreach ((string name, Tensor input) in x.FloatInputs())
             TensorAssert.Close(input.grad!, FiniteDifference.Gradient(Loss, input), 1e-6, 1e-8,
@@ -154,8 +154,8 @@ public sealed class DepthwiseCausalConvTests
     public void LengthsEqualRunningEachSequenceAlone()
     {
         using var scope = torch.NewDisposeScope();
-        var convCase = new ConvCase(3, 4, 11, 3, 2, HasBias: true, Silu: true, HasState: true, HasLengths: true);
-        ConvInputs x = convCase.MakeInputs(ScalarType.Float64, 21).RequiringGrad();
+        var convCase = new DepthwiseConvCase(3, 4, 11, 3, 2, HasBias: true, Silu: true, HasState: true, HasLengths: true);
+        DepthwiseConvInputs x = convCase.MakeInputs(ScalarType.Float64, 21).RequiringGrad();
         long[] lengths = x.Lengths!.data<long>().ToArray();
         Assert.That(lengths, Is.EqualTo(new long[] { 11, 6, 0 }));
         (Tensor y, Tensor state) = x.RunManaged();
@@ -183,8 +183,8 @@ public sealed class DepthwiseCausalConvTests
     public void FullEqualsStepByStepAndChunkedStreaming(ScalarType dtype, long width, long dilation)
     {
         using var scope = torch.NewDisposeScope();
-        var convCase = new ConvCase(4, 7, 37, width, dilation, HasBias: true, Silu: true, HasState: true);
-        ConvInputs x = convCase.MakeInputs(dtype, 31);
+        var convCase = new DepthwiseConvCase(4, 7, 37, width, dilation, HasBias: true, Silu: true, HasState: true);
+        DepthwiseConvInputs x = convCase.MakeInputs(dtype, 31);
         long[] lengths = [37, 20, 1, 9];
         (Tensor fullY, Tensor fullState) = DepthwiseCausalConv.Forward(x.X, x.Weight, x.Bias, x.Dilation, x.Silu,
             x.InitialState, torch.tensor(lengths));
@@ -227,8 +227,8 @@ public sealed class DepthwiseCausalConvTests
     public void StepUpdatesANonContiguousStateInPlaceAndRecordsNoGraph()
     {
         using var scope = torch.NewDisposeScope();
-        var convCase = new ConvCase(2, 5, 3, 4, 2, HasBias: true, HasState: true);
-        ConvInputs x = convCase.MakeInputs(ScalarType.Float64, 41);
+        var convCase = new DepthwiseConvCase(2, 5, 3, 4, 2, HasBias: true, HasState: true);
+        DepthwiseConvInputs x = convCase.MakeInputs(ScalarType.Float64, 41);
         (Tensor expectedY, Tensor expectedState) = x.RunManaged();
         Tensor storage = x.InitialState!.transpose(1, 2).contiguous(); // (Bt, S, D)
         Tensor state = storage.transpose(1, 2);                         // (Bt, D, S), not contiguous
@@ -239,7 +239,7 @@ public sealed class DepthwiseCausalConvTests
         Assert.That(y.requires_grad, Is.False);
     }
 
-    internal static (Tensor Y, Tensor State) LossWeights(ConvCase convCase, long seed,
+    internal static (Tensor Y, Tensor State) LossWeights(DepthwiseConvCase convCase, long seed,
         ScalarType dtype = ScalarType.Float64, Device? device = null)
     {
         var generator = new torch.Generator((ulong)seed);
