@@ -31,8 +31,8 @@ public sealed class MambaResidualLayer : nn.Module<Tensor, Tensor>
 /// Mamba language model: embedding -> Layers x <see cref="MambaResidualLayer"/> -> final RMSNorm -> LM head.
 /// The LM head is tied to the embedding (logits = h · E^T, as Mamba's reference LM does by default): it halves the
 /// vocabulary parameters and costs nothing for the small vocabularies used here. Step mode
-/// (<see cref="IStepModel"/>) carries each layer's convolution window and scan state in a
-/// <see cref="MambaDecodingState"/>.
+/// (<see cref="IStepModel"/>) carries each layer's convolution state (the causal convolution's last d_conv - 1
+/// inputs) and scan state in a <see cref="MambaDecodingState"/>.
 /// </summary>
 public sealed class MambaLanguageModel : LanguageModel
 {
