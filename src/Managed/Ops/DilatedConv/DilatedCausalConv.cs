@@ -25,7 +25,7 @@ public static class DilatedCausalConv
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
-        var arguments = new ConvTensors(x, weight, bias, initialState, lengths, dilation);
+        var arguments = new DilatedConvTensors(x, weight, bias, initialState, lengths, dilation);
         Native.Load();
         if (!Autograd.NeedsGraph(x, weight, bias, initialState))
         {
@@ -49,7 +49,7 @@ public static class DilatedCausalConv
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
-        var arguments = new ConvTensors(x, weight, bias, null, null, dilation);
+        var arguments = new DilatedConvTensors(x, weight, bias, null, null, dilation);
         Native.Load();
         return Autograd.StepInPlace(state, work =>
         {

@@ -10,7 +10,7 @@ internal sealed class DilatedCausalConvFunction : torch.autograd.MultiTensorFunc
 {
     public override string Name => "HybridSeqDilatedCausalConv";
 
-    public static (Tensor Y, Tensor FinalState) Apply(ConvTensors x)
+    public static (Tensor Y, Tensor FinalState) Apply(DilatedConvTensors x)
     {
         List<Tensor> outputs = apply(Autograd.ApplyArguments(x.X, x.Weight, x.Bias, x.InitialState, x.Lengths,
             x.Dilation));
@@ -19,14 +19,14 @@ internal sealed class DilatedCausalConvFunction : torch.autograd.MultiTensorFunc
 
     public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
     {
-        var arguments = new ConvTensors(Autograd.At(vars, 0), Autograd.At(vars, 1), Autograd.OptionalAt(vars, 2),
+        var arguments = new DilatedConvTensors(Autograd.At(vars, 0), Autograd.At(vars, 1), Autograd.OptionalAt(vars, 2),
             Autograd.OptionalAt(vars, 3), Autograd.OptionalAt(vars, 4), (long)vars[5]);
         ctx.save_data("wanted", new[]
         {
             arguments.X.requires_grad, arguments.Weight.requires_grad, arguments.Bias?.requires_grad == true,
             arguments.InitialState?.requires_grad == true,
         });
-        ConvTensors x = arguments.Contiguous();
+        DilatedConvTensors x = arguments.Contiguous();
         (Tensor y, Tensor finalState) = RunForward(x);
         ctx.save_for_backward(Autograd.TensorList(x.X, x.Weight, x.Bias, x.InitialState, x.Lengths));
         ctx.save_data("dilation", x.Dilation);
@@ -36,9 +36,9 @@ internal sealed class DilatedCausalConvFunction : torch.autograd.MultiTensorFunc
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
         List<Tensor> s = ctx.get_saved_variables();
-        var x = new ConvTensors(s[0], s[1], s[2], s[3], s[4], (long)ctx.get_data("dilation"));
+        var x = new DilatedConvTensors(s[0], s[1], s[2], s[3], s[4], (long)ctx.get_data("dilation"));
         var wanted = (bool[])ctx.get_data("wanted");
-        var grads = new ConvGradients(
+        var grads = new DilatedConvGradients(
             wanted[0] ? torch.empty_like(x.X) : null,
             wanted[1] ? torch.empty_like(x.Weight) : null,
             wanted[2] ? torch.empty_like(x.Bias!) : null,
@@ -54,7 +54,7 @@ internal sealed class DilatedCausalConvFunction : torch.autograd.MultiTensorFunc
     }
 
     /// <summary>The native forward on contiguous inputs: y (Bt, C_out, L) and the final state (Bt, C_in, S).</summary>
-    internal static (Tensor Y, Tensor FinalState) RunForward(ConvTensors x)
+    internal static (Tensor Y, Tensor FinalState) RunForward(DilatedConvTensors x)
     {
         Tensor y = torch.empty([x.Batch, x.OutChannels, x.Length], dtype: x.X.dtype, device: x.X.device);
         Tensor finalState = torch.empty([x.Batch, x.InChannels, x.StateLength], dtype: x.X.dtype,

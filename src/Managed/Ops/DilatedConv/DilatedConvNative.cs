@@ -6,7 +6,7 @@ namespace HybridSeq.Managed;
 
 /// <summary>The tensors of one dilated-convolution call, as the user passed them (the native shim checks them).
 /// Sizes read 0 for a dimension a malformed input lacks (<see cref="TensorView.SizeOrZero"/>).</summary>
-internal sealed record ConvTensors(Tensor X, Tensor Weight, Tensor? Bias, Tensor? InitialState, Tensor? Lengths,
+internal sealed record DilatedConvTensors(Tensor X, Tensor Weight, Tensor? Bias, Tensor? InitialState, Tensor? Lengths,
     long Dilation)
 {
     public long Batch => X.SizeOrZero(0);
@@ -33,20 +33,20 @@ internal sealed record ConvTensors(Tensor X, Tensor Weight, Tensor? Bias, Tensor
     }
 
     /// <summary>The same call with every tensor row-major contiguous and CPU lengths on x's device.</summary>
-    public ConvTensors Contiguous() => new(X.contiguous(), Weight.contiguous(), Bias?.contiguous(),
+    public DilatedConvTensors Contiguous() => new(X.contiguous(), Weight.contiguous(), Bias?.contiguous(),
         InitialState?.contiguous(), TensorView.LengthsFor(Lengths, X), Dilation);
 }
 
 /// <summary>Gradients of a convolution; each null when not asked for.</summary>
-internal sealed record ConvGradients(Tensor? Dx, Tensor? DWeight, Tensor? DBias, Tensor? DInitialState);
+internal sealed record DilatedConvGradients(Tensor? Dx, Tensor? DWeight, Tensor? DBias, Tensor? DInitialState);
 
 /// <summary>The calls into hs_dilated_conv_*: binds the views (under the names of <see cref="DilatedCausalConv"/>'s
-/// parameters), calls, maps the status. Inputs must be contiguous (<see cref="ConvTensors.Contiguous"/>). CUDA work
+/// parameters), calls, maps the status. Inputs must be contiguous (<see cref="DilatedConvTensors.Contiguous"/>). CUDA work
 /// goes to the legacy default stream, which orders it with libtorch's own work.</summary>
 internal static unsafe class DilatedConvNative
 {
     /// <summary>y (Bt, C_out, L); finalState (Bt, C_in, S) or null.</summary>
-    public static void Forward(ConvTensors x, Tensor y, Tensor? finalState)
+    public static void Forward(DilatedConvTensors x, Tensor y, Tensor? finalState)
     {
         using var call = new NativeCall();
         hs_dilated_conv_inputs inputs = BindInputs(call, x);
@@ -55,7 +55,7 @@ internal static unsafe class DilatedConvNative
     }
 
     /// <summary>Overwrites the gradients that are not null.</summary>
-    public static void Backward(ConvTensors x, Tensor dy, Tensor? dFinalState, ConvGradients grads)
+    public static void Backward(DilatedConvTensors x, Tensor dy, Tensor? dFinalState, DilatedConvGradients grads)
     {
         using var call = new NativeCall();
         hs_dilated_conv_inputs inputs = BindInputs(call, x);
@@ -71,7 +71,7 @@ internal static unsafe class DilatedConvNative
     }
 
     /// <summary>state (Bt, C_in, S) contiguous, advanced in place; y (Bt, C_out, T).</summary>
-    public static void Step(ConvTensors x, Tensor state, Tensor y)
+    public static void Step(DilatedConvTensors x, Tensor state, Tensor y)
     {
         using var call = new NativeCall();
         hs_dilated_conv_inputs inputs = BindInputs(call, x);
@@ -79,7 +79,7 @@ internal static unsafe class DilatedConvNative
     }
 
     // Native names on the left, DilatedCausalConv's parameter names on the right where they differ.
-    private static hs_dilated_conv_inputs BindInputs(NativeCall call, ConvTensors x)
+    private static hs_dilated_conv_inputs BindInputs(NativeCall call, DilatedConvTensors x)
     {
         call.Name("dilation", "dilation");
         return new hs_dilated_conv_inputs

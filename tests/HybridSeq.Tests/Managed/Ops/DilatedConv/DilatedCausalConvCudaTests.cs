@@ -15,20 +15,20 @@ public sealed class DilatedCausalConvCudaTests
     [SetUp]
     public void RequireCuda() => CudaRequirement.EnsureAvailable();
 
-    public static IEnumerable<ConvCase> Cases()
+    public static IEnumerable<DilatedConvCase> Cases()
     {
-        yield return new ConvCase(3, 17, 9, 4, 7, 129, HasBias: true, HasState: true, HasLengths: true);
-        yield return new ConvCase(2, 5, 13, 31, 1, 1031, HasState: true, HasLengths: true);
-        yield return new ConvCase(4, 64, 70, 3, 4, 300, HasBias: true);
-        yield return new ConvCase(1, 1, 2, 1, 1, 1, HasBias: true);
+        yield return new DilatedConvCase(3, 17, 9, 4, 7, 129, HasBias: true, HasState: true, HasLengths: true);
+        yield return new DilatedConvCase(2, 5, 13, 31, 1, 1031, HasState: true, HasLengths: true);
+        yield return new DilatedConvCase(4, 64, 70, 3, 4, 300, HasBias: true);
+        yield return new DilatedConvCase(1, 1, 2, 1, 1, 1, HasBias: true);
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void ForwardBackwardAndStepMatchTheCpu(ConvCase c)
+    public void ForwardBackwardAndStepMatchTheCpu(DilatedConvCase c)
     {
         using var scope = torch.NewDisposeScope();
-        ConvInputs cpu = c.MakeInputs(ScalarType.Float32, seed: 31).RequiringGrad();
-        ConvInputs gpu = c.MakeInputs(ScalarType.Float32, seed: 31, torch.CUDA).RequiringGrad();
+        DilatedConvInputs cpu = c.MakeInputs(ScalarType.Float32, seed: 31).RequiringGrad();
+        DilatedConvInputs gpu = c.MakeInputs(ScalarType.Float32, seed: 31, torch.CUDA).RequiringGrad();
         using var generator = new Generator(37);
         Tensor yWeights = torch.randn([c.Batch, c.OutChannels, c.Length], generator: generator);
         Tensor stateWeights = torch.randn([c.Batch, c.InChannels, c.StateLength], generator: generator);
@@ -38,8 +38,8 @@ public sealed class DilatedCausalConvCudaTests
         double scale = 1 + c.InChannels * c.Width / 50.0;
         TensorAssert.Close(gpuResult.Y, cpuResult.Y, "y", scale);
         TensorAssert.Identical(gpuResult.FinalState.cpu(), cpuResult.FinalState, "final state");
-        ConvInputs.Loss(cpuResult, yWeights, stateWeights).backward();
-        ConvInputs.Loss(gpuResult, yWeights.cuda(), stateWeights.cuda()).backward();
+        DilatedConvInputs.Loss(cpuResult, yWeights, stateWeights).backward();
+        DilatedConvInputs.Loss(gpuResult, yWeights.cuda(), stateWeights.cuda()).backward();
         HybridSeq.Managed.Native.Synchronize(0);
         foreach (((string name, Tensor g), (_, Tensor cpuInput)) in gpu.FloatInputs().Zip(cpu.FloatInputs()))
             TensorAssert.Close(g.grad!, cpuInput.grad!, $"d{name}", 10 * scale);

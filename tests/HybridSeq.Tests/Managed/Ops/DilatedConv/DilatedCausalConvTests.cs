@@ -15,26 +15,26 @@ namespace HybridSeq.Tests.Managed.Ops;
 [TestFixture]
 public sealed class DilatedCausalConvTests
 {
-    public static IEnumerable<ConvCase> Cases()
+    public static IEnumerable<DilatedConvCase> Cases()
     {
-        yield return new ConvCase(2, 3, 5, 3, 2, 7, HasBias: true, HasState: true, HasLengths: true);
-        yield return new ConvCase(3, 17, 9, 4, 7, 129, HasBias: true, HasLengths: true);
-        yield return new ConvCase(2, 5, 13, 5, 64, 30, HasState: true);
-        yield return new ConvCase(1, 1, 2, 1, 1, 1, HasBias: true);
-        yield return new ConvCase(4, 9, 6, 31, 1, 1031, HasBias: true, HasState: true, HasLengths: true);
-        yield return new ConvCase(2, 33, 40, 2, 1, 2);
+        yield return new DilatedConvCase(2, 3, 5, 3, 2, 7, HasBias: true, HasState: true, HasLengths: true);
+        yield return new DilatedConvCase(3, 17, 9, 4, 7, 129, HasBias: true, HasLengths: true);
+        yield return new DilatedConvCase(2, 5, 13, 5, 64, 30, HasState: true);
+        yield return new DilatedConvCase(1, 1, 2, 1, 1, 1, HasBias: true);
+        yield return new DilatedConvCase(4, 9, 6, 31, 1, 1031, HasBias: true, HasState: true, HasLengths: true);
+        yield return new DilatedConvCase(2, 33, 40, 2, 1, 2);
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void ForwardMatchesReferenceFloat64(ConvCase c) => CompareForward(c, ScalarType.Float64);
+    public void ForwardMatchesReferenceFloat64(DilatedConvCase c) => CompareForward(c, ScalarType.Float64);
 
     [TestCaseSource(nameof(Cases))]
-    public void ForwardMatchesReferenceFloat32(ConvCase c) => CompareForward(c, ScalarType.Float32);
+    public void ForwardMatchesReferenceFloat32(DilatedConvCase c) => CompareForward(c, ScalarType.Float32);
 
-    private static void CompareForward(ConvCase c, ScalarType dtype)
+    private static void CompareForward(DilatedConvCase c, ScalarType dtype)
     {
         using var scope = torch.NewDisposeScope();
-        ConvInputs x = c.MakeInputs(dtype, seed: 3);
+        DilatedConvInputs x = c.MakeInputs(dtype, seed: 3);
         (Tensor y, Tensor state) = x.RunManaged();
         (Tensor expectedY, Tensor expectedState) = x.RunReference();
         Assert.That(y.dtype, Is.EqualTo(dtype));
@@ -45,19 +45,19 @@ public sealed class DilatedCausalConvTests
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void GradientsMatchReferenceAutogradFloat64(ConvCase c)
+    public void GradientsMatchReferenceAutogradFloat64(DilatedConvCase c)
     {
         using var scope = torch.NewDisposeScope();
-        ConvInputs x = c.MakeInputs(ScalarType.Float64, seed: 5);
+        DilatedConvInputs x = c.MakeInputs(ScalarType.Float64, seed: 5);
         using var generator = new Generator(9);
         Tensor yWeights = torch.randn([c.Batch, c.OutChannels, c.Length], dtype: ScalarType.Float64,
             generator: generator);
         Tensor stateWeights = torch.randn([c.Batch, c.InChannels, c.StateLength], dtype: ScalarType.Float64,
             generator: generator);
-        ConvInputs managed = x.RequiringGrad();
-        ConvInputs.Loss(managed.RunManaged(), yWeights, stateWeights).backward();
-        ConvInputs reference = x.RequiringGrad();
-        ConvInputs.Loss(reference.RunReference(), yWeights, stateWeights).backward();
+        DilatedConvInputs managed = x.RequiringGrad();
+        DilatedConvInputs.Loss(managed.RunManaged(), yWeights, stateWeights).backward();
+        DilatedConvInputs reference = x.RequiringGrad();
+        DilatedConvInputs.Loss(reference.RunReference(), yWeights, stateWeights).backward();
         foreach (((string name, Tensor actual), (_, Tensor expected)) in
                  managed.FloatInputs().Zip(reference.FloatInputs()))
             TensorAssert.Close(actual.grad!, expected.grad!, $"d{name}");
@@ -67,19 +67,19 @@ public sealed class DilatedCausalConvTests
     public void GradientsMatchFiniteDifferencesForEveryInputIncludingTheInitialState()
     {
         using var scope = torch.NewDisposeScope();
-        var c = new ConvCase(3, 2, 3, 3, 2, 5, HasBias: true, HasState: true, HasLengths: true);
-        ConvInputs x = c.MakeInputs(ScalarType.Float64, seed: 11).RequiringGrad();
+        var c = new DilatedConvCase(3, 2, 3, 3, 2, 5, HasBias: true, HasState: true, HasLengths: true);
+        DilatedConvInputs x = c.MakeInputs(ScalarType.Float64, seed: 11).RequiringGrad();
         using var generator = new Generator(13);
         Tensor yWeights = torch.randn([c.Batch, c.OutChannels, c.Length], dtype: ScalarType.Float64,
             generator: generator);
         Tensor stateWeights = torch.randn([c.Batch, c.InChannels, c.StateLength], dtype: ScalarType.Float64,
             generator: generator);
-        ConvInputs.Loss(x.RunManaged(), yWeights, stateWeights).backward();
+        DilatedConvInputs.Loss(x.RunManaged(), yWeights, stateWeights).backward();
         double Loss()
         {
             using var inner = torch.NewDisposeScope();
             using var noGrad = torch.no_grad();
-            return ConvInputs.Loss(x.RunManaged(), yWeights, stateWeights).item<double>();
+            return DilatedConvInputs.Loss(x.RunManaged(), yWeights, stateWeights).item<double>();
         }
         foreach ((string name, Tensor input) in x.FloatInputs())
             TensorAssert.Close(input.grad!, FiniteDifference.Gradient(Loss, input), 1e-6, 1e-8, $"d{name}");
@@ -89,8 +89,8 @@ public sealed class DilatedCausalConvTests
     public void ChunkedForwardWithLengthsAndStepsEqualTheFullForward()
     {
         using var scope = torch.NewDisposeScope();
-        var c = new ConvCase(4, 5, 6, 3, 4, 45, HasBias: true, HasState: true, HasLengths: true);
-        ConvInputs x = c.MakeInputs(ScalarType.Float64, seed: 17);
+        var c = new DilatedConvCase(4, 5, 6, 3, 4, 45, HasBias: true, HasState: true, HasLengths: true);
+        DilatedConvInputs x = c.MakeInputs(ScalarType.Float64, seed: 17);
         (Tensor fullY, Tensor fullState) = x.RunManaged();
         long[] lengths = x.Lengths!.data<long>().ToArray();
 
@@ -149,8 +149,8 @@ public sealed class DilatedCausalConvTests
     public void StepNeverRecordsAutogradAndUpdatesANonContiguousState()
     {
         using var scope = torch.NewDisposeScope();
-        var c = new ConvCase(2, 3, 4, 3, 2, 6, HasBias: true, HasState: true);
-        ConvInputs x = c.MakeInputs(ScalarType.Float32, seed: 19).RequiringGrad();
+        var c = new DilatedConvCase(2, 3, 4, 3, 2, 6, HasBias: true, HasState: true);
+        DilatedConvInputs x = c.MakeInputs(ScalarType.Float32, seed: 19).RequiringGrad();
         (Tensor fullY, Tensor fullState) = x.RunManaged();
         // A (Bt, C_in, S) view with permuted strides: the op works on a contiguous copy and writes it back.
         Tensor state = x.InitialState!.detach().permute(0, 2, 1).contiguous().permute(0, 2, 1);

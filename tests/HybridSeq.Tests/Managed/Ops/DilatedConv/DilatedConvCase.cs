@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace HybridSeq.Tests.Managed.Ops;
 
 /// <summary>One dilated-convolution configuration of the tests: sizes and which optional inputs it has.</summary>
-public sealed record ConvCase(long Batch, long InChannels, long OutChannels, long Width, long Dilation, long Length,
+public sealed record DilatedConvCase(long Batch, long InChannels, long OutChannels, long Width, long Dilation, long Length,
     bool HasBias = false, bool HasState = false, bool HasLengths = false)
 {
     public long StateLength => (Width - 1) * Dilation;
@@ -15,7 +15,7 @@ public sealed record ConvCase(long Batch, long InChannels, long OutChannels, lon
         $"Bt={Batch} C_in={InChannels} C_out={OutChannels} K={Width} d={Dilation} L={Length}" +
         (HasBias ? " bias" : "") + (HasState ? " state" : "") + (HasLengths ? " lengths" : "");
 
-    public ConvInputs MakeInputs(ScalarType dtype, int seed, Device? device = null)
+    public DilatedConvInputs MakeInputs(ScalarType dtype, int seed, Device? device = null)
     {
         using var generator = new Generator((ulong)seed);
         device ??= torch.CPU;
@@ -24,14 +24,14 @@ public sealed record ConvCase(long Batch, long InChannels, long OutChannels, lon
         var lengths = new long[Batch];
         for (long b = 0; b < Batch; b++)
             lengths[b] = (b % 4) switch { 0 => Length, 1 => Length / 2, 2 => 0, _ => Math.Max(Length - 1, 0) };
-        return new ConvInputs(Random(Batch, InChannels, Length), Random(OutChannels, InChannels, Width),
+        return new DilatedConvInputs(Random(Batch, InChannels, Length), Random(OutChannels, InChannels, Width),
             HasBias ? Random(OutChannels) : null, HasState ? Random(Batch, InChannels, StateLength) : null,
             HasLengths ? torch.tensor(lengths, dtype: ScalarType.Int64) : null, Dilation);
     }
 }
 
 /// <summary>The tensors of one call; RunManaged / RunReference call the op and the composed reference.</summary>
-public sealed record ConvInputs(Tensor X, Tensor Weight, Tensor? Bias, Tensor? InitialState, Tensor? Lengths,
+public sealed record DilatedConvInputs(Tensor X, Tensor Weight, Tensor? Bias, Tensor? InitialState, Tensor? Lengths,
     long Dilation)
 {
     public (Tensor Y, Tensor FinalState) RunManaged() =>
@@ -41,7 +41,7 @@ public sealed record ConvInputs(Tensor X, Tensor Weight, Tensor? Bias, Tensor? I
         DilatedCausalConvReference.Forward(X, Weight, Bias, Dilation, InitialState, Lengths);
 
     /// <summary>Fresh leaves (detached copies) that require grad, for one backward each.</summary>
-    public ConvInputs RequiringGrad() => this with
+    public DilatedConvInputs RequiringGrad() => this with
     {
         X = X.detach().clone().requires_grad_(true),
         Weight = Weight.detach().clone().requires_grad_(true),
