@@ -16,7 +16,7 @@
 #include "scan_test_support.h"
 
 namespace hs_test {
-namespace conv {
+namespace dilated_conv {
 
 struct ConvConfig {
     int64_t batch = 2, in_channels = 3, out_channels = 5, width = 3, dilation = 1, length = 7;
@@ -297,5 +297,5 @@ RunGradients run_backward(const ConvProblem& p) {
     return {widened(dx), widened(dweight), widened(dbias), widened(d_state)};
 }
 
-}  // namespace conv
+}  // namespace dilated_conv
 }  // namespace hs_test

@@ -17,7 +17,7 @@
 #include "dilated_conv_test_support.h"
 
 namespace hs_test {
-namespace conv {
+namespace dilated_conv {
 namespace {
 
 // The matrix: every (L, K, dilation) of the issue once, channels and flags varied by a fixed pattern so that every
@@ -512,5 +512,5 @@ TEST(DilatedConvValidation, StridesAndAliasingAreChecked) {
 }
 
 }  // namespace
-}  // namespace conv
+}  // namespace dilated_conv
 }  // namespace hs_test

@@ -14,7 +14,7 @@
 #include "hybridseq.h"
 
 namespace hs_test {
-namespace conv {
+namespace dilated_conv {
 namespace {
 
 // CUDA and the CPU sum the same terms in different orders, both in float32.
@@ -154,5 +154,5 @@ TEST(DilatedConvCuda, OutOfRangeLengthsAreClampedOnTheDevice) {
 }
 
 }  // namespace
-}  // namespace conv
+}  // namespace dilated_conv
 }  // namespace hs_test

@@ -41,6 +41,9 @@ struct Sequence {
     }
 };
 
+// (K-1)*dilation in device code (DilatedConvParams::state_length is host-only).
+__device__ inline int64_t state_length_of(const DilatedConvParams<float>& p) { return (p.width - 1) * p.dilation; }
+
 enum class ColumnsMode { Forward, InputGradient };
 
 struct ColumnsProblem {
@@ -109,7 +112,7 @@ __global__ void __launch_bounds__(kColumnsThreads)
         __syncthreads();
     }
 
-    const int64_t S = p.state_length(), L = p.length;
+    const int64_t S = state_length_of(p), L = p.length;
     for (int i = 0; i < kThreadRows; ++i) {
         const int64_t m = m0 + ty * kThreadRows + i;
         if (m >= g.rows) continue;
@@ -140,7 +143,7 @@ __global__ void __launch_bounds__(kWeightThreads) dilated_conv_weight_kernel(Dil
     HS_SHARED_ARRAY_2D(float, a_tile, kWeightDepth, kWeightTile);
     HS_SHARED_ARRAY_2D(float, b_tile, kWeightDepth, kWeightTile);
     const DilatedConvParams<float>& p = q.fwd;
-    const int64_t Cin = p.in_channels, Cout = p.out_channels, K = p.width, L = p.length, S = p.state_length();
+    const int64_t Cin = p.in_channels, Cout = p.out_channels, K = p.width, L = p.length, S = state_length_of(p);
     const int64_t columns = K * Cin;  // n = k * C_in + i
     const int thread = static_cast<int>(threadIdx.x);
     const int64_t o0 = static_cast<int64_t>(blockIdx.y) * kWeightTile;
@@ -220,7 +223,7 @@ constexpr int kStateThreads = 256;
 __global__ void __launch_bounds__(kStateThreads) dilated_conv_final_state_kernel(DilatedConvParams<float> p) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kStateThreads + threadIdx.x;
     if (row >= p.batch * p.in_channels) return;
-    const int64_t S = p.state_length(), L = p.length;
+    const int64_t S = state_length_of(p), L = p.length;
     const int64_t valid = clamped_length(p.lengths, row / p.in_channels, L);
     for (int64_t j = 0; j < S; ++j) {
         const int64_t v = valid + j;
