@@ -402,10 +402,12 @@ HS_API hs_status hs_linear_backward(const hs_tensor* x, const hs_tensor* w, cons
  * with libtorch's autograd gives what libtorch gives for the same sum written with its own ops. For a real dout
  * (Vandermonde, conjugate_symmetric = 1) that is the ordinary real gradient.
  * dtypes: complex64 or complex128 on CPU, complex64 on CUDA (float32 arithmetic); one dtype for all complex tensors.
- * Accuracy: the CPU Vandermonde forms exp(x l) as exp(x B k) * exp(x j), l = B k + j with B = 32, each factor exact
- * (std::exp / cos / sin in float64), so every power is within a few ulp of the exact per-element exp at the price of
- * one complex multiply (no error that grows with l, as a running product x^l would have); CUDA evaluates exp(x l)
- * per element with expf / sincosf. The Cauchy divisions use |d|^2 = re^2 + im^2 of d = z - w, which overflows only
+ * Accuracy: the CPU Vandermonde forms exp(x l), l = 32 k + j, as anchor_k * step_j in float64: step_j = exp(x)^j
+ * (a running product of at most 31 steps from the exact exp(x)) and anchor_k a running product of exp(32 x) from an
+ * exact exp(x l0) every 1024 positions (std::exp / cos / sin). Every power is then within about 64 ulp of float64
+ * of the exact exp(x l), an error that does not grow with L (a running product over all l would), then rounded to
+ * the dtype; the price is one complex multiply per term instead of an exp, cos and sin. CUDA evaluates exp(x l) per
+ * element with expf / sincosf of the float32 argument x * l (its angle error grows like |x l| ulp). The Cauchy divisions use |d|^2 = re^2 + im^2 of d = z - w, which overflows only
  * for |d| beyond about 1e19 (complex64) or 1e154 (complex128); a pole hit exactly (z[l] == w[h, n]) gives Inf/NaN.
  * NaN/Inf in the inputs propagate into the outputs; they are not checked.
  * ------------------------------------------------------------------------------------------------------------- */
