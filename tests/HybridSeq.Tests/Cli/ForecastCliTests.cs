@@ -129,7 +129,7 @@ public sealed class ForecastCliTests
 
     [TestCase(new[] { "forecast", "--csv", "x.csv" }, "--csv needs --time-column and --value-column")]
     [TestCase(new[] { "forecast", "--value-column", "v" }, "need --csv (without it the shipped Nile series is read)")]
-    [TestCase(new[] { "forecast", "--model", "slstm2" }, "--model must be one of mamba, lstm, gru, slstm, arnet, got 'slstm2'.")]
+    [TestCase(new[] { "forecast", "--model", "slstm2" }, "--model must be one of mamba, lstm, gru, slstm, arnet, tcn, got 'slstm2'.")]
     [TestCase(new[] { "forecast", "--quantiles", "0.1,1.5" }, "--quantiles must be a comma-separated list of levels in (0, 1), got '0.1,1.5' ('1.5').")]
     [TestCase(new[] { "forecast", "--hidden", "8,x" }, "--hidden must be a comma-separated list of positive integer widths")]
     [TestCase(new[] { "forecast", "--model", "lstm", "--sparsity", "0.2" }, "--sparsity applies to arnet only, not lstm.")]
