@@ -156,7 +156,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         public int? KernelSize { get; init; }
 
         [CommandOption("--dropout <P>")]
-        [Description("tcn, wavenet, tcnca only: dropout after each convolution in training, in [0, 1). Default: 0.")]
+        [Description("tcn, wavenet, tcnca only: dropout after each convolution in training, in [[0, 1). Default: 0.")]
         public double? Dropout { get; init; }
 
         [CommandOption("--chunk-size <N>")]

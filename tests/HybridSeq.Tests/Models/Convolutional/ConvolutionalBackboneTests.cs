@@ -241,6 +241,29 @@ public sealed class ConvolutionalBackboneTests
         Assert.That(Assert.Throws<ArgumentException>(() => wavenet.Forward(x, c[.., ..5, ..]))!.ParamName, Is.EqualTo("condition"));
     }
 
+    /// <summary>The language model streams chunks of tokens (prefill, then single steps) with the full forward's
+    /// logits.</summary>
+    [TestCase("tcn")]
+    [TestCase("tcnca")]
+    public void LanguageModelChunksEqualTheFullForward(string family)
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(2);
+        var network = family == "tcn"
+            ? new BackboneConfig(family, ModelDimension: 6, Layers: 2, KernelSize: 3)
+            : new BackboneConfig(family, ModelDimension: 8, Layers: 2, Heads: 2, KernelSize: 2, ChunkSize: 3);
+        using var model = new ConvLanguageModel(new ConvLanguageModelConfig(9, network));
+        model.to(ScalarType.Float64);
+        model.eval();
+        var tokens = randint(0, 9, [2, 11], ScalarType.Int64);
+        Tensor full;
+        using (no_grad()) full = model.forward(tokens);
+        var (prefix, state) = model.StepChunk(tokens[.., ..7], model.Backbone.InitialState(2));
+        var (rest, _) = model.StepChunk(tokens[.., 7..], state);
+        TensorAssert.Close(cat([prefix, rest], 1), full, $"{family}: chunked logits vs the full forward");
+        Assert.That(Assert.Throws<ArgumentException>(() => model.StepChunk(tokens, null!))!.ParamName, Is.EqualTo("state"));
+    }
+
     [Test]
     public void BadConfigsAreRejectedByName()
     {
