@@ -432,7 +432,7 @@ HS_API hs_status hs_dilated_conv_backward(const hs_dilated_conv_inputs* inputs, 
                                           const hs_tensor* d_final_state, const hs_dilated_conv_grads* grads,
                                           hs_stream stream);
 
-/* T >= 1 new tokens for streaming, equal to the matching columns of the full forward:
+/* T new tokens for streaming (T = 0 leaves the state as it is), equal to the matching columns of the full forward:
  *   inputs->x (Bt, C_in, T), weight, bias as above; initial_state and lengths NULL
  *   state        (Bt, C_in, S)     read as the last S inputs (oldest first) and advanced in place by the T tokens
  *   y            (Bt, C_out, T) */

@@ -1,7 +1,6 @@
 // The CPU dense dilated causal convolution (ops/dilated_conv.h) as templates over the element type.
 // dilated_conv_cpu.cpp includes this file once per instruction set, after gemm_micro_kernel.h and
-// linear_cpu_kernels.h (whose blocked GEMM computes the weight gradient), so it has no include guard and no #include
-// of its own.
+// linear_cpu_kernels.h (for its blocking constants), so it has no include guard and no #include of its own.
 //
 // Forward and input gradient are one "implicit GEMM" over a padded sequence V (see ConvSource):
 //     out(b, m, n) = sum_{k < K, c < Cs} A(m, c, k) * V(b, c, n + k*dilation)
@@ -12,7 +11,7 @@
 // table of row pointers (depth index d = k*Cs + c -> window row c shifted by k*dilation) makes that window the B
 // operand of the shared micro-kernel (gemm_tile) with depth K*Cs: the accumulators stay in registers over every
 // tap and channel, and no im2col matrix is ever built. A is packed once per call into kTileRows-row strips.
-// The weight gradient is K GEMMs (one per tap) of dy against the padded input, on linear_cpu_kernels.h's driver.
+// The weight gradient is one GEMM of dy against the transposed padded input, on the same micro-kernel.
 
 // B(d, n) = rows[d][n]: the window rows of the implicit GEMM, one pointer per depth index.
 template <typename T>
@@ -223,56 +222,77 @@ void input_gradients(const DilatedConvBackwardParams<T>& q) {
     });
 }
 
-// dweight[o][i][k] = sum_b sum_{t < len_b} dy[b][o][t] * V(b, i, t + k*dilation): per tap one GEMM over the depth
-// (b, t) of all batches at once. dy is copied to (C_out, Bt*(S+L)) with S zero columns after each batch (and zeros
-// at t >= len_b), the padded input transposed to (Bt*(S+L) + S, C_in), so that tap k reads the rows shifted by
-// k*dilation and the zero gaps keep the batches apart.
+// dweight[o][i][k] = sum_b sum_{t < len_b} dy[b][o][t] * V(b, i, t + k*dilation): a GEMM with rows o, columns
+// (k, i) and depth (b, t). The padded input is transposed once into rows of C_in_pad = round_up(C_in, kPanel)
+// values per position (zeros past C_in), so that for a fixed tap k the B operand of a column panel is a plain
+// strided view (row t at position t + k*dilation, no packing), and dy is read in place as the A operand (rows o,
+// depth t). Each thread owns whole column panels and runs them through every batch and depth block in the same
+// order, accumulating into its own columns of C: results do not depend on the thread count.
 template <typename T>
 void weight_gradient(const DilatedConvBackwardParams<T>& q) {
+    constexpr int64_t P = kPanel<T>;
     const DilatedConvParams<T>& p = q.fwd;
     const int64_t S = p.state_length(), L = p.length, K = p.width, Cin = p.in_channels, Cout = p.out_channels;
     const int64_t span = S + L;
-    const int64_t depth = p.batch * span;
-    const bool parallel = depth * Cout >= kMinParallelGemmWork;
-    std::vector<T> dy_rows(static_cast<size_t>(Cout * depth));
-#pragma omp parallel for schedule(static) if (parallel) num_threads(hs::cpu::kernel_threads())
-    for (int64_t o = 0; o < Cout; ++o) {
-        for (int64_t b = 0; b < p.batch; ++b) {
-            const int64_t valid = p.lengths != nullptr ? p.lengths[b] : L;
-            const T* source = q.dy + (b * Cout + o) * L;
-            T* out = dy_rows.data() + o * depth + b * span;
-            for (int64_t t = 0; t < L; ++t) out[t] = t < valid ? source[t] : T(0);
-            for (int64_t t = L; t < span; ++t) out[t] = T(0);
-        }
-    }
-    std::vector<T> inputs_t(static_cast<size_t>((depth + S) * Cin), T(0));
-    // Inputs from lengths[b] on meet only the zeros of dy_rows; reading them as zeros keeps NaN padding out.
-    ConvSource<T> source = padded_input(p);
-    source.limits = p.lengths;
+    const int64_t padded_channels = round_up(Cin, P);
+    const int64_t panels_per_tap = padded_channels / P;
+    const int64_t panels = K * panels_per_tap;
+    const int64_t ldc = K * padded_channels;
+    const bool parallel = p.batch * L * Cout * Cin * K >= kMinParallelGemmWork;
+
+    std::vector<T> inputs_t(static_cast<size_t>(p.batch * span * padded_channels), T(0));
+    const ConvSource<T> source = padded_input(p);
     constexpr int64_t kTile = 64;  // transposes in 64 x 64 tiles, so that both sides stream
 #pragma omp parallel if (parallel) num_threads(hs::cpu::kernel_threads())
     {
         std::vector<T> row(static_cast<size_t>(kTile));
 #pragma omp for schedule(static)
         for (int64_t b = 0; b < p.batch; ++b) {
+            // Positions from S + lengths[b] on are never read (t < lengths[b] below): left as zeros.
+            const int64_t used = S + (p.lengths != nullptr ? p.lengths[b] : L);
+            T* batch_rows = inputs_t.data() + b * span * padded_channels;
             for (int64_t c0 = 0; c0 < Cin; c0 += kTile) {
-                for (int64_t v0 = 0; v0 < span; v0 += kTile) {
-                    const int64_t vs = std::min<int64_t>(kTile, span - v0);
+                for (int64_t v0 = 0; v0 < used; v0 += kTile) {
+                    const int64_t vs = std::min<int64_t>(kTile, used - v0);
                     for (int64_t c = c0; c < std::min<int64_t>(Cin, c0 + kTile); ++c) {
                         source.copy_row(b, c, v0, vs, row.data());
-                        for (int64_t v = 0; v < vs; ++v) inputs_t[(b * span + v0 + v) * Cin + c] = row[v];
+                        for (int64_t v = 0; v < vs; ++v) batch_rows[(v0 + v) * padded_channels + c] = row[v];
                     }
                 }
             }
         }
     }
-    std::vector<T> tap(static_cast<size_t>(Cout * Cin));
-    for (int64_t k = 0; k < K; ++k) {
-        // tap (C_out x C_in) = dy_rows (C_out x depth) . inputs_t shifted (depth x C_in).
-        gemm<T>({Cout, Cin, depth, {dy_rows.data(), depth, 1}, {inputs_t.data() + k * p.dilation * Cin, Cin, 1},
-                 nullptr, tap.data(), Cin});
-        for (int64_t o = 0; o < Cout; ++o) {
-            for (int64_t i = 0; i < Cin; ++i) q.dweight[(o * Cin + i) * K + k] = tap[o * Cin + i];
+
+    std::vector<T> gradient(static_cast<size_t>(Cout * ldc), T(0));
+    // A fixed range of column panels per thread, every thread walking the batches and depth blocks in order: dy's
+    // block is read once per thread and block (not once per panel), and no barrier is needed between blocks.
+#pragma omp parallel if (parallel) num_threads(hs::cpu::kernel_threads())
+    {
+        const ItemRange range = thread_range(panels, omp_get_thread_num(), omp_get_num_threads());
+        for (int64_t b = 0; b < p.batch && range.begin < range.end; ++b) {
+            const int64_t valid = p.lengths != nullptr ? p.lengths[b] : L;
+            const T* dy_batch = q.dy + b * Cout * L;
+            const T* rows_batch = inputs_t.data() + b * span * padded_channels;
+            for (int64_t t0 = 0; t0 < valid; t0 += kBlockDepth) {
+                const int64_t depth = std::min<int64_t>(kBlockDepth, valid - t0);
+                for (int64_t m0 = 0; m0 < Cout; m0 += kTileRows) {
+                    // A(m, t) = dy[b][m0 + m][t0 + t]: row stride L, depth contiguous; stays in L1 over the panels.
+                    const StridedA<T> a{dy_batch + m0 * L + t0, 1, L};
+                    const int64_t rows = std::min<int64_t>(kTileRows, Cout - m0);
+                    for (int64_t panel = range.begin; panel < range.end; ++panel) {
+                        const int64_t k = panel / panels_per_tap, i0 = (panel % panels_per_tap) * P;
+                        const StridedB<T> operand{rows_batch + (t0 + k * p.dilation) * padded_channels + i0,
+                                                  padded_channels};
+                        gemm_rows<T>(rows, depth, a, 0, operand, 0, gradient.data() + m0 * ldc + panel * P, ldc, P,
+                                     true);
+                    }
+                }
+            }
+        }
+    }
+    for (int64_t o = 0; o < Cout; ++o) {
+        for (int64_t i = 0; i < Cin; ++i) {
+            for (int64_t k = 0; k < K; ++k) q.dweight[(o * Cin + i) * K + k] = gradient[o * ldc + k * padded_channels + i];
         }
     }
 }
