@@ -50,6 +50,22 @@ public abstract class StreamingBackbone : SequenceBackbone
     /// <paramref name="state"/> (Bt rows, from this backbone) is not changed. Runs without autograd.</summary>
     public abstract (Tensor Y, BackboneState Next) Step(Tensor x, BackboneState state);
 
+    /// <summary>Checks a Prefill's input (Bt, L, InputWidth) and lengths ((Bt) int64 in [0, L]).</summary>
+    protected void CheckPrefill(Tensor x, Tensor lengths)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.dim() != 3 || x.shape[1] < 1 || x.shape[2] != InputWidth)
+            throw new ArgumentException(
+                $"x: expected (Bt, L, {InputWidth}) with L >= 1, got ({string.Join(", ", x.shape)}).", nameof(x));
+        if (lengths is null || lengths.dtype != ScalarType.Int64 || lengths.dim() != 1 || lengths.shape[0] != x.shape[0])
+            throw new ArgumentException(
+                $"lengths: expected ({x.shape[0]}) int64 valid lengths, got {(lengths is null ? "null" : $"({string.Join(", ", lengths.shape)}) {lengths.dtype}")}.",
+                nameof(lengths));
+        long min = lengths.min().item<long>(), max = lengths.max().item<long>();
+        if (min < 0 || max > x.shape[1])
+            throw new ArgumentException($"lengths: expected values in [0, {x.shape[1]}], got [{min}, {max}].", nameof(lengths));
+    }
+
     /// <summary>Checks a Step's input and state: (Bt, T, InputWidth) with T &gt;= 1, a state of Bt rows on x's device
     /// holding <paramref name="tensors"/> tensors.</summary>
     protected void CheckStep(Tensor x, BackboneState state, int tensors)

@@ -57,7 +57,7 @@ public sealed class ForecastCommand(IAnsiConsole console) : Command<ForecastComm
         public int? Horizon { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("The forecaster: arnet, lstm, gru, slstm, mamba or s4d. Default: arnet.")]
+        [Description("The forecaster: arnet, lstm, gru, slstm, mamba, tcn or s4d. Default: arnet.")]
         public string? Model { get; init; }
 
         [CommandOption("--quantiles <LEVELS>")]
@@ -85,11 +85,11 @@ public sealed class ForecastCommand(IAnsiConsole console) : Command<ForecastComm
         public string? Hidden { get; init; }
 
         [CommandOption("--d-model <N>")]
-        [Description("lstm, gru, slstm, mamba, s4d: the backbone's width. Default: 32.")]
+        [Description("lstm, gru, slstm, mamba, tcn, s4d: the backbone's width (tcn: channels per level). Default: 32.")]
         public int? DModel { get; init; }
 
         [CommandOption("--layers <N>")]
-        [Description("lstm, gru, slstm, mamba, s4d: stacked layers. Default: 1.")]
+        [Description("lstm, gru, slstm, mamba, tcn, s4d: stacked layers (tcn: at least as many levels as cover the lags). Default: 1.")]
         public int? Layers { get; init; }
 
         [CommandOption("--steps <N>")]
@@ -145,7 +145,7 @@ public sealed class ForecastCommand(IAnsiConsole console) : Command<ForecastComm
                 (Sparsity is null or > 0 and <= 1, $"--sparsity must be a fraction in (0, 1], got {Sparsity}."),
                 (Hidden is null || ResolvedModel == ModelFamilies.ArNet, $"--hidden applies to arnet only, not {ResolvedModel}."),
                 (DModel is null && Layers is null || ResolvedModel != ModelFamilies.ArNet,
-                    "--d-model and --layers apply to the sequence families (lstm, gru, slstm, mamba, s4d), not arnet."),
+                    "--d-model and --layers apply to the sequence families (lstm, gru, slstm, mamba, tcn, s4d), not arnet."),
                 (DModel is null or > 0, $"--d-model must be a positive integer, got {DModel}."),
                 (Layers is null or > 0, $"--layers must be a positive integer, got {Layers}."),
                 (Steps is null or > 0, $"--steps must be a positive integer, got {Steps}."),

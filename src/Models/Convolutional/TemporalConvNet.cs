@@ -57,6 +57,11 @@ public sealed class DilatedConvolution : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => CausalConvolution.Forward(x, Weight(), bias, Dilation).Y;
 
+    /// <summary>x (Bt, C_in, L) of per-row valid lengths (Bt) int64 -> (y, the state after each row's last valid
+    /// input); y is zero at and after each row's length.</summary>
+    public (Tensor Y, Tensor FinalState) Forward(Tensor x, Tensor lengths) =>
+        CausalConvolution.Forward(x, Weight(), bias, Dilation, lengths: lengths);
+
     /// <summary>x (Bt, C_in, T) -> (Bt, C_out, T); advances <paramref name="state"/> in place.</summary>
     public Tensor Step(Tensor state, Tensor x) => CausalConvolution.Step(state, x, Weight(), bias, Dilation);
 }
@@ -94,6 +99,15 @@ public sealed class TemporalBlock : nn.Module<Tensor, Tensor>
         var h = dropout.forward(nn.functional.relu(conv1.forward(x)));
         h = dropout.forward(nn.functional.relu(conv2.forward(h)));
         return nn.functional.relu(h + (downsample?.forward(x) ?? x));
+    }
+
+    /// <summary>x (Bt, C_in, L) with valid lengths: the output (right of each length: not meaningful) and both
+    /// convolutions' states after each row's last valid step.</summary>
+    internal (Tensor Y, Tensor State1, Tensor State2) Prefill(Tensor x, Tensor lengths)
+    {
+        var (h, state1) = conv1.Forward(x, lengths);
+        var (h2, state2) = conv2.Forward(nn.functional.relu(h), lengths);
+        return (nn.functional.relu(nn.functional.relu(h2) + (downsample?.forward(x) ?? x)), state1, state2);
     }
 
     /// <summary>A chunk x (Bt, C_in, T) with the two convolutions' states (advanced in place).</summary>
@@ -163,6 +177,25 @@ public sealed class TemporalConvNet : StreamingBackbone
         using var noGrad = no_grad();
         var tensors = blocks.SelectMany(b => new[] { b.First.InitialState(batch), b.Second.InitialState(batch) }).ToArray();
         return new BackboneState(this, tensors, 0, batch);
+    }
+
+    /// <summary>Sequences of different lengths at once (right padding): x (Bt, L, InputWidth), lengths (Bt) int64 in
+    /// [0, L] -> the outputs (valid before each row's length) and the state of each row after its own last valid
+    /// step, from which <see cref="Step"/> continues every row as if it had been fed alone.</summary>
+    public (Tensor Y, BackboneState State) Prefill(Tensor x, Tensor lengths)
+    {
+        CheckPrefill(x, lengths);
+        using var noGrad = no_grad();
+        var h = x.transpose(1, 2);
+        var tensors = new List<Tensor>();
+        foreach (var block in blocks)
+        {
+            var (y, state1, state2) = block.Prefill(h, lengths);
+            tensors.Add(state1);
+            tensors.Add(state2);
+            h = y;
+        }
+        return (h.transpose(1, 2), new BackboneState(this, tensors, 0, x.shape[0]));
     }
 
     public override (Tensor Y, BackboneState Next) Step(Tensor x, BackboneState state)

@@ -37,6 +37,15 @@ public sealed class WaveNetLayer : nn.Module<Tensor, Tensor>
 
     internal (Tensor Residual, Tensor Skip) Step(Tensor state, Tensor x, Tensor? cond) => Gate(x, dilated.Step(state, x), cond);
 
+    /// <summary>x (Bt, C, L) with valid lengths: the layer's outputs and its convolution's state after each row's
+    /// last valid step.</summary>
+    internal (Tensor Residual, Tensor Skip, Tensor State) Prefill(Tensor x, Tensor? cond, Tensor lengths)
+    {
+        var (filterGate, state) = dilated.Forward(x, lengths);
+        var (residual, skip) = Gate(x, filterGate, cond);
+        return (residual, skip, state);
+    }
+
     private (Tensor Residual, Tensor Skip) Gate(Tensor x, Tensor filterGate, Tensor? cond)
     {
         if (condition is not null)
@@ -121,6 +130,27 @@ public sealed class WaveNetBackbone : StreamingBackbone
     }
 
     public override (Tensor Y, BackboneState Next) Step(Tensor x, BackboneState state) => Step(x, state, null);
+
+    /// <summary>Sequences of different lengths at once (right padding): x (Bt, L, d), lengths (Bt) int64 in [0, L],
+    /// the conditioning (Bt, L, C_cond) or null -> the outputs (valid before each row's length) and each row's state
+    /// after its own last valid step.</summary>
+    public (Tensor Y, BackboneState State) Prefill(Tensor x, Tensor lengths, Tensor? condition = null)
+    {
+        CheckPrefill(x, lengths);
+        var cond = CheckCondition(condition, x);
+        using var noGrad = no_grad();
+        var h = x.transpose(1, 2);
+        Tensor? skips = null;
+        var tensors = new List<Tensor>();
+        foreach (var layer in layers)
+        {
+            var (residual, skip, state) = layer.Prefill(h, cond, lengths);
+            tensors.Add(state);
+            h = residual;
+            skips = skips is null ? skip : skips + skip;
+        }
+        return (Output(skips!), new BackboneState(this, tensors, 0, x.shape[0]));
+    }
 
     /// <summary>A chunk x (Bt, T, d) with its conditioning (Bt, T, C_cond) (null when unconditioned).</summary>
     public (Tensor Y, BackboneState Next) Step(Tensor x, BackboneState state, Tensor? condition)

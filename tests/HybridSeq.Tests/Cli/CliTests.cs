@@ -91,6 +91,17 @@ public sealed class CliTests
     [TestCase(new[] { "train", "tsp", "--n-max", "60" }, "tsp: MaxSize must be in [MinSize = 5, 50], got 60.")]
     [TestCase(new[] { "train", "convex-hull", "--model", "lstm" }, "--model lstm does not train on pointer tasks such as convex-hull; models for convex-hull: ptrnet, rpw.")]
     [TestCase(new[] { "train", "--model", "rpw" }, "--model rpw does not train on tokens tasks such as selective-copying")]
+    [TestCase(new[] { "train", "adding", "--length", "1" }, "--length must be at least 2 for adding (one marked step in each half), got 1.")]
+    [TestCase(new[] { "train", "copy-memory", "--length", "0" }, "--length must be a positive integer, got 0.")]
+    [TestCase(new[] { "train", "--length", "100" }, "--length applies to adding and copy-memory only, not selective-copying.")]
+    [TestCase(new[] { "train", "adding", "--seq-len", "100" }, "--seq-len does not apply to adding (its size is --length T).")]
+    [TestCase(new[] { "train", "adding", "--model", "lstm", "--kernel-size", "3" }, "--kernel-size and --dropout apply to the convolutional families (tcn, wavenet, tcnca), not lstm.")]
+    [TestCase(new[] { "train", "adding", "--kernel-size", "0" }, "--kernel-size must be a positive integer, got 0.")]
+    [TestCase(new[] { "train", "adding", "--dropout", "1" }, "--dropout must be in [0, 1), got 1.")]
+    [TestCase(new[] { "train", "copy-memory", "--chunk-size", "8" }, "--chunk-size applies to the tcnca family only, not tcn.")]
+    [TestCase(new[] { "train", "adding", "--model", "tcnca", "--chunk-size", "0" }, "--chunk-size must be a positive integer, got 0.")]
+    [TestCase(new[] { "train", "adding", "--model", "seq2seq" }, "--model seq2seq does not train on regression tasks such as adding; models for adding: mamba, lstm, gru, slstm, tcn, wavenet, tcnca.")]
+    [TestCase(new[] { "train", "copy-memory", "--model", "tcnca", "--d-model", "10", "--heads", "4" }, "Heads must be at least 1 and divide ModelDimension = 10, got 4.")]
     public void BadArgumentsGiveAClearErrorAndANonZeroExit(string[] args, string expectedMessage)
     {
         var (exitCode, output) = Run(args);
@@ -506,6 +517,36 @@ public sealed class CliTests
             .And.Contain($"Default: {copying.BatchSize}").And.Contain($"Default: {new InductionHeadsTask().MaxEvaluationLength}")
             .And.Contain("--resume").And.Contain("--overwrite"));
         Assert.That(induction.BatchSize, Is.EqualTo(copying.BatchSize), "--batch-size states one default for both");
+    }
+
+    /// <summary>The TCN paper's tasks train from the command line with a convolutional and a recurrent family: the
+    /// model line states the receptive field, the table every metric of the task.</summary>
+    [Test]
+    public void AddingAndCopyMemoryTrainWithTcnAndLstm()
+    {
+        string directory = Directory.CreateTempSubdirectory("hybridseq-cli-").FullName;
+        try
+        {
+            var (tcnExit, tcnOutput) = Run("train", "adding", "--length", "30", "--kernel-size", "3", "--d-model", "8",
+                "--steps", "2", "--eval-every", "2", "--eval-examples", "16", "--batch-size", "4", "--target", "10",
+                "--out", Path.Combine(directory, "tcn"));
+            Assert.That(tcnExit, Is.EqualTo(HybridSeqApp.ExitSuccess), tcnOutput);
+            // K = 3 covering T = 30: 3 levels, receptive field 1 + 2 * 2 * 7 = 29 < 30, so 4 levels: 61.
+            Assert.That(tcnOutput, Does.Contain("tcn: 4 levels of temporal blocks, 8 channels, kernel 3, dropout 0, receptive field 61")
+                .And.Contain("adding: T = 30"));
+            Assert.That(tcnOutput, Does.Match(@"T +30 \(training\): MSE \d+\.\d{4}, 16 examples"));
+
+            var (lstmExit, lstmOutput) = Run("train", "copy-memory", "--model", "lstm", "--length", "5", "--d-model", "8",
+                "--layers", "1", "--steps", "2", "--eval-every", "2", "--eval-examples", "16", "--batch-size", "4", "--target", "0",
+                "--out", Path.Combine(directory, "lstm"));
+            Assert.That(lstmExit, Is.EqualTo(HybridSeqApp.ExitSuccess), lstmOutput);
+            Assert.That(lstmOutput, Does.Contain("lstm: 1 layers, hidden 8, 1 head(s); 10 token ids embedded, linear head at every step (10 output(s))"));
+            Assert.That(lstmOutput, Does.Match(@"T +5 \(training\): accuracy \d+\.\d% on the copied steps, loss \d+\.\d{4} over every step, \d+\.\d{4} on the copied steps, 16 examples"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     /// <summary>A pointer task trains, evaluates greedily and with constrained beam search, and reports its metrics at

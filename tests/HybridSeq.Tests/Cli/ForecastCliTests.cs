@@ -124,7 +124,7 @@ public sealed class ForecastCliTests
         Assert.That(exitCode, Is.EqualTo(HybridSeqApp.ExitSuccess), output);
         Assert.That(output, Does.Contain("--sparsity").And.Contain("0 < s <= 1").And.Contain("--lags"));
         if (command == "forecast")
-            Assert.That(output, Does.Contain("--quantiles").And.Contain("--time-column").And.Contain("mamba or s4d. Default: arnet"));
+            Assert.That(output, Does.Contain("--quantiles").And.Contain("--time-column").And.Contain("mamba, tcn or s4d. Default: arnet"));
     }
 
     [TestCase(new[] { "forecast", "--csv", "x.csv" }, "--csv needs --time-column and --value-column")]

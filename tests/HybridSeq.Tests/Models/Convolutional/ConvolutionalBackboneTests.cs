@@ -96,6 +96,41 @@ public sealed class ConvolutionalBackboneTests
             Assert.That(afterPrefix.Tensors[i].eq(before[i]).all().item<bool>(), Is.True, $"state tensor {i} unchanged by the steps");
     }
 
+    /// <summary>Sequences of different lengths in one padded batch: the prefill's state of each row continues that
+    /// row exactly as the full forward of the row alone (TCN and WaveNet, on the op's lengths).</summary>
+    [TestCase("tcn", 3, 3)]
+    [TestCase("wavenet", 2, 4)]
+    public void PrefillWithDifferentLengthsContinuesEveryRowAsIfAlone(string family, int kernel, int layers)
+    {
+        using var scope = NewDisposeScope();
+        using var backbone = Build(new BackboneConfig(family, ModelDimension: 5, Layers: layers, KernelSize: kernel, DilationCycle: 0));
+        long[] lengths = [9, 4, 1];
+        var x = randn([3, 9, 5], ScalarType.Float64);
+        var continuation = randn([3, 6, 5], ScalarType.Float64);
+        var (prefilled, state) = backbone switch
+        {
+            TemporalConvNet tcn => tcn.Prefill(x, tensor(lengths)),
+            WaveNetBackbone wavenet => wavenet.Prefill(x, tensor(lengths)),
+            _ => throw new AssertionException("a backbone with Prefill"),
+        };
+        var (continued, _) = backbone.Step(continuation, state);
+        for (int row = 0; row < 3; row++)
+        {
+            var alone = cat([x[row..(row + 1), ..(int)lengths[row], ..], continuation[row..(row + 1)]], 1);
+            Tensor expected;
+            using (no_grad()) expected = backbone.forward(alone);
+            TensorAssert.Close(prefilled[row..(row + 1), ..(int)lengths[row], ..], expected[.., ..(int)lengths[row], ..],
+                $"{family}: row {row}'s prefill outputs");
+            TensorAssert.Close(continued[row..(row + 1)], expected[.., (int)lengths[row].., ..],
+                $"{family}: row {row} (length {lengths[row]}) continues as if alone");
+        }
+        var tooLong = tensor(new long[] { 9, 10, 1 });
+        TestDelegate prefillTooLong = backbone is TemporalConvNet t
+            ? () => t.Prefill(x, tooLong)
+            : () => ((WaveNetBackbone)backbone).Prefill(x, tooLong);
+        Assert.That(Assert.Throws<ArgumentException>(prefillTooLong)!.ParamName, Is.EqualTo("lengths"));
+    }
+
     [TestCaseSource(nameof(Backbones))]
     public void BadStepInputsAndStatesAreRejectedByName(BackboneConfig config)
     {
@@ -204,6 +239,29 @@ public sealed class ConvolutionalBackboneTests
         TensorAssert.Close(cat([a, b], 1), full, "conditioned streaming vs the conditioned full forward");
         Assert.That(Assert.Throws<ArgumentException>(() => wavenet.Forward(x, null))!.ParamName, Is.EqualTo("condition"));
         Assert.That(Assert.Throws<ArgumentException>(() => wavenet.Forward(x, c[.., ..5, ..]))!.ParamName, Is.EqualTo("condition"));
+    }
+
+    /// <summary>The language model streams chunks of tokens (prefill, then single steps) with the full forward's
+    /// logits.</summary>
+    [TestCase("tcn")]
+    [TestCase("tcnca")]
+    public void LanguageModelChunksEqualTheFullForward(string family)
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(2);
+        var network = family == "tcn"
+            ? new BackboneConfig(family, ModelDimension: 6, Layers: 2, KernelSize: 3)
+            : new BackboneConfig(family, ModelDimension: 8, Layers: 2, Heads: 2, KernelSize: 2, ChunkSize: 3);
+        using var model = new ConvLanguageModel(new ConvLanguageModelConfig(9, network));
+        model.to(ScalarType.Float64);
+        model.eval();
+        var tokens = randint(0, 9, [2, 11], ScalarType.Int64);
+        Tensor full;
+        using (no_grad()) full = model.forward(tokens);
+        var (prefix, state) = model.StepChunk(tokens[.., ..7], model.Backbone.InitialState(2));
+        var (rest, _) = model.StepChunk(tokens[.., 7..], state);
+        TensorAssert.Close(cat([prefix, rest], 1), full, $"{family}: chunked logits vs the full forward");
+        Assert.That(Assert.Throws<ArgumentException>(() => model.StepChunk(tokens, null!))!.ParamName, Is.EqualTo("state"));
     }
 
     [Test]

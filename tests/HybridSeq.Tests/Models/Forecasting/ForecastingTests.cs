@@ -144,6 +144,7 @@ public sealed class ForecastingTests
     [TestCase(ModelFamilies.ArNet)]
     [TestCase(ModelFamilies.Lstm)]
     [TestCase(ModelFamilies.Mamba)]
+    [TestCase(ModelFamilies.Tcn)]
     public void ANaNInTheLastLagsStillForecasts(string family)
     {
         var values = ShippedSeries.Nile().Values.ToArray();
@@ -204,6 +205,7 @@ public sealed class ForecastingTests
     [TestCase(ModelFamilies.Gru)]
     [TestCase(ModelFamilies.Slstm)]
     [TestCase(ModelFamilies.Mamba)]
+    [TestCase(ModelFamilies.Tcn)]
     public void EveryForecastingFamilyLearnsThroughTheOneTrainer(string family)
     {
         var task = new ArSyntheticTask(TrueOrder: 2, Lags: 6, Samples: 300, HeldOutSamples: 100, DataSeed: 1);
