@@ -72,6 +72,10 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         [Description("mamba, s4d, s4, lssl: SSM state size N (even for s4d and s4). Default: 16 (mamba), 64 (s4d), 32 (s4, lssl).")]
         public int? DState { get; init; }
 
+        [CommandOption("--mixer <KIND>")]
+        [Description("mamba only: the SSM inside the block: selective (Mamba's S6) or s4d (time-invariant S4D-Lin, the Mamba paper's LTI baseline; --d-state even). Default: selective.")]
+        public string? Mixer { get; init; }
+
         [CommandOption("--heads <N>")]
         [Description("lstm, gru, slstm only: heads of the recurrent weights (must divide --d-model). Default: 1 (lstm, gru), 4 (slstm).")]
         public int? Heads { get; init; }
@@ -205,7 +209,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
         private IEnumerable<(string Name, bool Given)> RunDefiningOptions() =>
         [
             ("--seed", Seed.HasValue), ("--layers", Layers.HasValue), ("--d-model", DModel.HasValue),
-            ("--d-state", DState.HasValue), ("--heads", Heads.HasValue), ("--seq-len", SeqLen.HasValue),
+            ("--d-state", DState.HasValue), ("--mixer", Mixer is not null), ("--heads", Heads.HasValue), ("--seq-len", SeqLen.HasValue),
             ("--data-tokens", DataTokens.HasValue), ("--data-vocab", DataVocab.HasValue),
             ("--max-eval-len", MaxEvalLen.HasValue), ("--batch-size", BatchSize.HasValue),
             ("--lr", LearningRate.HasValue), ("--warmup", Warmup.HasValue), ("--eval-every", EvalEvery.HasValue),
@@ -276,6 +280,9 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     $"--target must be a percentage in [0, 100], got {Target}."),
                 (DState is null || family is ModelFamilies.Mamba or ModelFamilies.S4D or ModelFamilies.S4 or ModelFamilies.Lssl,
                     $"--d-state applies to the state-space families (mamba, s4d, s4, lssl) only, not {family}."),
+                (Mixer is null || family == ModelFamilies.Mamba, $"--mixer applies to the mamba family only, not {family}."),
+                (Mixer is null or "selective" or "s4d", $"--mixer must be selective or s4d, got '{Mixer}'."),
+                (DState is null || DState % 2 == 0 || Mixer != "s4d", $"--d-state must be even with --mixer s4d (N/2 conjugate pairs), got {DState}."),
                 (DState is null || DState % 2 == 0 || family is not (ModelFamilies.S4D or ModelFamilies.S4),
                     $"--d-state must be even for {family} (N/2 conjugate pairs), got {DState}."),
                 (Heads is null || family is ModelFamilies.Lstm or ModelFamilies.Gru or ModelFamilies.Slstm or ModelFamilies.TcnCa,
@@ -508,6 +515,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
                     ModelDimension = DModel ?? mamba.ModelDimension,
                     Layers = Layers ?? mamba.Layers,
                     StateDimension = DState ?? mamba.StateDimension,
+                    Mixer = Mixer == "s4d" ? MambaMixer.S4D : mamba.Mixer,
                 },
                 StateSpaceConfig stateSpace => stateSpace with
                 {
@@ -719,7 +727,7 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
             $"arnet: {a.Lags} lags -> {a.Horizon} step(s){(a.Hidden is { Length: > 0 } h ? $", hidden {string.Join("x", h)}" : ", linear")}{(a.Sparsity is double s ? $", sparsity {s} (lambda {a.Lambda:G3})" : "")}",
         SequenceForecasterConfig f =>
             $"{f.Backbone} forecaster: {f.Layers} layer(s), width {f.ModelDimension}, {f.Lags} lags -> {f.Horizon} step(s)",
-        MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}",
+        MambaConfig m => $"mamba: {m.Layers} layers, d_model {m.ModelDimension}, N {m.StateDimension}{(m.Mixer == MambaMixer.S4D ? ", S4D mixer (LTI)" : "")}",
         RecurrentConfig r => $"{r.Family}: {r.Layers} layers, hidden {r.ModelDimension}, {r.Heads} head(s)",
         StateSpaceConfig s => s.Kind == StateSpaceKind.S4D
             ? $"s4d: {s.Layers} layers, d_model {s.ModelDimension}, N {s.StateDimension}, S4D-{s.Init}, {s.Discretization.ToString().ToUpperInvariant()}"

@@ -2,6 +2,16 @@ using System.Text.Json.Serialization;
 
 namespace HybridSeq.Models.Mamba;
 
+/// <summary>The SSM of a <see cref="MambaBlock"/>.</summary>
+public enum MambaMixer
+{
+    /// <summary>Mamba's selective scan (S6): input-dependent Δ, B, C.</summary>
+    Selective,
+
+    /// <summary>An S4D layer (S4D-Lin, ZOH, time-invariant): the LTI baseline of the Mamba paper (Table 1).</summary>
+    S4D,
+}
+
 /// <summary>
 /// Hyper-parameters of a <see cref="MambaLanguageModel"/>. Serialised into checkpoints, so a checkpoint rebuilds
 /// exactly the model that wrote it.
@@ -13,6 +23,8 @@ namespace HybridSeq.Models.Mamba;
 /// <param name="ConvolutionWidth">d_conv: kernel width of the depthwise causal convolution.</param>
 /// <param name="Expand">d_inner = Expand * d_model.</param>
 /// <param name="DtRank">Rank of the delta projection; null means "auto" = ceil(d_model / 16), as in Mamba.</param>
+/// <param name="Mixer">The SSM inside the block: Selective (Mamba's S6) or S4D (the time-invariant S4D-Lin layer
+/// of the Mamba paper's LTI baseline; StateDimension must then be even).</param>
 public sealed record MambaConfig(
     int VocabularySize,
     int ModelDimension = 64,
@@ -20,7 +32,9 @@ public sealed record MambaConfig(
     int StateDimension = 16,
     int ConvolutionWidth = 4,
     int Expand = 2,
-    int? DtRank = null) : ILanguageModelConfig
+    int? DtRank = null,
+    [property: JsonConverter(typeof(JsonStringEnumConverter<MambaMixer>))] MambaMixer Mixer = MambaMixer.Selective)
+    : ILanguageModelConfig
 {
     /// <summary>The registry name of this family: "mamba".</summary>
     [JsonIgnore]
@@ -44,6 +58,11 @@ public sealed record MambaConfig(
         RequirePositive(ConvolutionWidth, nameof(ConvolutionWidth));
         RequirePositive(Expand, nameof(Expand));
         if (DtRank is int rank) RequirePositive(rank, nameof(DtRank));
+        if (!Enum.IsDefined(Mixer))
+            throw new ArgumentOutOfRangeException(nameof(Mixer), Mixer, $"MambaConfig.Mixer must be Selective or S4D, got {Mixer}.");
+        if (Mixer == MambaMixer.S4D && StateDimension % 2 != 0)
+            throw new ArgumentOutOfRangeException(nameof(StateDimension), StateDimension,
+                $"MambaConfig.StateDimension must be even with the S4D mixer (N/2 conjugate pairs), got {StateDimension}.");
     }
 
     /// <summary>A token task whose ids fit the vocabulary.</summary>

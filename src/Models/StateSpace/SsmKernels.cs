@@ -1,3 +1,4 @@
+using HybridSeq.Managed;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,12 +17,19 @@ public static class SsmKernels
 {
     /// <summary>Conjugate-symmetric Vandermonde sum: 2 Re Σ_n v[h, n] exp(x[h, n] l) for l in [0, length):
     /// (H, N) complex, (H, N) complex -> (H, length) real (the complex dtype's real part type).</summary>
-    public static Tensor Vandermonde(Tensor v, Tensor x, long length) =>
-        ComposedSsmKernels.Vandermonde(v, x, length);
+    public static Tensor Vandermonde(Tensor v, Tensor x, long length) => Native(v)
+        ? VandermondeKernel.Forward(v, x, length, conjugateSymmetric: true)
+        : ComposedSsmKernels.Vandermonde(v, x, length);
 
     /// <summary>Conjugate-symmetric Cauchy sum: Σ_n v/(z − w) + conj(v)/(z − conj(w)):
     /// v, w (H, N) complex, z (L) complex -> (H, L) complex.</summary>
-    public static Tensor Cauchy(Tensor v, Tensor w, Tensor z) => ComposedSsmKernels.Cauchy(v, w, z);
+    public static Tensor Cauchy(Tensor v, Tensor w, Tensor z) => Native(v)
+        ? CauchyKernel.Forward(v, w, z, conjugateSymmetric: true)
+        : ComposedSsmKernels.Cauchy(v, w, z);
+
+    /// <summary>The native ops cover the CPU (complex64, complex128) and CUDA complex64; the rest is composed.</summary>
+    private static bool Native(Tensor v) =>
+        v is not null && (v.device_type == DeviceType.CPU || v.dtype == ScalarType.ComplexFloat32);
 }
 
 /// <summary>

@@ -206,6 +206,7 @@ public sealed class ForecastingTests
     [TestCase(ModelFamilies.Slstm)]
     [TestCase(ModelFamilies.Mamba)]
     [TestCase(ModelFamilies.Tcn)]
+    [TestCase(ModelFamilies.S4D)]
     public void EveryForecastingFamilyLearnsThroughTheOneTrainer(string family)
     {
         var task = new ArSyntheticTask(TrueOrder: 2, Lags: 6, Samples: 300, HeldOutSamples: 100, DataSeed: 1);
@@ -224,7 +225,7 @@ public sealed class ForecastingTests
     public void ForecastConfigsRoundTripThroughTheRegistry()
     {
         var task = new ArSyntheticTask(Lags: 5);
-        foreach (var family in new[] { ModelFamilies.ArNet, ModelFamilies.Lstm, ModelFamilies.Mamba })
+        foreach (var family in new[] { ModelFamilies.ArNet, ModelFamilies.Lstm, ModelFamilies.Mamba, ModelFamilies.S4D })
         {
             var config = ModelFamilies.Get(family).DefaultConfig(task);
             Assert.That(ModelFamilies.FromJson(family, ModelFamilies.ToJson(config)), Is.EqualTo(config));
