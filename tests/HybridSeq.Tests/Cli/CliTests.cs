@@ -103,7 +103,7 @@ public sealed class CliTests
     [TestCase(new[] { "train", "adding", "--dropout", "1" }, "--dropout must be in [0, 1), got 1.")]
     [TestCase(new[] { "train", "copy-memory", "--chunk-size", "8" }, "--chunk-size applies to the tcnca family only, not tcn.")]
     [TestCase(new[] { "train", "adding", "--model", "tcnca", "--chunk-size", "0" }, "--chunk-size must be a positive integer, got 0.")]
-    [TestCase(new[] { "train", "adding", "--model", "seq2seq" }, "--model seq2seq does not train on regression tasks such as adding; models for adding: mamba, lstm, gru, slstm, tcn, wavenet, tcnca.")]
+    [TestCase(new[] { "train", "adding", "--model", "seq2seq" }, "--model seq2seq does not train on regression tasks such as adding; models for adding: mamba, lstm, gru, slstm, tcn, wavenet, tcnca, s4d, s4, lssl.")]
     [TestCase(new[] { "train", "copy-memory", "--model", "tcnca", "--d-model", "10", "--heads", "4" }, "Heads must be at least 1 and divide ModelDimension = 10, got 4.")]
     public void BadArgumentsGiveAClearErrorAndANonZeroExit(string[] args, string expectedMessage)
     {
