@@ -25,7 +25,7 @@ public class S4DLayerCpuBenchmarks
     public string Shape { get; set; } = "16x4096";
 
     private S4DLayer _layer = null!;
-    private Tensor _input = null!, _gradOut = null!;
+    private Tensor _input = null!, _gradOut = null!, _fixedKernel = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -36,6 +36,7 @@ public class S4DLayerCpuBenchmarks
         _layer = new S4DLayer("ssm", Channels, StateSize);
         _input = randn(parts[0], parts[1], Channels);
         _gradOut = randn(parts[0], parts[1], Channels);
+        _fixedKernel = randn(Channels, parts[1]);
     }
 
     [GlobalCleanup]
@@ -79,6 +80,36 @@ public class S4DLayerCpuBenchmarks
         var x = _input.detach().requires_grad_(true);
         Composed(x).backward(new[] { _gradOut });
         _layer.zero_grad();
+    }
+
+    /// <summary>The part both S4Ds share and neither can beat with a faster kernel: the FFT convolution of u with a
+    /// fixed (H, L) kernel and the skip, no gradient. The limit of the layer's speed-up over the composed version is
+    /// (composed fwd) / (this row).</summary>
+    [Benchmark(Description = "limit: FFT convolution alone fwd")]
+    public void FftConvolutionForward()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        long length = _input.shape[1];
+        var u = _input.transpose(1, 2);
+        var y = fft.irfft(fft.rfft(u, 2 * length, -1) * fft.rfft(_fixedKernel, 2 * length, -1), 2 * length, -1)
+            .narrow(-1, 0, length) + u;
+        y.transpose(1, 2);
+    }
+
+    /// <summary>The same FFT convolution with the gradients of u and of the kernel (the layer's fwd+bwd must do
+    /// both): the limit of the fwd+bwd speed-up.</summary>
+    [Benchmark(Description = "limit: FFT convolution alone fwd+bwd")]
+    public void FftConvolutionForwardBackward()
+    {
+        using var scope = NewDisposeScope();
+        long length = _input.shape[1];
+        var x = _input.detach().requires_grad_(true);
+        var k = _fixedKernel.detach().requires_grad_(true);
+        var u = x.transpose(1, 2);
+        var y = fft.irfft(fft.rfft(u, 2 * length, -1) * fft.rfft(k, 2 * length, -1), 2 * length, -1)
+            .narrow(-1, 0, length) + u;
+        y.transpose(1, 2).backward(new[] { _gradOut });
     }
 
     [Benchmark(Description = "HybridSeq S4DLayer fwd+bwd")]

@@ -29,11 +29,11 @@ public sealed class TrainCommand(IAnsiConsole console) : Command<TrainCommand.Se
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "[TASK]")]
-        [Description("The task: selective-copying, induction-heads, vanilla-copying (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet), convex-hull, delaunay, tsp, sort-numbers (pointer networks), adding, copy-memory, listops (tcn, wavenet, tcnca, lstm, gru, slstm, mamba) (`hybridseq tasks` lists them). Default: selective-copying.")]
+        [Description("The task: selective-copying, induction-heads, vanilla-copying (language models), reverse, sort, addition (seq2seq), ar-synthetic (arnet), convex-hull, delaunay, tsp, sort-numbers (pointer networks), adding, copy-memory, listops (every sequence family: mamba, lstm, gru, slstm, tcn, wavenet, tcnca, s4d, s4, lssl) (`hybridseq tasks` lists them). Default: selective-copying.")]
         public string? TaskName { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: mamba, lstm, gru, slstm, tcn, wavenet, tcnca, s4d, s4 or lssl (token tasks), mamba, lstm, gru, slstm, tcn, wavenet or tcnca (adding, copy-memory, listops), seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks, listops), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers), tcn (adding, copy-memory).")]
+        [Description("Model family: mamba, lstm, gru, slstm, tcn, wavenet, tcnca, s4d, s4 or lssl (token tasks), the same ten for adding, copy-memory and listops, seq2seq (reverse, sort, addition), ptrnet or rpw (pointer tasks). Default: mamba (token tasks, listops), seq2seq (reverse, sort, addition), ptrnet (convex-hull, delaunay, tsp), rpw (sort-numbers), tcn (adding, copy-memory).")]
         public string? Model { get; init; }
 
         [CommandOption("--device <DEVICE>")]

@@ -1,5 +1,6 @@
 using HybridSeq.Cli;
 using HybridSeq.Managed;
+using HybridSeq.Models;
 using HybridSeq.Models.Mamba;
 using HybridSeq.Models.Tasks;
 using HybridSeq.Models.Training;
@@ -520,6 +521,21 @@ public sealed class CliTests
             .And.Contain($"Default: {copying.BatchSize}").And.Contain($"Default: {new InductionHeadsTask().MaxEvaluationLength}")
             .And.Contain("--resume").And.Contain("--overwrite"));
         Assert.That(induction.BatchSize, Is.EqualTo(copying.BatchSize), "--batch-size states one default for both");
+    }
+
+    /// <summary>The task argument's help names, for the backbone tasks, exactly the families the registry lets train
+    /// on them (attributes need constants, so the text is written by hand and must not drift).</summary>
+    [Test]
+    public void TrainHelpNamesEveryFamilyOfTheBackboneTasks()
+    {
+        var property = typeof(HybridSeq.Cli.Commands.TrainCommand.Settings).GetProperty(nameof(HybridSeq.Cli.Commands.TrainCommand.Settings.TaskName))!;
+        string help = ((System.ComponentModel.DescriptionAttribute)Attribute.GetCustomAttribute(property,
+            typeof(System.ComponentModel.DescriptionAttribute))!).Description;
+        foreach (var task in new[] { "adding", "copy-memory", "listops" })
+        {
+            string families = string.Join(", ", ModelFamilies.Supporting(TaskRegistry.Get(task).Default).Select(f => f.Name));
+            Assert.That(help, Does.Contain($"adding, copy-memory, listops (every sequence family: {families})"), task);
+        }
     }
 
     /// <summary>The TCN paper's tasks train from the command line with a convolutional and a recurrent family: the
