@@ -98,6 +98,14 @@ public sealed class TcnCaPrefillTests
                 $"row {row} (length {valid}): prefill outputs vs the row alone");
             TensorAssert.Close(continued[row..(row + 1)], expected[.., valid..],
                 $"row {row} (length {valid}, chunk {chunk}): prefill then random-size steps vs the row alone");
+            // The row's prefill state is the state of streaming its valid prefix alone: same layout, same values
+            // (the unfilled key/value slots zero, the padding left out).
+            var own = state.SelectRows(tensor(new long[] { row }));
+            using var reference = valid == 0 ? backbone.InitialState(1) : backbone.Step(x[row..(row + 1), ..valid], backbone.InitialState(1)).Next;
+            for (int i = 0; i < own.Tensors.Count - 1; i++)
+                TensorAssert.Close(own.Tensors[i], reference.Tensors[i], $"row {row} (length {valid}): state tensor {i} vs streaming it alone");
+            TensorAssert.Identical(own.Tensors[^1], reference.Tensors[^1], $"row {row} (length {valid}): position");
+            own.Dispose();
         }
         TensorAssert.Identical(after.Tensors[^1], tensor(lengths) + continuation.shape[1], "each row's position after the steps");
         after.Dispose();
