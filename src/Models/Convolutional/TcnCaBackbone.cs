@@ -107,26 +107,46 @@ public sealed class TcnCaLayer : nn.Module<Tensor, Tensor>
     {
         long batch = q.shape[0], steps = q.shape[2];
         // Rows sit at different positions in their chunks. Placing row b's chunk so far at slots 0 .. fill[b] - 1 and
-        // its new steps from slot fill[b] on lines every row's chunk boundaries up at multiples of ChunkSize, so one
-        // causal attention per block of ChunkSize slots serves all rows (as the full forward does). One block more
-        // than the new steps can reach holds the chunk that follows the last step when that step ends a chunk.
-        long blocks = (chunk - 1 + steps) / chunk + 1, padded = blocks * chunk;
-        var slots = (fill.unsqueeze(1) + arange(steps, ScalarType.Int64, q.device).unsqueeze(0))
-            .reshape(batch, 1, steps, 1).expand(batch, heads, steps, headDimension);
+        // its new steps from slot fill[b] on lines every row's chunk boundaries up at multiples of ChunkSize, so the
+        // chunks are blocks of ChunkSize slots for all rows at once; the blocks cover every slot a new step can reach.
+        long blocks = (2 * chunk - 2 + steps) / chunk, padded = blocks * chunk;
+        var querySlots = fill.unsqueeze(1) + arange(steps, ScalarType.Int64, q.device).unsqueeze(0);  // (Bt, T)
+        var slots = querySlots.reshape(batch, 1, steps, 1).expand(batch, heads, steps, headDimension);
         var tail = zeros([batch, heads, padded - chunk, headDimension], q.dtype, q.device);
         // Slots after the last real step stay zero or hold padding; causal masking keeps every real query off them.
         Tensor Place(Tensor before, Tensor added) => cat([before, tail], 2).scatter(2, slots, added);
-        Tensor Blocked(Tensor t) => t.reshape(batch, heads, blocks, chunk, headDimension).transpose(1, 2)
-            .reshape(batch * blocks, heads, chunk, headDimension);
         var (placedKeys, placedValues) = (Place(keys, k), Place(values, v));
-        // The queries of the earlier slots are never read: zeros (each still sees its own key, so no empty softmax).
-        var attention = nn.functional.scaled_dot_product_attention(Blocked(Place(zeros_like(keys), q)),
-            Blocked(placedKeys), Blocked(placedValues), is_casual: true);
-        attention = attention.reshape(batch, blocks, heads, chunk, headDimension).transpose(1, 2)
-            .reshape(batch, heads, padded, headDimension).gather(2, slots);
+        Tensor attention;
+        if (steps < chunk)
+        {
+            // Few new steps (decoding one token at a time): score only the real queries, each against the slots of
+            // its own block up to itself (at most two blocks in all), instead of whole ChunkSize x ChunkSize blocks.
+            var keySlots = arange(padded, ScalarType.Int64, q.device).reshape(1, 1, padded);
+            var query = querySlots.unsqueeze(2);
+            var visible = keySlots.le(query).logical_and(keySlots.div(chunk, RoundingMode.floor)
+                .eq(query.div(chunk, RoundingMode.floor)));  // (Bt, T, padded)
+            var scores = matmul(q, placedKeys.transpose(2, 3)) / Math.Sqrt(headDimension);  // (Bt, H, T, padded)
+            scores = scores.masked_fill(visible.logical_not().unsqueeze(1), double.NegativeInfinity);
+            attention = matmul(softmax(scores, -1), placedValues);
+        }
+        else
+        {
+            // Many new steps (a prefill): one causal attention per block, as the full forward does. The queries of
+            // the buffer's slots are never read: zeros (each still sees its own key, so no softmax is empty).
+            Tensor Blocked(Tensor t) => t.reshape(batch, heads, blocks, chunk, headDimension).transpose(1, 2)
+                .reshape(batch * blocks, heads, chunk, headDimension);
+            attention = nn.functional.scaled_dot_product_attention(Blocked(Place(zeros_like(keys), q)),
+                Blocked(placedKeys), Blocked(placedValues), is_casual: true);
+            attention = attention.reshape(batch, blocks, heads, chunk, headDimension).transpose(1, 2)
+                .reshape(batch, heads, padded, headDimension).gather(2, slots);
+        }
 
+        // The chunk after row b's last valid step: block (fill + valid) / ChunkSize, its first (fill + valid) mod
+        // ChunkSize slots. That block lies past the placed ones only when the last step ends a chunk, and then none
+        // of its slots is kept: any block will do.
         var end = fill + valid;
-        var block = end.div(chunk, RoundingMode.floor).reshape(batch, 1, 1, 1, 1).expand(batch, heads, 1, chunk, headDimension);
+        var block = end.div(chunk, RoundingMode.floor).clamp_max(blocks - 1).reshape(batch, 1, 1, 1, 1)
+            .expand(batch, heads, 1, chunk, headDimension);
         var kept = (arange(chunk, ScalarType.Int64, q.device).unsqueeze(0) < end.remainder(chunk).unsqueeze(1))
             .reshape(batch, 1, chunk, 1);
         Tensor Current(Tensor placed) => placed.reshape(batch, heads, blocks, chunk, headDimension).gather(2, block)
