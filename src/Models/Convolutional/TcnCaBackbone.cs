@@ -231,8 +231,11 @@ public sealed class TcnCaBackbone : StreamingBackbone
         CheckPrefill(x, lengths);
         using var noGrad = no_grad();
         var rowLengths = lengths.to(x.device);
+        // The padding is zeroed: attention weighs padded values by exactly 0, which a NaN or infinite one would
+        // still turn into NaN; the convolutions never read it.
+        var padding = arange(x.shape[1], ScalarType.Int64, x.device).unsqueeze(0).ge(rowLengths.unsqueeze(1));
+        var h = x.masked_fill(padding.unsqueeze(2), 0.0);
         var tensors = new List<Tensor>();
-        var h = x;
         foreach (var layer in layers)
         {
             var (y, conv, keys, values) = layer.Prefill(h, rowLengths);

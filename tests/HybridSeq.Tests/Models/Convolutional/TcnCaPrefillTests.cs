@@ -109,6 +109,15 @@ public sealed class TcnCaPrefillTests
         }
         TensorAssert.Identical(after.Tensors[^1], tensor(lengths) + continuation.shape[1], "each row's position after the steps");
         after.Dispose();
+
+        // Padding that is not finite changes nothing either.
+        var inside = arange(length).unsqueeze(0).lt(tensor(lengths).unsqueeze(1)).unsqueeze(2);
+        var (nanPrefilled, nanState) = backbone.Prefill(where(inside, x, double.NaN), tensor(lengths));
+        var (nanContinued, _) = backbone.Step(continuation, nanState);
+        for (int row = 0; row < lengths.Length; row++)
+            TensorAssert.Close(nanPrefilled[row..(row + 1), ..(int)lengths[row]], prefilled[row..(row + 1), ..(int)lengths[row]],
+                $"row {row}: prefill outputs with NaN padding");
+        TensorAssert.Close(nanContinued, continued, "the continuation after a prefill with NaN padding");
     }
 
     [TestCaseSource(nameof(Cases))]
