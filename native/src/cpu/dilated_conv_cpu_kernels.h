@@ -28,15 +28,19 @@ struct ConvSource {
 
     int64_t limit(int64_t b) const { return limits != nullptr ? limits[b] : body_length; }
 
+    // V(b, c, first .. first + count): in place when that is one run of the body (the common case, away from the
+    // sequence's ends), else copied into scratch (count values) with zeros outside V.
+    const T* row_run(int64_t b, int64_t c, int64_t first, int64_t count, T* scratch) const {
+        if (first >= head_length && first + count <= head_length + limit(b)) {
+            return body + (b * channels + c) * body_length + (first - head_length);
+        }
+        copy_row(b, c, first, count, scratch);
+        return scratch;
+    }
+
     // V(b, c, first .. first + count) into out, zeros outside V.
     void copy_row(int64_t b, int64_t c, int64_t first, int64_t count, T* out) const {
         const int64_t body_end = head_length + limit(b);
-        if (first >= head_length && first + count <= body_end) {
-            // The common case (away from the sequence's ends): one contiguous run of the body.
-            const T* run = body + (b * channels + c) * body_length + (first - head_length);
-            for (int64_t j = 0; j < count; ++j) out[j] = run[j];
-            return;
-        }
         const T* head_row = head != nullptr ? head + (b * channels + c) * head_length : nullptr;
         const T* body_row = body + (b * channels + c) * body_length;
         int64_t j = 0;
@@ -80,17 +84,17 @@ struct ConvProblem {
 
 // Packs B(d, n0 + n) = V(b, c, n0 + n + k*dilation) (d = k*Cs + c) for d in [d0, d0 + depth) and n < panels * P into
 // `packed`, panel-major: panel j's slice is (depth, P) at packed + j * depth * P. One contiguous run of V per depth
-// index (read in order), scattered into the panels.
+// index (read in order), scattered into the panels; scratch holds panels * P values.
 template <typename T>
-void pack_conv_b(const ConvProblem<T>& g, int64_t b, int64_t n0, int64_t panels, int64_t d0, int64_t depth, T* run,
-                 T* packed) {
+void pack_conv_b(const ConvProblem<T>& g, int64_t b, int64_t n0, int64_t panels, int64_t d0, int64_t depth,
+                 T* scratch, T* packed) {
     constexpr int64_t P = kPanel<T>;
     const int64_t channels = g.source.channels;
     int64_t k = d0 / channels, c = d0 % channels;
     for (int64_t dd = 0; dd < depth; ++dd) {
-        g.source.copy_row(b, c, n0 + k * g.dilation, panels * P, run);
+        const T* values = g.source.row_run(b, c, n0 + k * g.dilation, panels * P, scratch);
         for (int64_t panel = 0; panel < panels; ++panel) {
-            const T* from = run + panel * P;
+            const T* from = values + panel * P;
             T* to = packed + (panel * depth + dd) * P;
             for (int64_t j = 0; j < P; ++j) to[j] = from[j];
         }
@@ -304,8 +308,8 @@ void weight_gradient(const DilatedConvBackwardParams<T>& q, T* dbias) {
                     for (int64_t c = 0; c < P; ++c) {
                         const int64_t i = group * P + c;
                         if (i < Cin) {
-                            source.copy_row(b, i, t0, depth + reach, run.data());
-                            for (int64_t t = 0; t < depth + reach; ++t) transposed[t * P + c] = run[t];
+                            const T* values = source.row_run(b, i, t0, depth + reach, run.data());
+                            for (int64_t t = 0; t < depth + reach; ++t) transposed[t * P + c] = values[t];
                         } else {
                             for (int64_t t = 0; t < depth + reach; ++t) transposed[t * P + c] = T(0);
                         }
