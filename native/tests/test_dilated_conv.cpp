@@ -53,6 +53,11 @@ std::vector<ConvConfig> matrix() {
     // Several output strips and panels, tails on both, and a product above the kernels' parallel threshold.
     configs.push_back({3, 37, 70, 3, 4, 300, true, true, true});
     configs.push_back({2, 64, 50, 2, 1, 257, false, true, false});
+    // The CPU kernels' blocking: a depth (K*C_in = 300) whose 256-deep blocks split a tap, more output rows than one
+    // 96-row sub-block (110, with a tail strip), several 128-column blocks with a tail panel, 16-channel groups with a
+    // tail (100 = 6*16 + 4) for dweight, and dweight's 256-position depth blocks with a tail and per-row lengths.
+    configs.push_back({2, 100, 110, 3, 5, 600, true, true, true});
+    configs.push_back({3, 19, 7, 2, 129, 530, true, false, false});  // dilation 129 > one 128-column block: the taps read disjoint runs
     return configs;
 }
 
@@ -137,6 +142,56 @@ TEST(DilatedConvBackward, Float64GradientsMatchFiniteDifferencesForEveryInput) {
         expect_finite_differences(p, &ConvProblem::weight, g.dweight, "dweight");
         expect_finite_differences(p, &ConvProblem::bias, g.dbias, "dbias");
         expect_finite_differences(p, &ConvProblem::state, g.d_state, "d_initial_state");
+    }
+}
+
+// dbias is summed inside dweight's pass over dy when both are asked for, and on its own otherwise; no gradient may
+// depend on which others the same call computes (bitwise: same code, same summation order).
+template <typename T>
+RunGradients run_backward_subset(const ConvProblem& p, bool want_dx, bool want_dweight, bool want_dbias) {
+    const ConvConfig& g = p.config;
+    TypedConv<T> in(p);
+    std::vector<T> dy = typed<T>(p.dy), d_final = typed<T>(p.d_final);
+    std::vector<T> dx = garbage<T>(count(g.input_shape())), dweight = garbage<T>(count(g.weight_shape()));
+    std::vector<T> dbias = garbage<T>(static_cast<size_t>(g.out_channels));
+    std::vector<T> d_state = garbage<T>(count(g.state_shape()));
+    const hs_tensor dy_v = cpu_view(dy.data(), dtype_of<T>(), g.output_shape());
+    const hs_tensor df_v = cpu_view(d_final.data(), dtype_of<T>(), g.state_shape());
+    const hs_tensor dx_v = cpu_view(dx.data(), dtype_of<T>(), g.input_shape());
+    const hs_tensor dw_v = cpu_view(dweight.data(), dtype_of<T>(), g.weight_shape());
+    const hs_tensor db_v = cpu_view(dbias.data(), dtype_of<T>(), {g.out_channels});
+    const hs_tensor ds_v = cpu_view(d_state.data(), dtype_of<T>(), g.state_shape());
+    const hs_dilated_conv_inputs inputs = in.inputs(g);
+    hs_dilated_conv_grads grads{want_dx ? &dx_v : nullptr, want_dweight ? &dw_v : nullptr,
+                                want_dbias ? &db_v : nullptr, want_dx ? &ds_v : nullptr};
+    EXPECT_EQ(hs_dilated_conv_backward(&inputs, &dy_v, &df_v, &grads, nullptr), HS_OK) << hs_last_error();
+    RunGradients out;
+    if (want_dx) out.dx = widened(dx), out.d_state = widened(d_state);
+    if (want_dweight) out.dweight = widened(dweight);
+    if (want_dbias) out.dbias = widened(dbias);
+    return out;
+}
+
+TEST(DilatedConvBackward, EachGradientIsTheSameWhateverElseTheCallComputes) {
+    const ConvConfig configs[] = {
+        {2, 100, 110, 3, 5, 600, true, true, true},  // above the parallel threshold, several blocks of each kind
+        {3, 3, 5, 2, 1, 9, true, false, true},       // on the calling thread
+    };
+    for (const ConvConfig& c : configs) {
+        SCOPED_TRACE(c.describe());
+        const ConvProblem p = make_conv_problem(c, 53, true);
+        const RunGradients all = run_backward_subset<float>(p, true, true, true);
+        const RunGradients bias_only = run_backward_subset<float>(p, false, false, true);
+        const RunGradients weight_only = run_backward_subset<float>(p, false, true, false);
+        const RunGradients input_only = run_backward_subset<float>(p, true, false, false);
+        ASSERT_EQ(all.dbias.size(), static_cast<size_t>(c.out_channels));
+        EXPECT_EQ(all.dbias, bias_only.dbias);
+        EXPECT_EQ(all.dweight, weight_only.dweight);
+        EXPECT_EQ(all.dx, input_only.dx);
+        EXPECT_EQ(all.d_state, input_only.d_state);
+        // And the shared value is the right one.
+        const Gradients expected = reference_backward(p);
+        expect_close("dbias", bias_only.dbias, expected.dbias, tolerance_of<float>());
     }
 }
 
@@ -301,21 +356,26 @@ TEST(DilatedConvStreaming, RandomChunkStepsEqualFullForward) {
 // ---- threads --------------------------------------------------------------------------------------------------
 
 TEST(DilatedConvThreads, ResultsAreBitwiseIndependentOfTheThreadCount) {
-    const ConvConfig c{3, 40, 33, 3, 4, 700, true, true, true};
-    const ConvProblem p = make_conv_problem(c, 9, true);
-    ASSERT_EQ(hs_set_num_threads(1), HS_OK);
-    const RunResult one = run_forward<float>(p);
-    const RunGradients one_g = run_backward<float>(p);
-    ASSERT_EQ(hs_set_num_threads(3), HS_OK);
-    const RunResult three = run_forward<float>(p);
-    const RunGradients three_g = run_backward<float>(p);
-    ASSERT_EQ(hs_set_num_threads(0), HS_OK);
-    EXPECT_EQ(one.y, three.y);
-    EXPECT_EQ(one.final_state, three.final_state);
-    EXPECT_EQ(one_g.dx, three_g.dx);
-    EXPECT_EQ(one_g.dweight, three_g.dweight);
-    EXPECT_EQ(one_g.dbias, three_g.dbias);
-    EXPECT_EQ(one_g.d_state, three_g.d_state);
+    // The second: several depth blocks, row sub-blocks and channel groups; 3 threads split its rows into 48-row
+    // items (2 batches x 5 column blocks are too few for them), 1 thread does not.
+    for (const ConvConfig& c : {ConvConfig{3, 40, 33, 3, 4, 700, true, true, true},
+                                ConvConfig{2, 100, 110, 3, 5, 600, true, true, true}}) {
+        SCOPED_TRACE(c.describe());
+        const ConvProblem p = make_conv_problem(c, 9, true);
+        ASSERT_EQ(hs_set_num_threads(1), HS_OK);
+        const RunResult one = run_forward<float>(p);
+        const RunGradients one_g = run_backward<float>(p);
+        ASSERT_EQ(hs_set_num_threads(3), HS_OK);
+        const RunResult three = run_forward<float>(p);
+        const RunGradients three_g = run_backward<float>(p);
+        ASSERT_EQ(hs_set_num_threads(0), HS_OK);
+        EXPECT_EQ(one.y, three.y);
+        EXPECT_EQ(one.final_state, three.final_state);
+        EXPECT_EQ(one_g.dx, three_g.dx);
+        EXPECT_EQ(one_g.dweight, three_g.dweight);
+        EXPECT_EQ(one_g.dbias, three_g.dbias);
+        EXPECT_EQ(one_g.d_state, three_g.d_state);
+    }
 }
 
 // ---- empty sizes ----------------------------------------------------------------------------------------------

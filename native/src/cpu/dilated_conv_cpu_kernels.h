@@ -6,19 +6,13 @@
 //     out(b, m, n) = sum_{k < K, c < Cs} A(m, c, k) * V(b, c, n + k*dilation)
 // forward: A = weight (m = o, c = i), V = initial state then x;  dx: A = weight transposed and flipped in k
 // (m = i, c = o, k' = K-1-k), V = S zeros then dy, so that column p of the output is position p of the padded input
-// (p < S: the initial state, p >= S: x). Per item (batch b, a block of columns, a block of rows) the window of V the
-// block needs is copied into a contiguous per-thread buffer (Cs rows of block + S values, zero outside V), and a
-// table of row pointers (depth index d = k*Cs + c -> window row c shifted by k*dilation) makes that window the B
-// operand of the shared micro-kernel (gemm_tile) with depth K*Cs: the accumulators stay in registers over every
-// tap and channel, and no im2col matrix is ever built. A is packed once per call into kTileRows-row strips.
-// The weight gradient is one GEMM of dy against the transposed padded input, on the same micro-kernel.
-
-// B(d, n) = rows[d][n]: the window rows of the implicit GEMM, one pointer per depth index.
-template <typename T>
-struct IndirectB {
-    const T* const* rows;
-    HS_CPU_INLINE const T* row(int64_t d) const { return rows[d]; }
-};
+// (p < S: the initial state, p >= S: x). It is blocked like linear_cpu_kernels.h's GEMM, on the same micro-kernel
+// (gemm_tile) with the same operand layouts, so that it runs at that GEMM's rate: A is packed once per call into
+// kTileRows-row strips of depth d = k*Cs + c; per item (batch b, a block of columns, a block of rows) and per depth
+// block of kBlockDepth, the B operand B(d, n) = V(b, c, n + k*dilation) is packed into contiguous column panels (the
+// im2col of one depth block only: NB columns x kBlockDepth, in L2), each panel's slice then staying in L1 while the
+// A strips of a row sub-block stream past it from L2. The item's C block accumulates over the depth blocks in order.
+// The weight gradient is a GEMM of dy against the padded input with depth (b, t) on the same micro-kernel.
 
 // The padded sequence V(b, c, v): v in [0, head_length) reads head (zeros when head is null), v in
 // [head_length, head_length + body_length) reads body at v - head_length (zeros from limits[b] on when limits is
@@ -34,6 +28,16 @@ struct ConvSource {
 
     int64_t limit(int64_t b) const { return limits != nullptr ? limits[b] : body_length; }
 
+    // V(b, c, first .. first + count): in place when that is one run of the body (the common case, away from the
+    // sequence's ends), else copied into scratch (count values) with zeros outside V.
+    const T* row_run(int64_t b, int64_t c, int64_t first, int64_t count, T* scratch) const {
+        if (first >= head_length && first + count <= head_length + limit(b)) {
+            return body + (b * channels + c) * body_length + (first - head_length);
+        }
+        copy_row(b, c, first, count, scratch);
+        return scratch;
+    }
+
     // V(b, c, first .. first + count) into out, zeros outside V.
     void copy_row(int64_t b, int64_t c, int64_t first, int64_t count, T* out) const {
         const int64_t body_end = head_length + limit(b);
@@ -47,8 +51,8 @@ struct ConvSource {
     }
 };
 
-// Columns per item: 8 panels (128 floats / 64 doubles), so that one window (Cs rows of 128 + S values) stays in L2
-// and each packed A strip is reused over 8 tiles from L1.
+// Columns per item: 8 panels (128 floats / 64 doubles): the item's packed B depth block (NB x kBlockDepth, 128 KB
+// of floats) and its C block stay in L2 next to one row sub-block of A.
 template <typename T>
 constexpr int64_t kConvBlockColumns = 8 * kPanel<T>;
 // Rows of an item when the (batch, column block) items alone are too few for the threads.
@@ -78,9 +82,32 @@ struct ConvProblem {
     ConvSource<T> source;
 };
 
+// Packs B(d, n0 + n) = V(b, c, n0 + n + k*dilation) (d = k*Cs + c) for d in [d0, d0 + depth) and n < panels * P into
+// `packed`, panel-major: panel j's slice is (depth, P) at packed + j * depth * P. One contiguous run of V per depth
+// index (read in order), scattered into the panels; scratch holds panels * P values.
+template <typename T>
+void pack_conv_b(const ConvProblem<T>& g, int64_t b, int64_t n0, int64_t panels, int64_t d0, int64_t depth,
+                 T* scratch, T* packed) {
+    constexpr int64_t P = kPanel<T>;
+    const int64_t channels = g.source.channels;
+    int64_t k = d0 / channels, c = d0 % channels;
+    for (int64_t dd = 0; dd < depth; ++dd) {
+        const T* values = g.source.row_run(b, c, n0 + k * g.dilation, panels * P, scratch);
+        for (int64_t panel = 0; panel < panels; ++panel) {
+            const T* from = values + panel * P;
+            T* to = packed + (panel * depth + dd) * P;
+            for (int64_t j = 0; j < P; ++j) to[j] = from[j];
+        }
+        if (++c == channels) {
+            c = 0;
+            ++k;
+        }
+    }
+}
+
 // Runs the implicit GEMM of `g` and hands every finished block to epilogue(b, m0, rows, n0, columns, block, ldc),
-// where block[(m - m0) * ldc + (n - n0)] = out(b, m, n). Every output element is one gemm_tile sum over the same
-// depth order, whatever the thread count or the blocking.
+// where block[(m - m0) * ldc + (n - n0)] = out(b, m, n). Every output element is the same sequence of gemm_tile
+// sums (one per depth block, in order), whatever the thread count or the row blocking.
 template <typename T, typename Epilogue>
 void conv_columns(const ConvProblem<T>& g, Epilogue epilogue) {
     constexpr int64_t P = kPanel<T>;
@@ -89,7 +116,6 @@ void conv_columns(const ConvProblem<T>& g, Epilogue epilogue) {
     if (g.batch == 0 || g.rows == 0 || columns <= 0) return;
     const int64_t channels = g.source.channels;
     const int64_t depth = g.width * channels;
-    const int64_t reach = (g.width - 1) * g.dilation;
     const int64_t column_blocks = (columns + NB - 1) / NB;
     const int threads = hs::cpu::kernel_threads();
     const bool parallel = g.batch * columns * g.rows * std::max<int64_t>(depth, 1) >= kMinParallelGemmWork;
@@ -98,43 +124,39 @@ void conv_columns(const ConvProblem<T>& g, Epilogue epilogue) {
         (parallel && g.batch * column_blocks < 4 * int64_t(threads)) ? kConvBlockRows : round_up(g.rows, kTileRows);
     const int64_t row_blocks = (g.rows + row_block - 1) / row_block;
     const int64_t items = g.batch * column_blocks * row_blocks;
-    const int64_t window_width = NB + reach;
+    const int64_t block_depth = std::min<int64_t>(kBlockDepth, std::max<int64_t>(depth, 1));
 #pragma omp parallel if (parallel) num_threads(threads)
     {
-        std::vector<T> window(static_cast<size_t>(std::max<int64_t>(channels, 1) * window_width));
-        std::vector<const T*> row_pointers(static_cast<size_t>(std::max<int64_t>(depth, 1)));
+        std::vector<T> run(static_cast<size_t>(NB));
+        std::vector<T> packed_b(static_cast<size_t>(NB * block_depth));
         std::vector<T> block(static_cast<size_t>(row_block * NB));
-        int64_t window_b = -1, window_n0 = -1;
 #pragma omp for schedule(dynamic)
         for (int64_t item = 0; item < items; ++item) {
-            // Row blocks innermost: consecutive items of one thread share the window.
             const int64_t row_index = item % row_blocks;
             const int64_t column_index = (item / row_blocks) % column_blocks;
             const int64_t b = item / (row_blocks * column_blocks);
             const int64_t n0 = g.column_begin + column_index * NB;
             const int64_t width_here = std::min<int64_t>(NB, g.column_end - n0);
             const int64_t panels = (width_here + P - 1) / P;
-            if (window_b != b || window_n0 != n0) {
-                for (int64_t c = 0; c < channels; ++c) {
-                    g.source.copy_row(b, c, n0, panels * P + reach, window.data() + c * window_width);
-                }
-                for (int64_t k = 0; k < g.width; ++k) {
-                    for (int64_t c = 0; c < channels; ++c) {
-                        row_pointers[k * channels + c] = window.data() + c * window_width + k * g.dilation;
-                    }
-                }
-                window_b = b;
-                window_n0 = n0;
-            }
-            const IndirectB<T> operand{row_pointers.data()};
             const int64_t m0 = row_index * row_block;
             const int64_t rows_here = std::min<int64_t>(row_block, g.rows - m0);
             const int64_t strips = (rows_here + kTileRows - 1) / kTileRows;
-            for (int64_t strip = 0; strip < strips; ++strip) {
-                const PackedA<T> a{g.packed_a + (m0 / kTileRows + strip) * depth * kTileRows};
-                for (int64_t panel = 0; panel < panels; ++panel) {
-                    gemm_tile<T, kTileRows>(depth, a, 0, operand, panel * P,
-                                            block.data() + strip * kTileRows * NB + panel * P, NB, P, false);
+            if (depth == 0) std::fill(block.begin(), block.end(), T(0));
+            for (int64_t d0 = 0; d0 < depth; d0 += kBlockDepth) {
+                const int64_t depth_here = std::min<int64_t>(kBlockDepth, depth - d0);
+                pack_conv_b(g, b, n0, panels, d0, depth_here, run.data(), packed_b.data());
+                // Row sub-blocks of kBlockRows: their A depth slice (96 x kBlockDepth) stays in L2 over the panels.
+                for (int64_t s0 = 0; s0 < strips; s0 += kBlockRows / kTileRows) {
+                    const int64_t s1 = std::min<int64_t>(strips, s0 + kBlockRows / kTileRows);
+                    for (int64_t panel = 0; panel < panels; ++panel) {
+                        const StridedB<T> operand{packed_b.data() + panel * depth_here * P, P};
+                        for (int64_t strip = s0; strip < s1; ++strip) {
+                            const PackedA<T> a{g.packed_a + (m0 / kTileRows + strip) * depth * kTileRows +
+                                               d0 * kTileRows};
+                            gemm_tile<T, kTileRows>(depth_here, a, 0, operand, 0,
+                                                    block.data() + strip * kTileRows * NB + panel * P, NB, P, d0 > 0);
+                        }
+                    }
                 }
             }
             epilogue(b, m0, rows_here, n0, width_here, block.data(), NB);
@@ -222,81 +244,104 @@ void input_gradients(const DilatedConvBackwardParams<T>& q) {
     });
 }
 
-// dweight[o][i][k] = sum_b sum_{t < len_b} dy[b][o][t] * V(b, i, t + k*dilation): a GEMM with rows o, columns
-// (k, i) and depth (b, t). The padded input is transposed once into rows of C_in_pad = round_up(C_in, kPanel)
-// values per position (zeros past C_in), so that for a fixed tap k the B operand of a column panel is a plain
-// strided view (row t at position t + k*dilation, no packing), and dy is read in place as the A operand (rows o,
-// depth t). Each thread owns whole column panels and runs them through every batch and depth block in the same
-// order, accumulating into its own columns of C: results do not depend on the thread count.
+// The plain sum of `count` values in order: one block of dbias (see bias_gradient).
 template <typename T>
-void weight_gradient(const DilatedConvBackwardParams<T>& q) {
+HS_CPU_INLINE T sum_run(const T* values, int64_t count) {
+    T total = T(0);
+    for (int64_t t = 0; t < count; ++t) total += values[t];
+    return total;
+}
+
+// dweight[o][i][k] = sum_b sum_{t < len_b} dy[b][o][t] * V(b, i, t + k*dilation): a GEMM with rows o, columns
+// (k, i) and depth (b, t), blocked like linear_cpu_kernels.h's GEMM. Per depth block (batch b, kBlockDepth
+// positions) dy's rows are packed into kTileRows strips (PackedA) and the padded input of each 16-channel (kPanel)
+// group is transposed into one contiguous slice of kBlockDepth + (K-1)*dilation positions x kPanel: the B operand
+// of tap k is that slice shifted by k*dilation rows, so one packing serves every tap and stays in L1 while the A
+// strips stream past it. Each thread owns whole channel groups (all their taps) and walks every batch and depth block
+// in the same order, accumulating into its own columns of C: results do not depend on the thread count. With
+// `dbias`, the owner of channel group 0 also sums dy while packing it (bias_gradient's order).
+template <typename T>
+void weight_gradient(const DilatedConvBackwardParams<T>& q, T* dbias) {
     constexpr int64_t P = kPanel<T>;
     const DilatedConvParams<T>& p = q.fwd;
-    const int64_t S = p.state_length(), L = p.length, K = p.width, Cin = p.in_channels, Cout = p.out_channels;
-    const int64_t span = S + L;
-    const int64_t padded_channels = round_up(Cin, P);
-    const int64_t panels_per_tap = padded_channels / P;
-    const int64_t panels = K * panels_per_tap;
-    const int64_t ldc = K * padded_channels;
+    const int64_t L = p.length, K = p.width, Cin = p.in_channels, Cout = p.out_channels;
+    const int64_t reach = (K - 1) * p.dilation;
+    const int64_t groups = (Cin + P - 1) / P;
+    const int64_t ldc = K * groups * P;  // C(o, k * groups * P + i)
+    const int64_t strips = (Cout + kTileRows - 1) / kTileRows;
+    const int64_t slice = kBlockDepth + reach;  // positions of one group's transposed slice
     const bool parallel = p.batch * L * Cout * Cin * K >= kMinParallelGemmWork;
-
-    std::vector<T> inputs_t(static_cast<size_t>(p.batch * span * padded_channels), T(0));
     const ConvSource<T> source = padded_input(p);
-    constexpr int64_t kTile = 64;  // transposes in 64 x 64 tiles, so that both sides stream
+
+    std::vector<T> gradient(static_cast<size_t>(Cout * ldc), T(0));
+    std::vector<T> bias_total(static_cast<size_t>(dbias != nullptr ? Cout : 0), T(0));
 #pragma omp parallel if (parallel) num_threads(hs::cpu::kernel_threads())
     {
-        std::vector<T> row(static_cast<size_t>(kTile));
-#pragma omp for schedule(static)
+        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        const ItemRange range = thread_range(groups, thread, threads);
+        // Channel group 0's owner sums dbias; with no channels at all (no groups), thread 0 does.
+        const bool sums_bias = dbias != nullptr && (groups > 0 ? range.begin == 0 && range.end > 0 : thread == 0);
+        std::vector<T> packed_a(static_cast<size_t>(range.end > range.begin ? strips * kBlockDepth * kTileRows : 0));
+        std::vector<T> packed_b(static_cast<size_t>((range.end - range.begin) * slice * P));
+        std::vector<T> run(static_cast<size_t>(range.end > range.begin ? slice : 0));
+        std::vector<T> batch_bias(static_cast<size_t>(sums_bias ? Cout : 0));
         for (int64_t b = 0; b < p.batch; ++b) {
-            // Positions from S + lengths[b] on are never read (t < lengths[b] below): left as zeros.
-            const int64_t used = S + (p.lengths != nullptr ? p.lengths[b] : L);
-            T* batch_rows = inputs_t.data() + b * span * padded_channels;
-            for (int64_t c0 = 0; c0 < Cin; c0 += kTile) {
-                for (int64_t v0 = 0; v0 < used; v0 += kTile) {
-                    const int64_t vs = std::min<int64_t>(kTile, used - v0);
-                    for (int64_t c = c0; c < std::min<int64_t>(Cin, c0 + kTile); ++c) {
-                        source.copy_row(b, c, v0, vs, row.data());
-                        for (int64_t v = 0; v < vs; ++v) batch_rows[(v0 + v) * padded_channels + c] = row[v];
+            const int64_t valid = p.lengths != nullptr ? p.lengths[b] : L;
+            const T* dy_batch = q.dy + b * Cout * L;
+            if (sums_bias) std::fill(batch_bias.begin(), batch_bias.end(), T(0));
+            for (int64_t t0 = 0; t0 < valid; t0 += kBlockDepth) {
+                const int64_t depth = std::min<int64_t>(kBlockDepth, valid - t0);
+                if (sums_bias) {
+                    for (int64_t o = 0; o < Cout; ++o) batch_bias[o] += sum_run(dy_batch + o * L + t0, depth);
+                }
+                if (range.end == range.begin) continue;
+                // A(o, t) = dy[b][o][t0 + t] in strips of kTileRows rows, each (depth, kTileRows); rows past C_out
+                // are never read (gemm_rows takes the strip's row count).
+                for (int64_t o = 0; o < Cout; ++o) {
+                    const T* row = dy_batch + o * L + t0;
+                    T* strip = packed_a.data() + (o / kTileRows) * depth * kTileRows + o % kTileRows;
+                    for (int64_t t = 0; t < depth; ++t) strip[t * kTileRows] = row[t];
+                }
+                // B slice of group j: slice[t][c] = V(b, j * P + c, t0 + t) for t < depth + reach, zeros past C_in.
+                for (int64_t group = range.begin; group < range.end; ++group) {
+                    T* transposed = packed_b.data() + (group - range.begin) * slice * P;
+                    for (int64_t c = 0; c < P; ++c) {
+                        const int64_t i = group * P + c;
+                        if (i < Cin) {
+                            const T* values = source.row_run(b, i, t0, depth + reach, run.data());
+                            for (int64_t t = 0; t < depth + reach; ++t) transposed[t * P + c] = values[t];
+                        } else {
+                            for (int64_t t = 0; t < depth + reach; ++t) transposed[t * P + c] = T(0);
+                        }
+                    }
+                }
+                for (int64_t group = range.begin; group < range.end; ++group) {
+                    const T* transposed = packed_b.data() + (group - range.begin) * slice * P;
+                    for (int64_t k = 0; k < K; ++k) {
+                        const StridedB<T> operand{transposed + k * p.dilation * P, P};
+                        T* c_panel = gradient.data() + (k * groups + group) * P;
+                        for (int64_t strip = 0; strip < strips; ++strip) {
+                            const PackedA<T> a{packed_a.data() + strip * depth * kTileRows};
+                            gemm_rows<T>(std::min<int64_t>(kTileRows, Cout - strip * kTileRows), depth, a, 0, operand,
+                                         0, c_panel + strip * kTileRows * ldc, ldc, P, true);
+                        }
                     }
                 }
             }
-        }
-    }
-
-    std::vector<T> gradient(static_cast<size_t>(Cout * ldc), T(0));
-    // A fixed range of column panels per thread, every thread walking the batches and depth blocks in order: dy's
-    // block is read once per thread and block (not once per panel), and no barrier is needed between blocks.
-#pragma omp parallel if (parallel) num_threads(hs::cpu::kernel_threads())
-    {
-        const ItemRange range = thread_range(panels, omp_get_thread_num(), omp_get_num_threads());
-        for (int64_t b = 0; b < p.batch && range.begin < range.end; ++b) {
-            const int64_t valid = p.lengths != nullptr ? p.lengths[b] : L;
-            const T* dy_batch = q.dy + b * Cout * L;
-            const T* rows_batch = inputs_t.data() + b * span * padded_channels;
-            for (int64_t t0 = 0; t0 < valid; t0 += kBlockDepth) {
-                const int64_t depth = std::min<int64_t>(kBlockDepth, valid - t0);
-                for (int64_t m0 = 0; m0 < Cout; m0 += kTileRows) {
-                    // A(m, t) = dy[b][m0 + m][t0 + t]: row stride L, depth contiguous; stays in L1 over the panels.
-                    const StridedA<T> a{dy_batch + m0 * L + t0, 1, L};
-                    const int64_t rows = std::min<int64_t>(kTileRows, Cout - m0);
-                    for (int64_t panel = range.begin; panel < range.end; ++panel) {
-                        const int64_t k = panel / panels_per_tap, i0 = (panel % panels_per_tap) * P;
-                        const StridedB<T> operand{rows_batch + (t0 + k * p.dilation) * padded_channels + i0,
-                                                  padded_channels};
-                        gemm_rows<T>(rows, depth, a, 0, operand, 0, gradient.data() + m0 * ldc + panel * P, ldc, P,
-                                     true);
-                    }
-                }
+            if (sums_bias) {
+                for (int64_t o = 0; o < Cout; ++o) bias_total[o] += batch_bias[o];
             }
         }
     }
     for (int64_t o = 0; o < Cout; ++o) {
         for (int64_t i = 0; i < Cin; ++i) {
-            for (int64_t k = 0; k < K; ++k) q.dweight[(o * Cin + i) * K + k] = gradient[o * ldc + k * padded_channels + i];
+            for (int64_t k = 0; k < K; ++k) q.dweight[(o * Cin + i) * K + k] = gradient[o * ldc + k * groups * P + i];
         }
     }
+    if (dbias != nullptr) std::copy(bias_total.begin(), bias_total.end(), dbias);
 }
 
+// dbias[o] = sum_b sum_{t < len_b} dy[b][o][t], in weight_gradient's order (blocks of kBlockDepth, then batches).
 template <typename T>
 void bias_gradient(const DilatedConvBackwardParams<T>& q) {
     const DilatedConvParams<T>& p = q.fwd;
@@ -308,9 +353,11 @@ void bias_gradient(const DilatedConvBackwardParams<T>& q) {
         for (int64_t b = 0; b < p.batch; ++b) {
             const int64_t valid = p.lengths != nullptr ? p.lengths[b] : L;
             const T* row = q.dy + (b * Cout + o) * L;
-            T partial = T(0);
-            for (int64_t t = 0; t < valid; ++t) partial += row[t];
-            total += partial;
+            T batch_sum = T(0);
+            for (int64_t t0 = 0; t0 < valid; t0 += kBlockDepth) {
+                batch_sum += sum_run(row + t0, std::min<int64_t>(kBlockDepth, valid - t0));
+            }
+            total += batch_sum;
         }
         q.dbias[o] = total;
     }
@@ -319,6 +366,7 @@ void bias_gradient(const DilatedConvBackwardParams<T>& q) {
 template <typename T>
 void dilated_conv_backward(const DilatedConvBackwardParams<T>& q) {
     if (q.dx != nullptr || q.d_initial_state != nullptr) input_gradients(q);
-    if (q.dweight != nullptr) weight_gradient(q);
-    if (q.dbias != nullptr) bias_gradient(q);
+    // dbias rides along dweight's pass over dy when both are wanted.
+    if (q.dweight != nullptr) weight_gradient(q, q.dbias);
+    if (q.dbias != nullptr && q.dweight == nullptr) bias_gradient(q);
 }
