@@ -1,7 +1,9 @@
 // The validating shim of the dense dilated causal convolution: registers every argument of hs_dilated_conv_*
 // (hybridseq.h) with the op kit (api/op_kit.h), turns the views into the plain-pointer params of ops/dilated_conv.h
 // and launches the CPU twin or the CUDA launchers. The backends trust what this file lets through.
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "api/op_kit.h"
@@ -58,6 +60,13 @@ ConvSizes register_inputs(ArgumentSet& args, const hs_dilated_conv_inputs& input
     // S = (K-1)*dilation must be a size like any other (the state's last dimension).
     check_extent({{"K", sizes.width}, {"dilation", sizes.dilation}},
                  "field 'dilation' of argument 'inputs' and the width K of argument 'weight'");
+    // S + L is the padded length the backends index; x bounds it only when Bt and C_in are >= 1 (an x with no
+    // elements may have L up to INT64_MAX), so it is checked on its own.
+    if (sizes.state_length() > std::numeric_limits<int64_t>::max() - sizes.length) {
+        throw_invalid("field 'dilation' of argument 'inputs' is " + std::to_string(sizes.dilation) +
+                      ": the state length (K - 1) * dilation + L with K = " + std::to_string(sizes.width) +
+                      " from 'weight' does not fit in int64");
+    }
     args.optional_input("bias", inputs.bias, {sizes.out_channels}, "= (C_out,) with C_out from 'weight'");
     if (mode == ConvMode::Step) {
         if (inputs.initial_state != nullptr) {
