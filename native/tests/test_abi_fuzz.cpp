@@ -285,6 +285,22 @@ void expect_extent(const std::vector<int64_t>& extents, Verdict& v) {
     }
 }
 
+// The caller's scratch: absent only when nothing is needed; when present well formed, 1-D with at least `needed`
+// elements, `dtype`, on the primary's device, contiguous.
+void expect_workspace(const Arg& ws, int64_t needed, int32_t dtype, const hs_tensor& primary, Verdict& v) {
+    if (!ws.present) {
+        if (needed > 0) v.fail("workspace required");
+        return;
+    }
+    check_header(ws, v);
+    if (ws.view.rank != 1 || ws.view.sizes[0] < needed) v.fail("workspace size");
+    if (ws.view.dtype != dtype) v.fail("workspace dtype");
+    if (ws.view.device_type != primary.device_type || ws.view.device_index != primary.device_index) {
+        v.fail("ws device");
+    }
+    if (!contiguous(ws.view)) v.fail("workspace strides");
+}
+
 // CPU lengths values in [0, max]; only readable when the view is real memory.
 void expect_lengths_values(const Arg& lengths, int64_t max, Verdict& v) {
     if (!lengths.present || !v.valid || lengths.view.device_type != HS_DEVICE_CPU) return;
@@ -419,6 +435,18 @@ void fill_lengths(Arg& lengths, Rng& rng, int64_t max) {
     for (int64_t i = 0; i < count; ++i) values[i] = max <= 0 ? 0 : rng.below(bound);
 }
 
+// A full pass's optional initial state (`name`, of `state`) and lengths (Bt) int64; a step must leave both NULL.
+void expect_initial_state(Call& c, bool step, const char* name, const std::vector<int64_t>& state, int64_t Bt,
+                          int32_t dtype, const hs_tensor& primary, Verdict& v) {
+    if (step) {
+        expect_absent(c.arg(name), v);
+        expect_absent(c.arg("lengths"), v);
+    } else {
+        expect(c.arg(name), state, dtype, primary, v);
+        expect(c.arg("lengths"), {Bt}, HS_DTYPE_INT64, primary, v);
+    }
+}
+
 // ---- per op: generate, model, run ------------------------------------------------------------------------------------
 
 struct Outcome {
@@ -530,13 +558,7 @@ void model_scan(Call& c, Verdict& v) {
     expect(c.arg("z"), seq(), dt, p, v);
     expect(c.arg("delta_bias"), {Dm}, dt, p, v);
     const std::vector<int64_t> state{Bt, Dm, N};
-    if (step) {
-        expect_absent(c.arg("h0"), v);
-        expect_absent(c.arg("lengths"), v);
-    } else {
-        expect(c.arg("h0"), state, dt, p, v);
-        expect(c.arg("lengths"), {Bt}, HS_DTYPE_INT64, p, v);
-    }
+    expect_initial_state(c, step, "h0", state, Bt, dt, p, v);
     expect_flag("delta_softplus", c.flags[0], v);
     if (Bt > 0 && Dm > 0 && L > 0) expect_extent({Bt, Dm, std::max<int64_t>(N, 1), L}, v);
     const int64_t K = hs_selective_scan_num_chunks(L);
@@ -569,14 +591,7 @@ void model_scan(Call& c, Verdict& v) {
         }
         expect(c.arg("grads->dh0"), state, dt, p, v);
         expect_flag("deterministic", c.flags[1], v);
-        const Arg& ws = c.arg("workspace");
-        if (ws.present) {
-            check_header(ws, v);
-            if (ws.view.rank != 1) v.fail("workspace rank");
-            if (ws.view.dtype != HS_DTYPE_FLOAT32) v.fail("workspace dtype");
-            if (ws.view.device_type != p.device_type || ws.view.device_index != p.device_index) v.fail("ws device");
-            if (!contiguous(ws.view)) v.fail("workspace strides");
-        }
+        expect_workspace(c.arg("workspace"), 0, HS_DTYPE_FLOAT32, p, v);  // no scratch on the CPU
     } else {
         expect_flag("deterministic", c.flags[1], v);
         if (c.null_out_pointer) v.fail("elements NULL");
@@ -728,41 +743,24 @@ void model_rnn(Call& c, Verdict& v, int64_t* expected_workspace) {
     expect_required(c.arg("b"), v);
     expect(c.arg("b"), {G * H}, dt, p, v);
     const std::vector<int64_t> state{S, Bt, H};
-    if (step) {
-        expect_absent(c.arg("s0"), v);
-        expect_absent(c.arg("lengths"), v);
-    } else {
-        expect(c.arg("s0"), state, dt, p, v);
-        expect(c.arg("lengths"), {Bt}, HS_DTYPE_INT64, p, v);
-    }
+    expect_initial_state(c, step, "s0", state, Bt, dt, p, v);
     const bool has_steps = T > 0 && Bt > 0;
     if (has_steps) expect_extent({T + 1, Bt, G, H}, v);
     const int64_t needed = backward && has_steps && v.valid ? T * Bt * NH * ((G * DH + 15) / 16 * 16) : 0;
-    auto expect_workspace = [&] {
-        const Arg& ws = c.arg("workspace");
-        if (!ws.present) {
-            if (needed > 0) v.fail("workspace required");
-            return;
-        }
-        check_header(ws, v);
-        if (ws.view.rank != 1 || ws.view.sizes[0] < needed) v.fail("workspace size");
-        if (ws.view.dtype != dt) v.fail("workspace dtype");
-        if (ws.view.device_type != p.device_type || ws.view.device_index != p.device_index) v.fail("ws device");
-        if (!contiguous(ws.view)) v.fail("workspace strides");
-    };
+    auto expect_rnn_workspace = [&] { expect_workspace(c.arg("workspace"), needed, dt, p, v); };
     if (c.entry == kRnnForward) {
         expect_required(c.arg("y"), v);
         expect(c.arg("y"), {T, Bt, H}, dt, p, v);
         expect(c.arg("s_last"), state, dt, p, v);
         expect(c.arg("states"), {plus_one(T), S, Bt, H}, dt, p, v);
         expect(c.arg("cache"), {T, Bt, 4 * H}, dt, p, v);
-        expect_workspace();
+        expect_rnn_workspace();
     } else if (c.entry == kRnnStep) {
         expect_required(c.arg("state"), v);
         expect(c.arg("state"), state, dt, p, v);
         expect_required(c.arg("y"), v);
         expect(c.arg("y"), {Bt, H}, dt, p, v);
-        expect_workspace();
+        expect_rnn_workspace();
     } else if (c.entry == kRnnBackward) {
         for (const char* name : {"states", "cache", "dy", "dwx", "dR", "db"}) expect_required(c.arg(name), v);
         expect(c.arg("states"), {plus_one(T), S, Bt, H}, dt, p, v);
@@ -773,7 +771,7 @@ void model_rnn(Call& c, Verdict& v, int64_t* expected_workspace) {
         expect(c.arg("dR"), {NH, G * DH, DH}, dt, p, v);
         expect(c.arg("db"), {G * H}, dt, p, v);
         expect(c.arg("ds0"), state, dt, p, v);
-        expect_workspace();
+        expect_rnn_workspace();
     } else if (backward && !stand_in) {
         expect(c.arg("dwx"), {T, Bt, G * H}, dt, p, v);
     }
@@ -1058,13 +1056,7 @@ void model_conv(Call& c, Verdict& v) {
     }
     const int64_t S = static_cast<int64_t>(S128);
     const std::vector<int64_t> state{Bt, C, S};
-    if (step) {
-        expect_absent(c.arg("initial_state"), v);
-        expect_absent(c.arg("lengths"), v);
-    } else {
-        expect(c.arg("initial_state"), state, dt, p, v);
-        expect(c.arg("lengths"), {Bt}, HS_DTYPE_INT64, p, v);
-    }
+    expect_initial_state(c, step, "initial_state", state, Bt, dt, p, v);
     if (depthwise) {
         if (Bt > 0 && C > 0) expect_extent({Bt, C, std::max<int64_t>(L + S, 1), K}, v);
     } else {
@@ -1099,14 +1091,7 @@ void model_conv(Call& c, Verdict& v) {
         expect(c.arg("grads->d_initial_state"), state, dt, p, v);
         if (depthwise) {
             // On the CPU the backward needs no scratch; a workspace that is given is still checked.
-            const Arg& ws = c.arg("workspace");
-            if (ws.present) {
-                check_header(ws, v);
-                if (ws.view.rank != 1 || ws.view.sizes[0] < 0) v.fail("workspace rank");
-                if (ws.view.dtype != HS_DTYPE_FLOAT32) v.fail("workspace dtype");
-                if (ws.view.device_type != p.device_type || ws.view.device_index != p.device_index) v.fail("ws device");
-                if (!contiguous(ws.view)) v.fail("workspace strides");
-            }
+            expect_workspace(c.arg("workspace"), 0, HS_DTYPE_FLOAT32, p, v);
         }
     }
     std::vector<const Arg*> all;
@@ -1279,6 +1264,7 @@ struct Stats {
     int64_t accepted[kEntryCount];
     int64_t refused[kEntryCount];
     int64_t skipped[kEntryCount];
+    int64_t known_issue;  // valid dense-conv calls not run (dilated_scratch_known_issue), part of `skipped`
 };
 
 // Runs call `index`; on a broken invariant writes a description into `failure` and returns false.
@@ -1346,7 +1332,10 @@ bool run_call(uint64_t seed, int64_t index, Stats& stats, char* failure, size_t 
                     runnable = false;
                 }
             }
-            if (runnable && o.verdict.valid && dilated_scratch_known_issue(c)) runnable = false;
+            if (runnable && o.verdict.valid && dilated_scratch_known_issue(c)) {
+                runnable = false;
+                ++stats.known_issue;
+            }
             if (runnable) {
                 switch (c.entry) {
                     case kScanForward: case kScanBackward: case kScanStep: case kScanWorkspace:
@@ -1502,6 +1491,10 @@ int main(int argc, char** argv) {
                     static_cast<long long>(shared->stats.skipped[e]));
         total += shared->stats.calls[e];
         accepted += shared->stats.accepted[e];
+    }
+    if (shared->stats.known_issue > 0) {
+        std::printf("known issue: %lld valid hs_dilated_conv_* calls with a huge (K - 1) * dilation not run (skipped)\n",
+                    static_cast<long long>(shared->stats.known_issue));
     }
     std::printf("abi fuzz: %lld calls (%lld accepted) in %.1f s: %s\n", static_cast<long long>(total),
                 static_cast<long long>(accepted), seconds, failed ? "FAILED" : "passed");

@@ -8,28 +8,15 @@
 #include <vector>
 
 #include "hybridseq.h"
+#include "scan_test_support.h"
 
 namespace {
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
-// A contiguous CPU float64 view whose strides are formed without overflow even when a size is huge next to a zero
-// (the view then has no elements, which the header allows).
-hs_tensor view(void* data, const std::vector<int64_t>& shape) {
-    hs_tensor t{};
-    t.data = data;
-    t.dtype = HS_DTYPE_FLOAT64;
-    t.device_type = HS_DEVICE_CPU;
-    t.rank = static_cast<int32_t>(shape.size());
-    int64_t stride = 1;
-    for (int i = t.rank - 1; i >= 0; --i) {
-        t.sizes[i] = shape[static_cast<size_t>(i)];
-        t.strides[i] = stride;
-        const int64_t size = shape[static_cast<size_t>(i)];
-        stride = size > 1 && stride > kMax / size ? 1 : stride * (size > 1 ? size : 1);
-    }
-    return t;
-}
+// A contiguous CPU float64 view (scan_test_support.h's cpu_view forms the strides of a huge size next to a zero
+// without overflow: the view then has no elements, which the header allows).
+hs_tensor view(void* data, const std::vector<int64_t>& shape) { return hs_test::cpu_view(data, HS_DTYPE_FLOAT64, shape); }
 
 void expect_state_length_refused(hs_status status, const char* entry) {
     EXPECT_EQ(status, HS_ERR_INVALID_ARGUMENT) << entry;
