@@ -1100,6 +1100,19 @@ void model_conv(Call& c, Verdict& v) {
     if (!step) expect_lengths_values(c.arg("lengths"), L, v);
 }
 
+// The fields both convolutions' inputs structs share.
+template <typename Inputs>
+Inputs conv_inputs(Call& c) {
+    Inputs in{};
+    in.x = c.ptr("x");
+    in.weight = c.ptr("weight");
+    in.bias = c.ptr("bias");
+    in.initial_state = c.ptr("initial_state");
+    in.lengths = c.ptr("lengths");
+    in.dilation = c.dilation;
+    return in;
+}
+
 hs_status run_conv(Call& c, std::string& answer_problem) {
     const bool depthwise = is_depthwise(c.entry);
     hs_depthwise_conv_grads dg{};
@@ -1111,13 +1124,7 @@ hs_status run_conv(Call& c, std::string& answer_problem) {
         dg.d_initial_state = ng.d_initial_state = c.ptr("grads->d_initial_state");
     }
     if (depthwise) {
-        hs_depthwise_conv_inputs in{};
-        in.x = c.ptr("x");
-        in.weight = c.ptr("weight");
-        in.bias = c.ptr("bias");
-        in.initial_state = c.ptr("initial_state");
-        in.lengths = c.ptr("lengths");
-        in.dilation = c.dilation;
+        hs_depthwise_conv_inputs in = conv_inputs<hs_depthwise_conv_inputs>(c);
         in.silu = c.flags[0];
         const hs_depthwise_conv_inputs* inputs = c.null_struct ? nullptr : &in;
         switch (c.entry) {
@@ -1135,13 +1142,7 @@ hs_status run_conv(Call& c, std::string& answer_problem) {
             }
         }
     }
-    hs_dilated_conv_inputs in{};
-    in.x = c.ptr("x");
-    in.weight = c.ptr("weight");
-    in.bias = c.ptr("bias");
-    in.initial_state = c.ptr("initial_state");
-    in.lengths = c.ptr("lengths");
-    in.dilation = c.dilation;
+    const hs_dilated_conv_inputs in = conv_inputs<hs_dilated_conv_inputs>(c);
     const hs_dilated_conv_inputs* inputs = c.null_struct ? nullptr : &in;
     switch (c.entry) {
         case kDilatedForward: return hs_dilated_conv_forward(inputs, c.ptr("y"), c.ptr("final_state"), nullptr);
