@@ -2,6 +2,9 @@
 // native/src/api/streaming_conv_checks.*): cases where both ops must give the same answer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -79,6 +82,53 @@ TEST(StreamingConvContract, StateLengthPlusLengthBeyondInt64IsRefusedByBothOps) 
     x.sizes[2] = int64_t(1) << 50;
     dn_y.sizes[2] = int64_t(1) << 50;
     EXPECT_EQ(hs_dilated_conv_forward(&dn, &dn_y, nullptr, nullptr), HS_OK) << hs_last_error();
+}
+
+// Regression (ABI fuzz, seed 20261201 call 94867): with L = 0 every sequence tensor is empty whatever Bt is, so a
+// valid backward may come with Bt = 2^31 and a small dweight. The dense backward ran its weight-gradient kernel over
+// the whole batch (minutes); both ops must answer at once: dweight and dbias zero, the state gradient passed through.
+TEST(StreamingConvContract, NoPositionsNextToAHugeBatchAnswerAtOnce) {
+    const int64_t Bt = int64_t(1) << 31;
+    std::vector<double> dweight(10, std::nan("")), dbias(5, std::nan(""));
+    double unused = 0;
+    hs_tensor x = view(&unused, {Bt, 2, 0});
+    hs_tensor dy = view(&unused, {Bt, 5, 0});
+    std::vector<double> weight(10, 0.5), bias(5, 0.25);
+    const auto start = std::chrono::steady_clock::now();
+
+    hs_tensor dn_weight = view(weight.data(), {5, 2, 1});
+    hs_tensor dn_bias = view(bias.data(), {5});
+    hs_tensor dn_dweight = view(dweight.data(), {5, 2, 1});
+    hs_tensor dn_dbias = view(dbias.data(), {5});
+    hs_tensor dx = view(&unused, {Bt, 2, 0});
+    hs_dilated_conv_inputs dn{};
+    dn.x = &x;
+    dn.weight = &dn_weight;
+    dn.bias = &dn_bias;
+    dn.dilation = 4;
+    hs_dilated_conv_grads dn_grads{&dx, &dn_dweight, &dn_dbias, nullptr};
+    ASSERT_EQ(hs_dilated_conv_backward(&dn, &dy, nullptr, &dn_grads, nullptr), HS_OK) << hs_last_error();
+    for (double value : dweight) EXPECT_EQ(value, 0.0);
+    for (double value : dbias) EXPECT_EQ(value, 0.0);
+
+    std::fill(dweight.begin(), dweight.end(), std::nan(""));
+    std::fill(dbias.begin(), dbias.end(), std::nan(""));
+    hs_tensor dw_x = view(&unused, {Bt, 5, 0});
+    hs_tensor dw_weight = view(weight.data(), {5, 2});
+    hs_tensor dw_dweight = view(dweight.data(), {5, 2});
+    hs_tensor dw_dx = view(&unused, {Bt, 5, 0});
+    hs_depthwise_conv_inputs dw{};
+    dw.x = &dw_x;
+    dw.weight = &dw_weight;
+    dw.bias = &dn_bias;
+    dw.dilation = 4;
+    hs_depthwise_conv_grads dw_grads{&dw_dx, &dw_dweight, &dn_dbias, nullptr};
+    ASSERT_EQ(hs_depthwise_conv_backward(&dw, &dy, nullptr, &dw_grads, nullptr, nullptr), HS_OK) << hs_last_error();
+    for (double value : dweight) EXPECT_EQ(value, 0.0);
+    for (double value : dbias) EXPECT_EQ(value, 0.0);
+
+    // Validation and two memsets: far below a second even on a loaded machine.
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
 }
 
 }  // namespace

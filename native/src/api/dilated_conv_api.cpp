@@ -18,6 +18,9 @@ namespace {
 struct ConvSizes {
     int64_t batch = 0, in_channels = 0, out_channels = 0, width = 0, dilation = 1, length = 0, state = 0;
 
+    // Some (b, t) has an output. C_in = 0 still has some (y is the bias there), so only Bt and L count.
+    bool has_positions() const { return batch > 0 && length > 0; }
+
     StreamingConvShapes shapes() const {
         return {batch,
                 length,
@@ -102,6 +105,11 @@ void forward(const hs_dilated_conv_inputs* given, const hs_tensor* y, const hs_t
     register_conv_forward_outputs(args, y, final_state, sizes.shapes(), conv_text());
     args.finish();
     if (args.outputs_empty()) return;
+    if (!sizes.has_positions()) {
+        // y is empty; with L = 0 the final state is the initial state (or zeros), with Bt = 0 it is empty too.
+        copy_output(final_state, inputs.initial_state, stream);
+        return;
+    }
     dispatch_float(args.dtype(), [&](auto zero) {
         using T = decltype(zero);
         DilatedConvParams<T> p = make_params<T>(sizes, inputs);
@@ -117,7 +125,8 @@ void step(const hs_dilated_conv_inputs* given, const hs_tensor* state, const hs_
     const ConvSizes sizes = register_inputs(args, inputs, ConvMode::Step);
     register_conv_step_outputs(args, state, y, sizes.shapes(), conv_text());
     args.finish();
-    if (args.outputs_empty()) return;
+    // T = 0: no token, the state stays as it is.
+    if (args.outputs_empty() || !sizes.has_positions()) return;
     // The step is the full forward of T tokens from the state, whose final state overwrites that state (the
     // backends read what y needs of it first: ops/dilated_conv.h).
     dispatch_float(args.dtype(), [&](auto zero) {
@@ -137,6 +146,14 @@ void backward(const hs_dilated_conv_inputs* given, const hs_tensor* dy, const hs
                                                    ConvGradientRule::Optional, sizes.shapes(), conv_text());
     args.finish();
     if (args.outputs_empty()) return;
+    if (!sizes.has_positions()) {
+        // No output position (dx is empty): weight and bias get nothing, the state gradient passes through. Here,
+        // not in the kernels, so that L = 0 next to a huge Bt never loops over the batch.
+        zero_output(g.dweight, stream);
+        zero_output(g.dbias, stream);
+        copy_output(g.d_initial_state, d_final_state, stream);
+        return;
+    }
     dispatch_float(args.dtype(), [&](auto zero) {
         using T = decltype(zero);
         DilatedConvBackwardParams<T> p;
