@@ -84,11 +84,7 @@ void forward(const hs_depthwise_conv_inputs* given, const hs_tensor* y, const hs
     register_conv_forward_outputs(args, y, final_state, sizes.shapes(), conv_text());
     args.finish();
     if (args.outputs_empty()) return;
-    if (!sizes.has_steps()) {
-        // L = 0 (y is empty): the final state is the initial state (or zeros).
-        copy_output(final_state, inputs.initial_state, stream);
-        return;
-    }
+    if (!sizes.has_steps()) return write_conv_forward_without_positions(final_state, inputs.initial_state, stream);
     dispatch_float(args.dtype(), [&](auto zero) {
         using T = decltype(zero);
         DepthwiseConvParams<T> p = make_params<T>(sizes, inputs);
@@ -134,13 +130,7 @@ void backward(const hs_depthwise_conv_inputs* given, const hs_tensor* dy, const 
                                               HS_DTYPE_FLOAT32, kWorkspaceQuery);
     args.finish();
     if (args.outputs_empty()) return;
-    if (!sizes.has_steps()) {
-        // No output position: weight and bias get nothing, the state gradient passes through.
-        zero_output(g.dweight, stream);
-        zero_output(g.dbias, stream);
-        copy_output(g.d_initial_state, d_final_state, stream);
-        return;
-    }
+    if (!sizes.has_steps()) return write_conv_backward_without_positions(g, d_final_state, stream);
     dispatch_float(args.dtype(), [&](auto zero) {
         using T = decltype(zero);
         DepthwiseConvBackwardParams<T> p;

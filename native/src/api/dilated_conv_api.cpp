@@ -105,11 +105,7 @@ void forward(const hs_dilated_conv_inputs* given, const hs_tensor* y, const hs_t
     register_conv_forward_outputs(args, y, final_state, sizes.shapes(), conv_text());
     args.finish();
     if (args.outputs_empty()) return;
-    if (!sizes.has_positions()) {
-        // y is empty; with L = 0 the final state is the initial state (or zeros), with Bt = 0 it is empty too.
-        copy_output(final_state, inputs.initial_state, stream);
-        return;
-    }
+    if (!sizes.has_positions()) return write_conv_forward_without_positions(final_state, inputs.initial_state, stream);
     dispatch_float(args.dtype(), [&](auto zero) {
         using T = decltype(zero);
         DilatedConvParams<T> p = make_params<T>(sizes, inputs);
@@ -146,14 +142,7 @@ void backward(const hs_dilated_conv_inputs* given, const hs_tensor* dy, const hs
                                                    ConvGradientRule::Optional, sizes.shapes(), conv_text());
     args.finish();
     if (args.outputs_empty()) return;
-    if (!sizes.has_positions()) {
-        // No output position (dx is empty): weight and bias get nothing, the state gradient passes through. Here,
-        // not in the kernels, so that L = 0 next to a huge Bt never loops over the batch.
-        zero_output(g.dweight, stream);
-        zero_output(g.dbias, stream);
-        copy_output(g.d_initial_state, d_final_state, stream);
-        return;
-    }
+    if (!sizes.has_positions()) return write_conv_backward_without_positions(g, d_final_state, stream);
     dispatch_float(args.dtype(), [&](auto zero) {
         using T = decltype(zero);
         DilatedConvBackwardParams<T> p;

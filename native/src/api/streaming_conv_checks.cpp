@@ -76,4 +76,16 @@ void register_conv_gradients(ArgumentSet& args, const ConvGradients& grads, cons
     args.optional_output("grads->d_initial_state", grads.d_initial_state, shapes.state, text.state);
 }
 
+void write_conv_forward_without_positions(const hs_tensor* final_state, const hs_tensor* initial_state,
+                                          hs_stream stream) {
+    copy_output(final_state, initial_state, stream);
+}
+
+void write_conv_backward_without_positions(const ConvGradients& grads, const hs_tensor* d_final_state,
+                                           hs_stream stream) {
+    zero_output(grads.dweight, stream);
+    zero_output(grads.dbias, stream);
+    copy_output(grads.d_initial_state, d_final_state, stream);
+}
+
 }  // namespace hs

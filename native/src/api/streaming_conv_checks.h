@@ -94,6 +94,15 @@ ConvGradients register_conv_backward(ArgumentSet& args, const hs_tensor* dy, con
     return g;
 }
 
+// The outputs of a call with no output position (y and dx empty: L = 0, Bt = 0, or for the depthwise op D = 0),
+// written here rather than by a kernel, so that a zero extent next to a huge one never loops
+// over the huge one. Forward: the final state is the initial state (or zeros). Backward: dweight and dbias are zero,
+// d_initial_state is d_final_state (or zeros).
+void write_conv_forward_without_positions(const hs_tensor* final_state, const hs_tensor* initial_state,
+                                          hs_stream stream);
+void write_conv_backward_without_positions(const ConvGradients& grads, const hs_tensor* d_final_state,
+                                           hs_stream stream);
+
 // The params of both ops (ops/depthwise_conv.h, ops/dilated_conv.h) take the contract's tensors under the same
 // names: the inputs' pointers, and for a step the state as initial state (read) and final state (overwritten).
 template <typename T, typename Params, typename Inputs>
