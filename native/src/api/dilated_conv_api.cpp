@@ -1,10 +1,12 @@
 // The validating shim of the dense dilated causal convolution: registers every argument of hs_dilated_conv_*
 // (hybridseq.h) with the op kit (api/op_kit.h), turns the views into the plain-pointer params of ops/dilated_conv.h
 // and launches the CPU twin or the CUDA launchers. The backends trust what this file lets through.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
 #include "api/op_kit.h"
+#include "api/streaming_conv_checks.h"
 #include "common/entry_point.h"
 #include "common/error.h"
 #include "hybridseq.h"
@@ -13,20 +15,31 @@
 namespace hs {
 namespace {
 
-enum class ConvMode { Full, Step };
-
 struct ConvSizes {
-    int64_t batch = 0, in_channels = 0, out_channels = 0, width = 0, dilation = 1, length = 0;
+    int64_t batch = 0, in_channels = 0, out_channels = 0, width = 0, dilation = 1, length = 0, state = 0;
 
-    int64_t state_length() const { return (width - 1) * dilation; }
-    Shape input() const { return {batch, in_channels, length}; }
-    Shape output() const { return {batch, out_channels, length}; }
-    Shape state() const { return {batch, in_channels, state_length()}; }
+    // Some (b, t) has an output. C_in = 0 still has some (y is the bias there), so only Bt and L count.
+    bool has_positions() const { return batch > 0 && length > 0; }
+
+    StreamingConvShapes shapes() const {
+        return {batch,
+                length,
+                {batch, in_channels, length},
+                {batch, out_channels, length},
+                {out_channels, in_channels, width},
+                {out_channels},
+                {batch, in_channels, state}};
+    }
 };
 
-const hs_dilated_conv_inputs& require_inputs(const hs_dilated_conv_inputs* inputs) {
-    if (inputs == nullptr) throw_invalid(arg("inputs") + " must not be NULL");
-    return *inputs;
+const StreamingConvText& conv_text() {
+    static const StreamingConvText text{"hs_dilated_conv_step",
+                                        "= (Bt, C_in, (K-1)*dilation) with K from 'weight'",
+                                        "= (Bt, C_in, (K-1)*dilation)",
+                                        "= (Bt, C_out, L) from 'x' and 'weight'",
+                                        "= (Bt, C_out, T) from 'x' and 'weight'",
+                                        "= (Bt, C_out, L) like 'y'"};
+    return text;
 }
 
 // Registers the inputs ('x' is the set's primary) and returns the sizes they agree on.
@@ -51,31 +64,18 @@ ConvSizes register_inputs(ArgumentSet& args, const hs_dilated_conv_inputs& input
     sizes.width = weight.sizes[2];
     args.input("weight", &weight, {sizes.out_channels, sizes.in_channels, sizes.width},
                "= (C_out, C_in, K) with C_in = " + std::to_string(sizes.in_channels) + " from 'x'");
-    if (inputs.dilation < 1) {
-        throw_invalid("field 'dilation' of argument 'inputs' must be >= 1, got " + std::to_string(inputs.dilation));
-    }
+    check_conv_dilation(inputs.dilation);
     sizes.dilation = inputs.dilation;
     // S = (K-1)*dilation must be a size like any other (the state's last dimension).
     check_extent({{"K", sizes.width}, {"dilation", sizes.dilation}},
                  "field 'dilation' of argument 'inputs' and the width K of argument 'weight'");
+    sizes.state = conv_state_length(sizes.dilation, sizes.width, sizes.length);
     args.optional_input("bias", inputs.bias, {sizes.out_channels}, "= (C_out,) with C_out from 'weight'");
-    if (mode == ConvMode::Step) {
-        if (inputs.initial_state != nullptr) {
-            throw_invalid(arg("initial_state") + " must be NULL for hs_dilated_conv_step (the 'state' argument is "
-                                                 "the initial state), got a tensor");
-        }
-        if (inputs.lengths != nullptr) {
-            throw_invalid(arg("lengths") + " must be NULL for hs_dilated_conv_step, got a tensor");
-        }
-    } else {
-        args.optional_input("initial_state", inputs.initial_state, sizes.state(),
-                            "= (Bt, C_in, (K-1)*dilation) with K from 'weight'");
-        args.lengths(inputs.lengths, sizes.batch, sizes.length, "L of 'x'");
-    }
+    register_conv_state_inputs(args, mode, inputs.initial_state, inputs.lengths, sizes.shapes(), conv_text());
     // The backends form (b, c, t) offsets over the padded length S + L and multiply C_out by C_in by K.
     check_extent({{"Bt", std::max<int64_t>(sizes.batch, 1)},
                   {"C", std::max<int64_t>(std::max(sizes.in_channels, sizes.out_channels), 1)},
-                  {"S + L", std::max<int64_t>(sizes.state_length() + sizes.length, 1)}},
+                  {"S + L", std::max<int64_t>(sizes.state + sizes.length, 1)}},
                  "argument 'x' (Bt, C_in, L), argument 'weight' (C_out) and the state length (K-1)*dilation");
     check_extent({{"C_out", std::max<int64_t>(sizes.out_channels, 1)},
                   {"C_in", std::max<int64_t>(sizes.in_channels, 1)},
@@ -93,23 +93,19 @@ DilatedConvParams<T> make_params(const ConvSizes& sizes, const hs_dilated_conv_i
     p.width = sizes.width;
     p.dilation = sizes.dilation;
     p.length = sizes.length;
-    p.x = data_of<T>(inputs.x);
-    p.weight = data_of<T>(inputs.weight);
-    p.bias = data_of<T>(inputs.bias);
-    p.initial_state = data_of<T>(inputs.initial_state);
-    p.lengths = data_of<int64_t>(inputs.lengths);
+    set_conv_input_pointers<T>(p, inputs);
     return p;
 }
 
 void forward(const hs_dilated_conv_inputs* given, const hs_tensor* y, const hs_tensor* final_state,
              hs_stream stream) {
-    const hs_dilated_conv_inputs& inputs = require_inputs(given);
+    const hs_dilated_conv_inputs& inputs = require_conv_inputs(given);
     ArgumentSet args("x", inputs.x, 3, "(Bt, C_in, L)");
     const ConvSizes sizes = register_inputs(args, inputs, ConvMode::Full);
-    args.output("y", y, sizes.output(), "= (Bt, C_out, L) from 'x' and 'weight'");
-    args.optional_output("final_state", final_state, sizes.state(), "= (Bt, C_in, (K-1)*dilation)");
+    register_conv_forward_outputs(args, y, final_state, sizes.shapes(), conv_text());
     args.finish();
     if (args.outputs_empty()) return;
+    if (!sizes.has_positions()) return write_conv_forward_without_positions(final_state, inputs.initial_state, stream);
     dispatch_float(args.dtype(), [&](auto zero) {
         using T = decltype(zero);
         DilatedConvParams<T> p = make_params<T>(sizes, inputs);
@@ -120,54 +116,43 @@ void forward(const hs_dilated_conv_inputs* given, const hs_tensor* y, const hs_t
 }
 
 void step(const hs_dilated_conv_inputs* given, const hs_tensor* state, const hs_tensor* y, hs_stream stream) {
-    const hs_dilated_conv_inputs& inputs = require_inputs(given);
+    const hs_dilated_conv_inputs& inputs = require_conv_inputs(given);
     ArgumentSet args("x", inputs.x, 3, "(Bt, C_in, T)");
     const ConvSizes sizes = register_inputs(args, inputs, ConvMode::Step);
-    args.in_place("state", state, sizes.state(), "= (Bt, C_in, (K-1)*dilation)");
-    args.output("y", y, sizes.output(), "= (Bt, C_out, T) from 'x' and 'weight'");
+    register_conv_step_outputs(args, state, y, sizes.shapes(), conv_text());
     args.finish();
-    if (args.outputs_empty()) return;
+    // T = 0: no token, the state stays as it is.
+    if (args.outputs_empty() || !sizes.has_positions()) return;
     // The step is the full forward of T tokens from the state, whose final state overwrites that state (the
     // backends read what y needs of it first: ops/dilated_conv.h).
     dispatch_float(args.dtype(), [&](auto zero) {
         using T = decltype(zero);
         DilatedConvParams<T> p = make_params<T>(sizes, inputs);
-        p.initial_state = data_of<T>(state);
-        p.final_state = mutable_data_of<T>(state);
-        p.y = mutable_data_of<T>(y);
+        set_conv_step_pointers<T>(p, state, y);
         launch(args.primary(), p, &dilated_conv_forward_cpu<T>, HS_CUDA_LAUNCHER(dilated_conv_forward_cuda), stream);
     });
 }
 
 void backward(const hs_dilated_conv_inputs* given, const hs_tensor* dy, const hs_tensor* d_final_state,
               const hs_dilated_conv_grads* grads, hs_stream stream) {
-    const hs_dilated_conv_inputs& inputs = require_inputs(given);
+    const hs_dilated_conv_inputs& inputs = require_conv_inputs(given);
     ArgumentSet args("x", inputs.x, 3, "(Bt, C_in, L)");
     const ConvSizes sizes = register_inputs(args, inputs, ConvMode::Full);
-    args.input("dy", dy, sizes.output(), "= (Bt, C_out, L) like 'y'");
-    args.optional_input("d_final_state", d_final_state, sizes.state(), "= (Bt, C_in, (K-1)*dilation)");
-    if (grads == nullptr) throw_invalid(arg("grads") + " must not be NULL");
-    args.optional_output("grads->dx", grads->dx, sizes.input(), "like 'x'");
-    args.optional_output("grads->dweight", grads->dweight, {sizes.out_channels, sizes.in_channels, sizes.width},
-                         "like 'weight'");
-    if (inputs.bias == nullptr && grads->dbias != nullptr) {
-        throw_invalid(arg("grads->dbias") + " must be NULL because 'bias' was not given, got a tensor");
-    }
-    args.optional_output("grads->dbias", grads->dbias, {sizes.out_channels}, "like 'bias'");
-    args.optional_output("grads->d_initial_state", grads->d_initial_state, sizes.state(),
-                         "= (Bt, C_in, (K-1)*dilation)");
+    const ConvGradients g = register_conv_backward(args, dy, d_final_state, grads, inputs.bias,
+                                                   ConvGradientRule::Optional, sizes.shapes(), conv_text());
     args.finish();
     if (args.outputs_empty()) return;
+    if (!sizes.has_positions()) return write_conv_backward_without_positions(g, d_final_state, stream);
     dispatch_float(args.dtype(), [&](auto zero) {
         using T = decltype(zero);
         DilatedConvBackwardParams<T> p;
         p.fwd = make_params<T>(sizes, inputs);
         p.dy = data_of<T>(dy);
         p.d_final_state = data_of<T>(d_final_state);
-        p.dx = mutable_data_of<T>(grads->dx);
-        p.dweight = mutable_data_of<T>(grads->dweight);
-        p.dbias = mutable_data_of<T>(grads->dbias);
-        p.d_initial_state = mutable_data_of<T>(grads->d_initial_state);
+        p.dx = mutable_data_of<T>(g.dx);
+        p.dweight = mutable_data_of<T>(g.dweight);
+        p.dbias = mutable_data_of<T>(g.dbias);
+        p.d_initial_state = mutable_data_of<T>(g.d_initial_state);
         launch(args.primary(), p, &dilated_conv_backward_cpu<T>, HS_CUDA_LAUNCHER(dilated_conv_backward_cuda),
                stream);
     });

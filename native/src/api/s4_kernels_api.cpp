@@ -2,6 +2,7 @@
 // with the op kit (api/op_kit.h) against the complex primary 'v', turns the views into the plain-pointer params of
 // ops/s4_kernels.h and calls the CPU twin or the CUDA launcher, which trust what this file lets through.
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "api/op_kit.h"
@@ -48,28 +49,47 @@ void check_s4_extents(const S4Sizes& sizes) {
     check_extent({{"H", sizes.rows}, {"L", sizes.points}}, "argument 'v' (H, N) and the length L");
 }
 
-void cauchy_forward(const hs_tensor* v, const hs_tensor* w, const hs_tensor* z, int32_t conjugate_symmetric,
-                    const hs_tensor* out, hs_stream stream) {
-    ArgumentSet args("v", v, 2, "(H, N) complex", DtypeFamily::Complex);
-    S4Sizes sizes = register_rows(args, "w", w);
-    sizes.points = length_from("z", z, 1, "(L) complex");
-    args.input("z", z, {sizes.points}, "(L) complex");
-    check_flag(arg("conjugate_symmetric"), conjugate_symmetric);
-    args.output("out", out, {sizes.rows, sizes.points}, "(H, L) complex " + rows_text(sizes) + " and L from 'z'");
+// The end every S4 entry point shares, once its arguments are registered: the no-alias rule, nothing to write, the
+// extents; then an empty sum (`empty_sum`: no terms for a forward, no positions for a backward) writes zeros to
+// `zeroed`, else run(params, T{}) launches the backend on Params<T> with the sizes and the flag filled in (T the real
+// type of the complex dtype); run sets the tensor pointers.
+template <template <typename> class Params, typename Run>
+void run_s4(ArgumentSet& args, const S4Sizes& sizes, int32_t conjugate_symmetric, bool empty_sum,
+            std::initializer_list<const hs_tensor*> zeroed, hs_stream stream, Run run) {
     args.finish();
     if (args.outputs_empty()) return;
     check_s4_extents(sizes);
-    if (sizes.terms == 0) {
-        zero_output(out, stream);
+    if (empty_sum) {
+        for (const hs_tensor* output : zeroed) zero_output(output, stream);
         return;
     }
     dispatch_complex(args.dtype(), [&](auto zero) {
-        using T = decltype(zero);
-        CauchyParams<T> p;
+        Params<decltype(zero)> p;
         p.rows = sizes.rows;
         p.terms = sizes.terms;
         p.points = sizes.points;
         p.conjugate_symmetric = conjugate_symmetric == 1;
+        run(p, zero);
+    });
+}
+
+// Cauchy: 'v' and 'w' (H, N), 'z' (L) complex, the flag.
+S4Sizes register_cauchy_inputs(ArgumentSet& args, const hs_tensor* w, const hs_tensor* z,
+                               int32_t conjugate_symmetric) {
+    S4Sizes sizes = register_rows(args, "w", w);
+    sizes.points = length_from("z", z, 1, "(L) complex");
+    args.input("z", z, {sizes.points}, "(L) complex");
+    check_flag(arg("conjugate_symmetric"), conjugate_symmetric);
+    return sizes;
+}
+
+void cauchy_forward(const hs_tensor* v, const hs_tensor* w, const hs_tensor* z, int32_t conjugate_symmetric,
+                    const hs_tensor* out, hs_stream stream) {
+    ArgumentSet args("v", v, 2, "(H, N) complex", DtypeFamily::Complex);
+    const S4Sizes sizes = register_cauchy_inputs(args, w, z, conjugate_symmetric);
+    args.output("out", out, {sizes.rows, sizes.points}, "(H, L) complex " + rows_text(sizes) + " and L from 'z'");
+    run_s4<CauchyParams>(args, sizes, conjugate_symmetric, sizes.terms == 0, {out}, stream, [&](auto& p, auto zero) {
+        using T = decltype(zero);
         p.v = data_of<T>(v);
         p.w = data_of<T>(w);
         p.z = data_of<T>(z);
@@ -81,28 +101,13 @@ void cauchy_forward(const hs_tensor* v, const hs_tensor* w, const hs_tensor* z, 
 void cauchy_backward(const hs_tensor* v, const hs_tensor* w, const hs_tensor* z, int32_t conjugate_symmetric,
                      const hs_tensor* dout, const hs_tensor* dv, const hs_tensor* dw, hs_stream stream) {
     ArgumentSet args("v", v, 2, "(H, N) complex", DtypeFamily::Complex);
-    S4Sizes sizes = register_rows(args, "w", w);
-    sizes.points = length_from("z", z, 1, "(L) complex");
-    args.input("z", z, {sizes.points}, "(L) complex");
-    check_flag(arg("conjugate_symmetric"), conjugate_symmetric);
+    const S4Sizes sizes = register_cauchy_inputs(args, w, z, conjugate_symmetric);
     args.input("dout", dout, {sizes.rows, sizes.points}, "(H, L) complex like 'out'");
     args.optional_output("dv", dv, {sizes.rows, sizes.terms}, "(H, N) complex like 'v'");
     args.optional_output("dw", dw, {sizes.rows, sizes.terms}, "(H, N) complex like 'w'");
-    args.finish();
-    if (args.outputs_empty()) return;
-    check_s4_extents(sizes);
-    if (sizes.points == 0) {
-        zero_output(dv, stream);
-        zero_output(dw, stream);
-        return;
-    }
-    dispatch_complex(args.dtype(), [&](auto zero) {
+    run_s4<CauchyBackwardParams>(args, sizes, conjugate_symmetric, sizes.points == 0, {dv, dw}, stream,
+                                 [&](auto& p, auto zero) {
         using T = decltype(zero);
-        CauchyBackwardParams<T> p;
-        p.rows = sizes.rows;
-        p.terms = sizes.terms;
-        p.points = sizes.points;
-        p.conjugate_symmetric = conjugate_symmetric == 1;
         p.v = data_of<T>(v);
         p.w = data_of<T>(w);
         p.z = data_of<T>(z);
@@ -113,38 +118,31 @@ void cauchy_backward(const hs_tensor* v, const hs_tensor* w, const hs_tensor* z,
     });
 }
 
-// The dtype of 'out' / 'dout' of the Vandermonde kernel: the inputs' complex dtype, or its real dtype when the sum is
-// conjugate-symmetric (2 Re(...)).
-int32_t vandermonde_out_dtype(const ArgumentSet& args, int32_t conjugate_symmetric) {
-    return conjugate_symmetric == 1 ? real_dtype_of(args.dtype()) : args.dtype();
-}
-
-std::string vandermonde_out_text(int32_t conjugate_symmetric) {
-    return conjugate_symmetric == 1 ? "(H, L) real (conjugate_symmetric = 1)" : "(H, L) complex";
+// Vandermonde: 'v' and 'x' (H, N) complex, the flag, and L from `carrier` ('out' or 'dout', (H, L), real when
+// conjugate-symmetric: 2 Re(...)), registered as an output (the forward) or an input (the backward).
+S4Sizes register_vandermonde_inputs(ArgumentSet& args, const hs_tensor* x, int32_t conjugate_symmetric,
+                                    const char* carrier_name, const hs_tensor* carrier, bool carrier_is_output) {
+    S4Sizes sizes = register_rows(args, "x", x);
+    check_flag(arg("conjugate_symmetric"), conjugate_symmetric);
+    const std::string text = conjugate_symmetric == 1 ? "(H, L) real (conjugate_symmetric = 1)" : "(H, L) complex";
+    sizes.points = length_from(carrier_name, carrier, 2, text.c_str());
+    const int32_t dtype = conjugate_symmetric == 1 ? real_dtype_of(args.dtype()) : args.dtype();
+    const Shape shape{sizes.rows, sizes.points};
+    if (carrier_is_output) {
+        args.output(carrier_name, carrier, shape, text + " " + rows_text(sizes), dtype);
+    } else {
+        args.input(carrier_name, carrier, shape, text + " " + rows_text(sizes), dtype);
+    }
+    return sizes;
 }
 
 void vandermonde_forward(const hs_tensor* v, const hs_tensor* x, int32_t conjugate_symmetric, const hs_tensor* out,
                          hs_stream stream) {
     ArgumentSet args("v", v, 2, "(H, N) complex", DtypeFamily::Complex);
-    S4Sizes sizes = register_rows(args, "x", x);
-    check_flag(arg("conjugate_symmetric"), conjugate_symmetric);
-    sizes.points = length_from("out", out, 2, vandermonde_out_text(conjugate_symmetric).c_str());
-    args.output("out", out, {sizes.rows, sizes.points}, vandermonde_out_text(conjugate_symmetric) + " " +
-                rows_text(sizes), vandermonde_out_dtype(args, conjugate_symmetric));
-    args.finish();
-    if (args.outputs_empty()) return;
-    check_s4_extents(sizes);
-    if (sizes.terms == 0) {
-        zero_output(out, stream);
-        return;
-    }
-    dispatch_complex(args.dtype(), [&](auto zero) {
+    const S4Sizes sizes = register_vandermonde_inputs(args, x, conjugate_symmetric, "out", out, true);
+    run_s4<VandermondeParams>(args, sizes, conjugate_symmetric, sizes.terms == 0, {out}, stream,
+                              [&](auto& p, auto zero) {
         using T = decltype(zero);
-        VandermondeParams<T> p;
-        p.rows = sizes.rows;
-        p.terms = sizes.terms;
-        p.points = sizes.points;
-        p.conjugate_symmetric = conjugate_symmetric == 1;
         p.v = data_of<T>(v);
         p.x = data_of<T>(x);
         p.out = mutable_data_of<T>(out);
@@ -155,28 +153,12 @@ void vandermonde_forward(const hs_tensor* v, const hs_tensor* x, int32_t conjuga
 void vandermonde_backward(const hs_tensor* v, const hs_tensor* x, int32_t conjugate_symmetric,
                           const hs_tensor* dout, const hs_tensor* dv, const hs_tensor* dx, hs_stream stream) {
     ArgumentSet args("v", v, 2, "(H, N) complex", DtypeFamily::Complex);
-    S4Sizes sizes = register_rows(args, "x", x);
-    check_flag(arg("conjugate_symmetric"), conjugate_symmetric);
-    sizes.points = length_from("dout", dout, 2, vandermonde_out_text(conjugate_symmetric).c_str());
-    args.input("dout", dout, {sizes.rows, sizes.points}, vandermonde_out_text(conjugate_symmetric) + " " +
-               rows_text(sizes), vandermonde_out_dtype(args, conjugate_symmetric));
+    const S4Sizes sizes = register_vandermonde_inputs(args, x, conjugate_symmetric, "dout", dout, false);
     args.optional_output("dv", dv, {sizes.rows, sizes.terms}, "(H, N) complex like 'v'");
     args.optional_output("dx", dx, {sizes.rows, sizes.terms}, "(H, N) complex like 'x'");
-    args.finish();
-    if (args.outputs_empty()) return;
-    check_s4_extents(sizes);
-    if (sizes.points == 0) {
-        zero_output(dv, stream);
-        zero_output(dx, stream);
-        return;
-    }
-    dispatch_complex(args.dtype(), [&](auto zero) {
+    run_s4<VandermondeBackwardParams>(args, sizes, conjugate_symmetric, sizes.points == 0, {dv, dx}, stream,
+                                      [&](auto& p, auto zero) {
         using T = decltype(zero);
-        VandermondeBackwardParams<T> p;
-        p.rows = sizes.rows;
-        p.terms = sizes.terms;
-        p.points = sizes.points;
-        p.conjugate_symmetric = conjugate_symmetric == 1;
         p.v = data_of<T>(v);
         p.x = data_of<T>(x);
         p.dout = data_of<T>(dout);

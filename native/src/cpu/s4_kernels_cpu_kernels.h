@@ -41,25 +41,63 @@ HS_CPU_INLINE ComplexD exp_scaled(double re, double im, double scale) {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// ---- Cauchy ---------------------------------------------------------------------------------------------------
+// ---- the drivers both kernels share -----------------------------------------------------------------------------
+//
+// Cauchy (v / (z_l - w)) and Vandermonde (v exp(x l)) differ in their terms, not in how the work is split:
+//   forward   units (h, a block of `block` positions l0 .. l0 + count), each summed over n by one thread into
+//             structure-of-arrays accumulators by sum_terms(h, l0, count, acc_re, acc_im), then stored: interleaved
+//             complex, or 2 Re(sum) (real) for the conjugate-symmetric Vandermonde output;
+//   backward  units (h, a block of `block` terms n0 .. n0 + count), each one thread's sum over every l, in l order.
+// Work below kMinParallelWork (h, n, l) triples runs on one thread.
 
-template <typename T>
-void cauchy_forward(const CauchyParams<T>& p) {
-    const int64_t H = p.rows, N = p.terms, L = p.points;
-    const int64_t blocks = ceil_div(L, kCauchyPointsPerUnit);
+template <typename T, typename SumTerms>
+void forward_by_point_blocks(int64_t H, int64_t N, int64_t L, int64_t block, bool real_output, T* out,
+                             SumTerms sum_terms) {
+    const int64_t blocks = ceil_div(L, block);
     const bool parallel = H * N * L >= kMinParallelWork;
 #pragma omp parallel for schedule(static) if (parallel) num_threads(hs::cpu::kernel_threads())
     for (int64_t unit = 0; unit < H * blocks; ++unit) {
         const int64_t h = unit / blocks;
-        const int64_t l0 = (unit % blocks) * kCauchyPointsPerUnit;
-        const int64_t count = std::min(kCauchyPointsPerUnit, L - l0);
+        const int64_t l0 = (unit % blocks) * block;
+        const int64_t count = std::min(block, L - l0);
+        // On the heap: 4096 complex128 accumulators are 64 KB, more than a worker thread's stack should carry.
+        std::vector<T> acc_re(static_cast<size_t>(count), T(0)), acc_im(static_cast<size_t>(count), T(0));
+        sum_terms(h, l0, count, acc_re.data(), acc_im.data());
+        if (real_output) {
+            T* row = out + h * L + l0;
+            for (int64_t j = 0; j < count; ++j) row[j] = 2 * acc_re[static_cast<size_t>(j)];
+        } else {
+            T* row = out + 2 * (h * L + l0);
+            for (int64_t j = 0; j < count; ++j) {
+                row[2 * j] = acc_re[static_cast<size_t>(j)];
+                row[2 * j + 1] = acc_im[static_cast<size_t>(j)];
+            }
+        }
+    }
+}
+
+template <typename Body>
+void backward_by_term_blocks(int64_t H, int64_t N, int64_t L, int64_t block, Body body) {
+    const int64_t blocks = ceil_div(N, block);
+    const bool parallel = H * N * L >= kMinParallelWork;
+#pragma omp parallel for schedule(static) if (parallel) num_threads(hs::cpu::kernel_threads())
+    for (int64_t unit = 0; unit < H * blocks; ++unit) {
+        const int64_t n0 = (unit % blocks) * block;
+        body(unit / blocks, n0, std::min(block, N - n0));
+    }
+}
+
+// ---- Cauchy ---------------------------------------------------------------------------------------------------
+
+template <typename T>
+void cauchy_forward(const CauchyParams<T>& p) {
+    const int64_t N = p.terms;
+    forward_by_point_blocks<T>(p.rows, N, p.points, kCauchyPointsPerUnit, false, p.out,
+                               [&](int64_t h, int64_t l0, int64_t count, T* accr, T* acci) {
         T zr[kCauchyPointsPerUnit], zi[kCauchyPointsPerUnit];
-        T accr[kCauchyPointsPerUnit], acci[kCauchyPointsPerUnit];
         for (int64_t j = 0; j < count; ++j) {
             zr[j] = p.z[2 * (l0 + j)];
             zi[j] = p.z[2 * (l0 + j) + 1];
-            accr[j] = T(0);
-            acci[j] = T(0);
         }
         const T* v = p.v + 2 * h * N;
         const T* w = p.w + 2 * h * N;
@@ -86,12 +124,7 @@ void cauchy_forward(const CauchyParams<T>& p) {
                 }
             }
         }
-        T* out = p.out + 2 * (h * L + l0);
-        for (int64_t j = 0; j < count; ++j) {
-            out[2 * j] = accr[j];
-            out[2 * j + 1] = acci[j];
-        }
-    }
+    });
 }
 
 // dv = sum_l g conj(r) (+ conj(sum_l g conj(s))), dw = conj(v) (sum_l g conj(r)^2 (+ conj(sum_l g conj(s)^2))),
@@ -99,14 +132,8 @@ void cauchy_forward(const CauchyParams<T>& p) {
 // convention), the conjugate pair's terms conjugated once more since they depend on conj(v), conj(w).
 template <typename T>
 void cauchy_backward(const CauchyBackwardParams<T>& p) {
-    const int64_t H = p.rows, N = p.terms, L = p.points;
-    const int64_t blocks = ceil_div(N, kTermsPerUnit);
-    const bool parallel = H * N * L >= kMinParallelWork;
-#pragma omp parallel for schedule(static) if (parallel) num_threads(hs::cpu::kernel_threads())
-    for (int64_t unit = 0; unit < H * blocks; ++unit) {
-        const int64_t h = unit / blocks;
-        const int64_t n0 = (unit % blocks) * kTermsPerUnit;
-        const int64_t count = std::min(kTermsPerUnit, N - n0);
+    const int64_t N = p.terms, L = p.points;
+    backward_by_term_blocks(p.rows, N, L, kTermsPerUnit, [&](int64_t h, int64_t n0, int64_t count) {
         T wr[kTermsPerUnit], wi[kTermsPerUnit];
         T ar[kTermsPerUnit], ai[kTermsPerUnit], br[kTermsPerUnit], bi[kTermsPerUnit];
         T cr_[kTermsPerUnit], ci_[kTermsPerUnit], dr[kTermsPerUnit], di[kTermsPerUnit];
@@ -160,7 +187,7 @@ void cauchy_backward(const CauchyBackwardParams<T>& p) {
                 p.dw[at + 1] = vr * si + vi * sr;
             }
         }
-    }
+    });
 }
 
 // ---- Vandermonde ----------------------------------------------------------------------------------------------
@@ -179,18 +206,9 @@ HS_CPU_INLINE void power_steps(double xr, double xi, T* step_re, T* step_im) {
 
 template <typename T>
 void vandermonde_forward(const VandermondeParams<T>& p) {
-    const int64_t H = p.rows, N = p.terms, L = p.points;
-    const int64_t blocks = ceil_div(L, kPositionsPerUnit);
-    const bool parallel = H * N * L >= kMinParallelWork;
-#pragma omp parallel for schedule(static) if (parallel) num_threads(hs::cpu::kernel_threads())
-    for (int64_t unit = 0; unit < H * blocks; ++unit) {
-        const int64_t h = unit / blocks;
-        const int64_t l0 = (unit % blocks) * kPositionsPerUnit;
-        const int64_t count = std::min(kPositionsPerUnit, L - l0);
-        // On the heap: 4096 complex128 accumulators are 64 KB, more than a worker thread's stack should carry.
-        std::vector<T> acc_re(static_cast<size_t>(count), T(0)), acc_im(static_cast<size_t>(count), T(0));
-        T* accr = acc_re.data();
-        T* acci = acc_im.data();
+    const int64_t N = p.terms;
+    forward_by_point_blocks<T>(p.rows, N, p.points, kPositionsPerUnit, p.conjugate_symmetric, p.out,
+                               [&](int64_t h, int64_t l0, int64_t count, T* accr, T* acci) {
         T step_re[kPowerBlock], step_im[kPowerBlock];
         const T* v = p.v + 2 * h * N;
         const T* x = p.x + 2 * h * N;
@@ -215,17 +233,7 @@ void vandermonde_forward(const VandermondeParams<T>& p) {
                 anchor = mul(anchor, stride);
             }
         }
-        if (p.conjugate_symmetric) {
-            T* out = p.out + h * L + l0;  // real: 2 Re(sum)
-            for (int64_t j = 0; j < count; ++j) out[j] = 2 * accr[j];
-        } else {
-            T* out = p.out + 2 * (h * L + l0);
-            for (int64_t j = 0; j < count; ++j) {
-                out[2 * j] = accr[j];
-                out[2 * j + 1] = acci[j];
-            }
-        }
-    }
+    });
 }
 
 // With G = dout (or 2 dout, real, for the conjugate-symmetric sum 2 Re(S), whose gradient with respect to S is 2 g):
@@ -233,12 +241,10 @@ void vandermonde_forward(const VandermondeParams<T>& p) {
 // l = 32 k + j: the sums collect conj(anchor_k) G_l in per-j accumulators and take the conj(step_j) factor at the end.
 template <typename T>
 void vandermonde_backward(const VandermondeBackwardParams<T>& p) {
-    const int64_t H = p.rows, N = p.terms, L = p.points;
-    const bool parallel = H * N * L >= kMinParallelWork;
+    const int64_t N = p.terms, L = p.points;
     const T scale = p.conjugate_symmetric ? T(2) : T(1);
-#pragma omp parallel for schedule(static) if (parallel) num_threads(hs::cpu::kernel_threads())
-    for (int64_t unit = 0; unit < H * N; ++unit) {
-        const int64_t h = unit / N;
+    backward_by_term_blocks(p.rows, N, L, 1, [&](int64_t h, int64_t n, int64_t) {
+        const int64_t unit = h * N + n;
         const double xr = p.x[2 * unit], xi = p.x[2 * unit + 1];
         T step_re[kPowerBlock], step_im[kPowerBlock];
         T sr[kPowerBlock], si[kPowerBlock], tr[kPowerBlock], ti[kPowerBlock];
@@ -297,5 +303,5 @@ void vandermonde_backward(const VandermondeBackwardParams<T>& p) {
             p.dx[2 * unit] = static_cast<T>(d.re);
             p.dx[2 * unit + 1] = static_cast<T>(d.im);
         }
-    }
+    });
 }
