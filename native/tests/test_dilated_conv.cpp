@@ -58,6 +58,9 @@ std::vector<ConvConfig> matrix() {
     // tail (100 = 6*16 + 4) for dweight, and dweight's 256-position depth blocks with a tail and per-row lengths.
     configs.push_back({2, 100, 110, 3, 5, 600, true, true, true});
     configs.push_back({3, 19, 7, 2, 129, 530, true, false, false});  // dilation 129 > one 128-column block: the taps read disjoint runs
+    // dilation 300 > dweight's 256-position depth blocks: each tap gets its own packed window (with and without a state).
+    configs.push_back({2, 5, 4, 3, 300, 700, true, true, true});
+    configs.push_back({3, 17, 4, 2, 300, 301, false, false, true});
     return configs;
 }
 

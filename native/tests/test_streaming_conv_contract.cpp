@@ -84,6 +84,64 @@ TEST(StreamingConvContract, StateLengthPlusLengthBeyondInt64IsRefusedByBothOps) 
     EXPECT_EQ(hs_dilated_conv_forward(&dn, &dn_y, nullptr, nullptr), HS_OK) << hs_last_error();
 }
 
+// The fuzz found it: a valid dense call with a dilation far beyond L and no state made the weight gradient pack a
+// slice of (K - 1) * dilation positions per channel group (terabytes here), which ended the process. Every tap but
+// the last then reads only the zero history: y, dx and dweight follow from the last tap alone, at once.
+TEST(StreamingConvContract, DenseDilationFarBeyondTheSequenceNeedsNoScratchOfItsSize) {
+    const int64_t Bt = 2, Cin = 3, Cout = 2, K = 3, L = 5, dilation = int64_t(1) << 40;
+    std::vector<double> x(Bt * Cin * L), weight(Cout * Cin * K), bias(Cout), dy(Bt * Cout * L);
+    for (size_t j = 0; j < x.size(); ++j) x[j] = 0.1 * double(j % 7) - 0.3;
+    for (size_t j = 0; j < weight.size(); ++j) weight[j] = 0.05 * double(j % 5) - 0.1;
+    for (size_t j = 0; j < dy.size(); ++j) dy[j] = 0.2 * double(j % 3) - 0.15;
+    bias = {0.5, -0.25};
+    std::vector<double> y(Bt * Cout * L), dx(x.size(), std::nan("")), dweight(weight.size(), std::nan("")),
+        dbias(Cout, std::nan(""));
+    hs_tensor tx = view(x.data(), {Bt, Cin, L}), tw = view(weight.data(), {Cout, Cin, K}), tb = view(bias.data(), {Cout});
+    hs_tensor ty = view(y.data(), {Bt, Cout, L}), tdy = view(dy.data(), {Bt, Cout, L}), tdx = view(dx.data(), {Bt, Cin, L});
+    hs_tensor tdw = view(dweight.data(), {Cout, Cin, K}), tdb = view(dbias.data(), {Cout});
+    hs_dilated_conv_inputs in{};
+    in.x = &tx;
+    in.weight = &tw;
+    in.bias = &tb;
+    in.dilation = dilation;
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_EQ(hs_dilated_conv_forward(&in, &ty, nullptr, nullptr), HS_OK) << hs_last_error();
+    hs_dilated_conv_grads grads{&tdx, &tdw, &tdb, nullptr};
+    ASSERT_EQ(hs_dilated_conv_backward(&in, &tdy, nullptr, &grads, nullptr), HS_OK) << hs_last_error();
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
+    auto w = [&](int64_t o, int64_t i, int64_t k) { return weight[(o * Cin + i) * K + k]; };
+    for (int64_t b = 0; b < Bt; ++b) {
+        for (int64_t t = 0; t < L; ++t) {
+            for (int64_t o = 0; o < Cout; ++o) {
+                double expected = bias[o];
+                for (int64_t i = 0; i < Cin; ++i) expected += w(o, i, K - 1) * x[(b * Cin + i) * L + t];
+                EXPECT_NEAR(y[(b * Cout + o) * L + t], expected, 1e-12);
+            }
+            for (int64_t i = 0; i < Cin; ++i) {
+                double expected = 0;
+                for (int64_t o = 0; o < Cout; ++o) expected += w(o, i, K - 1) * dy[(b * Cout + o) * L + t];
+                EXPECT_NEAR(dx[(b * Cin + i) * L + t], expected, 1e-12);
+            }
+        }
+    }
+    for (int64_t o = 0; o < Cout; ++o) {
+        double bias_sum = 0;
+        for (int64_t b = 0; b < Bt; ++b)
+            for (int64_t t = 0; t < L; ++t) bias_sum += dy[(b * Cout + o) * L + t];
+        EXPECT_NEAR(dbias[o], bias_sum, 1e-12);
+        for (int64_t i = 0; i < Cin; ++i) {
+            for (int64_t k = 0; k < K; ++k) {
+                double expected = 0;
+                if (k == K - 1) {
+                    for (int64_t b = 0; b < Bt; ++b)
+                        for (int64_t t = 0; t < L; ++t) expected += dy[(b * Cout + o) * L + t] * x[(b * Cin + i) * L + t];
+                }
+                EXPECT_NEAR(dweight[(o * Cin + i) * K + k], expected, 1e-12) << "o " << o << " i " << i << " k " << k;
+            }
+        }
+    }
+}
+
 // Regression (ABI fuzz, seed 20261201 call 94867): with L = 0 every sequence tensor is empty whatever Bt is, so a
 // valid backward may come with Bt = 2^31 and a small dweight. The dense backward ran its weight-gradient kernel over
 // the whole batch (minutes); both ops must answer at once: dweight and dbias zero, the state gradient passed through.

@@ -269,22 +269,47 @@ void weight_gradient(const DilatedConvBackwardParams<T>& q, T* dbias) {
     const int64_t groups = (Cin + P - 1) / P;
     const int64_t ldc = K * groups * P;  // C(o, k * groups * P + i)
     const int64_t strips = (Cout + kTileRows - 1) / kTileRows;
-    const int64_t slice = kBlockDepth + reach;  // positions of one group's transposed slice
+    // No weight element to write (C_out = 0 or C_in = 0): only dbias is left, and K may then be any size.
+    const bool no_weight = Cout == 0 || Cin == 0;
+    // One contiguous slice serves every tap while the taps' windows overlap (dilation <= kBlockDepth); past that
+    // the slice would be mostly positions no tap reads (a dilation far beyond L: a huge scratch for nothing), so
+    // each tap gets its own kBlockDepth window instead. Either way the scratch is at most K * kBlockDepth + reach
+    // positions with reach < K * kBlockDepth, bounded by the weight's own size rather than by the dilation.
+    const bool tap_windows = !no_weight && K > 1 && p.dilation > kBlockDepth;
+    const int64_t window = tap_windows ? kBlockDepth : kBlockDepth + (no_weight ? 0 : reach);  // positions packed per run
+    const int64_t slice = tap_windows ? K * kBlockDepth : window;  // positions of one group's transposed slice
     const bool parallel = p.batch * L * Cout * Cin * K >= kMinParallelGemmWork;
     const ConvSource<T> source = padded_input(p);
 
     std::vector<T> gradient(static_cast<size_t>(Cout * ldc), T(0));
     std::vector<T> bias_total(static_cast<size_t>(dbias != nullptr ? Cout : 0), T(0));
-#pragma omp parallel if (parallel) num_threads(hs::cpu::kernel_threads())
+    // Every thread's scratch is allocated here, before the parallel region: an allocation that fails throws
+    // std::bad_alloc to the shim (a status for the caller), where inside the region it would end the process.
+    const int team = parallel ? hs::cpu::kernel_threads() : 1;
+    struct Scratch {
+        std::vector<T> packed_a, packed_b, run, batch_bias;
+    };
+    std::vector<Scratch> scratch(static_cast<size_t>(team));
+    for (int thread = 0; thread < team; ++thread) {
+        const ItemRange range = thread_range(no_weight ? 0 : groups, thread, team);
+        const bool owns = range.end > range.begin;
+        Scratch& own = scratch[static_cast<size_t>(thread)];
+        own.packed_a.resize(static_cast<size_t>(owns ? strips * kBlockDepth * kTileRows : 0));
+        own.packed_b.resize(static_cast<size_t>(owns ? (range.end - range.begin) * slice * P : 0));
+        own.run.resize(static_cast<size_t>(owns ? window : 0));
+        own.batch_bias.resize(static_cast<size_t>(dbias != nullptr ? Cout : 0));
+    }
+#pragma omp parallel if (parallel) num_threads(team)
     {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-        const ItemRange range = thread_range(groups, thread, threads);
-        // Channel group 0's owner sums dbias; with no channels at all (no groups), thread 0 does.
-        const bool sums_bias = dbias != nullptr && (groups > 0 ? range.begin == 0 && range.end > 0 : thread == 0);
-        std::vector<T> packed_a(static_cast<size_t>(range.end > range.begin ? strips * kBlockDepth * kTileRows : 0));
-        std::vector<T> packed_b(static_cast<size_t>((range.end - range.begin) * slice * P));
-        std::vector<T> run(static_cast<size_t>(range.end > range.begin ? slice : 0));
-        std::vector<T> batch_bias(static_cast<size_t>(sums_bias ? Cout : 0));
+        const ItemRange range = thread_range(no_weight ? 0 : groups, thread, threads);
+        // Channel group 0's owner sums dbias; with no weight to compute (no groups), thread 0 does.
+        const bool sums_bias = dbias != nullptr && (!no_weight ? range.begin == 0 && range.end > 0 : thread == 0);
+        Scratch& own = scratch[static_cast<size_t>(thread)];
+        std::vector<T>& packed_a = own.packed_a;
+        std::vector<T>& packed_b = own.packed_b;
+        std::vector<T>& run = own.run;
+        std::vector<T>& batch_bias = own.batch_bias;
         for (int64_t b = 0; b < p.batch; ++b) {
             const int64_t valid = p.lengths != nullptr ? p.lengths[b] : L;
             const T* dy_batch = q.dy + b * Cout * L;
@@ -302,23 +327,29 @@ void weight_gradient(const DilatedConvBackwardParams<T>& q, T* dbias) {
                     T* strip = packed_a.data() + (o / kTileRows) * depth * kTileRows + o % kTileRows;
                     for (int64_t t = 0; t < depth; ++t) strip[t * kTileRows] = row[t];
                 }
-                // B slice of group j: slice[t][c] = V(b, j * P + c, t0 + t) for t < depth + reach, zeros past C_in.
+                // B slice of group j: slice[t][c] = V(b, j * P + c, t0 + t) for t < depth + reach, zeros past C_in;
+                // with tap windows, window k holds V(b, j * P + c, t0 + k * dilation + t) for t < depth.
+                const int64_t runs = tap_windows ? K : 1;
+                const int64_t count = tap_windows ? depth : depth + reach;
                 for (int64_t group = range.begin; group < range.end; ++group) {
-                    T* transposed = packed_b.data() + (group - range.begin) * slice * P;
-                    for (int64_t c = 0; c < P; ++c) {
-                        const int64_t i = group * P + c;
-                        if (i < Cin) {
-                            const T* values = source.row_run(b, i, t0, depth + reach, run.data());
-                            for (int64_t t = 0; t < depth + reach; ++t) transposed[t * P + c] = values[t];
-                        } else {
-                            for (int64_t t = 0; t < depth + reach; ++t) transposed[t * P + c] = T(0);
+                    for (int64_t r = 0; r < runs; ++r) {
+                        T* transposed = packed_b.data() + ((group - range.begin) * slice + r * kBlockDepth) * P;
+                        const int64_t first = t0 + r * p.dilation;
+                        for (int64_t c = 0; c < P; ++c) {
+                            const int64_t i = group * P + c;
+                            if (i < Cin) {
+                                const T* values = source.row_run(b, i, first, count, run.data());
+                                for (int64_t t = 0; t < count; ++t) transposed[t * P + c] = values[t];
+                            } else {
+                                for (int64_t t = 0; t < count; ++t) transposed[t * P + c] = T(0);
+                            }
                         }
                     }
                 }
                 for (int64_t group = range.begin; group < range.end; ++group) {
                     const T* transposed = packed_b.data() + (group - range.begin) * slice * P;
                     for (int64_t k = 0; k < K; ++k) {
-                        const StridedB<T> operand{transposed + k * p.dilation * P, P};
+                        const StridedB<T> operand{transposed + (tap_windows ? k * kBlockDepth : k * p.dilation) * P, P};
                         T* c_panel = gradient.data() + (k * groups + group) * P;
                         for (int64_t strip = 0; strip < strips; ++strip) {
                             const PackedA<T> a{packed_a.data() + strip * depth * kTileRows};
