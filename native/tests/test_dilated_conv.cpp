@@ -150,31 +150,6 @@ TEST(DilatedConvBackward, Float64GradientsMatchFiniteDifferencesForEveryInput) {
 
 // dbias is summed inside dweight's pass over dy when both are asked for, and on its own otherwise; no gradient may
 // depend on which others the same call computes (bitwise: same code, same summation order).
-template <typename T>
-RunGradients run_backward_subset(const ConvProblem& p, bool want_dx, bool want_dweight, bool want_dbias) {
-    const ConvConfig& g = p.config;
-    TypedConv<T> in(p);
-    std::vector<T> dy = typed<T>(p.dy), d_final = typed<T>(p.d_final);
-    std::vector<T> dx = garbage<T>(count(g.input_shape())), dweight = garbage<T>(count(g.weight_shape()));
-    std::vector<T> dbias = garbage<T>(static_cast<size_t>(g.out_channels));
-    std::vector<T> d_state = garbage<T>(count(g.state_shape()));
-    const hs_tensor dy_v = cpu_view(dy.data(), dtype_of<T>(), g.output_shape());
-    const hs_tensor df_v = cpu_view(d_final.data(), dtype_of<T>(), g.state_shape());
-    const hs_tensor dx_v = cpu_view(dx.data(), dtype_of<T>(), g.input_shape());
-    const hs_tensor dw_v = cpu_view(dweight.data(), dtype_of<T>(), g.weight_shape());
-    const hs_tensor db_v = cpu_view(dbias.data(), dtype_of<T>(), {g.out_channels});
-    const hs_tensor ds_v = cpu_view(d_state.data(), dtype_of<T>(), g.state_shape());
-    const hs_dilated_conv_inputs inputs = in.inputs(g);
-    hs_dilated_conv_grads grads{want_dx ? &dx_v : nullptr, want_dweight ? &dw_v : nullptr,
-                                want_dbias ? &db_v : nullptr, want_dx ? &ds_v : nullptr};
-    EXPECT_EQ(hs_dilated_conv_backward(&inputs, &dy_v, &df_v, &grads, nullptr), HS_OK) << hs_last_error();
-    RunGradients out;
-    if (want_dx) out.dx = widened(dx), out.d_state = widened(d_state);
-    if (want_dweight) out.dweight = widened(dweight);
-    if (want_dbias) out.dbias = widened(dbias);
-    return out;
-}
-
 TEST(DilatedConvBackward, EachGradientIsTheSameWhateverElseTheCallComputes) {
     const ConvConfig configs[] = {
         {2, 100, 110, 3, 5, 600, true, true, true},  // above the parallel threshold, several blocks of each kind
@@ -183,10 +158,10 @@ TEST(DilatedConvBackward, EachGradientIsTheSameWhateverElseTheCallComputes) {
     for (const ConvConfig& c : configs) {
         SCOPED_TRACE(c.describe());
         const ConvProblem p = make_conv_problem(c, 53, true);
-        const RunGradients all = run_backward_subset<float>(p, true, true, true);
-        const RunGradients bias_only = run_backward_subset<float>(p, false, false, true);
-        const RunGradients weight_only = run_backward_subset<float>(p, false, true, false);
-        const RunGradients input_only = run_backward_subset<float>(p, true, false, false);
+        const RunGradients all = run_backward<float>(p);
+        const RunGradients bias_only = run_backward<float>(p, {false, false, true});
+        const RunGradients weight_only = run_backward<float>(p, {false, true, false});
+        const RunGradients input_only = run_backward<float>(p, {true, false, false});
         ASSERT_EQ(all.dbias.size(), static_cast<size_t>(c.out_channels));
         EXPECT_EQ(all.dbias, bias_only.dbias);
         EXPECT_EQ(all.dweight, weight_only.dweight);
